@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -249,7 +250,7 @@ func (f *fakeDeployer) SendLog(ctx context.Context, id int64, user string) (*dep
 	f.mu.Lock()
 	cp := *req
 	f.mu.Unlock()
-	return &cp, f.gw.Upload(ctx, &cp, fmt.Sprintf("deploy-%d.log", id), "Playbook output", []byte("PLAY [web]\nok: [web1]\n"))
+	return &cp, f.gw.Upload(ctx, &cp, fmt.Sprintf("deploy-%d.log", id), "Playbook output", strings.NewReader("PLAY [web]\nok: [web1]\n"))
 }
 
 // Request lets the Roll back button find the clicked request.

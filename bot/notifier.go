@@ -1,9 +1,10 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -259,7 +260,7 @@ func (s *Slack) Thread(ctx context.Context, req *deploy.Request, text string) er
 	}
 	if overflow {
 		name := fmt.Sprintf("deploybot-%d-note.txt", req.ID)
-		return s.upload(ctx, ref, name, "Full text", []byte(text))
+		return s.upload(ctx, ref, name, "Full text", strings.NewReader(text))
 	}
 	return nil
 }
@@ -276,8 +277,9 @@ func (s *Slack) PostThreadMessage(ctx context.Context, req *deploy.Request, msg 
 	return nil
 }
 
-// Upload posts a file in the card's thread (files upload v2).
-func (s *Slack) Upload(ctx context.Context, req *deploy.Request, filename, title string, content []byte) error {
+// Upload posts a file in the card's thread (files upload v2). content is
+// streamed from its start on every attempt, never held whole in memory.
+func (s *Slack) Upload(ctx context.Context, req *deploy.Request, filename, title string, content io.ReadSeeker) error {
 	ref, err := s.cardRef(ctx, req)
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
@@ -285,14 +287,27 @@ func (s *Slack) Upload(ctx context.Context, req *deploy.Request, filename, title
 	return s.upload(ctx, ref, filename, title, content)
 }
 
-func (s *Slack) upload(ctx context.Context, ref deploy.MessageRef, filename, title string, content []byte) error {
-	if len(content) == 0 {
-		content = []byte("(no output)\n")
+func (s *Slack) upload(ctx context.Context, ref deploy.MessageRef, filename, title string, content io.ReadSeeker) error {
+	size, err := content.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	if size == 0 {
+		content, size = strings.NewReader("(no output)\n"), int64(len("(no output)\n"))
 	}
 	return s.do(ctx, "files.upload", "", func(ctx context.Context) error {
+		// slack-go copies the reader into the request in a goroutine that
+		// may outlive a failed attempt: each attempt reads through its own
+		// section reader where it can, so a retry never shares an offset.
+		var r io.Reader = content
+		if ra, ok := content.(io.ReaderAt); ok {
+			r = io.NewSectionReader(ra, 0, size)
+		} else if _, err := content.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
 		_, err := s.api.UploadFileContext(ctx, slack.UploadFileParameters{
-			Reader:          bytes.NewReader(content),
-			FileSize:        len(content),
+			Reader:          r,
+			FileSize:        int(size),
 			Filename:        filename,
 			Title:           title,
 			Channel:         ref.Channel,

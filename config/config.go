@@ -36,6 +36,8 @@ type Config struct {
 	AWX      AWX
 	// Apps by name.
 	Apps map[string]*App
+	// Limits bound what one person can make the bot do.
+	Limits Limits
 }
 
 // Slack holds the Slack settings of the file (tokens come from the environment).

@@ -21,6 +21,7 @@ type rawConfig struct {
 	Slack    rawSlack          `yaml:"slack"`
 	AWX      rawAWX            `yaml:"awx"`
 	Apps     map[string]rawApp `yaml:"apps"`
+	Limits   rawLimits         `yaml:"limits"`
 }
 
 type rawSlack struct {

@@ -45,6 +45,7 @@ func (v *validator) build(raw *rawConfig) *Config {
 		v.addf("timezone", "unknown time zone %q: use an IANA name such as Europe/Paris or UTC", raw.Timezone)
 	}
 	cfg.Location = loc
+	cfg.Limits = v.buildLimits(raw.Limits)
 
 	for i, ch := range raw.Slack.Channels {
 		if !channelRE.MatchString(ch) {

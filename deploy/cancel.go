@@ -1,9 +1,9 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"time"
 )
 
 // Cancel stops request id for user (the requester, a deployer or an
@@ -84,16 +84,35 @@ func (s *Service) SendLog(ctx context.Context, id int64, user string) (*Request,
 	if req.Job.Zero() {
 		return nil, Errorf(ECONFLICT, "#%d has no AWX job yet (it is %s), so there is no output.", id, req.Status.Label())
 	}
-	var out bytes.Buffer
-	if err := s.runner.Output(ctx, req.Job, &out); err != nil {
+	// One upload per request per LogRepeatWindow: a repeated command is
+	// answered with where the earlier file is.
+	now := s.now()
+	if at, ok := s.recentLog(id, now); ok {
+		where := "its card's thread"
+		if req.Message.Channel != "" {
+			where = fmt.Sprintf("the thread of its card in <#%s>", req.Message.Channel)
+		}
+		return nil, Errorf(ECONFLICT, "The output of #%d was posted %s ago as %s in %s: open that file. A fresh copy can be asked for a minute after the last one.",
+			id, durationText(max(now.Sub(at), time.Second)), logName(req), where)
+	}
+	sent := false
+	defer func() {
+		if !sent {
+			s.releaseLog(id)
+		}
+	}()
+	out, err := s.spoolOutput(ctx, req.Job)
+	if err != nil {
 		return nil, internal("read job output", err)
 	}
-	if out.Len() == 0 {
+	defer out.Close()
+	if out.size == 0 {
 		return nil, Errorf(ECONFLICT, "AWX has no output for #%d yet; try again in a moment.", id)
 	}
-	if err := s.notifier.Upload(ctx, req, logName(req), fmt.Sprintf("Playbook output of #%d", id), out.Bytes()); err != nil {
+	if err := s.uploadOutput(ctx, req, out); err != nil {
 		return nil, internal("upload output", err)
 	}
+	sent = true
 	s.audit(ctx, req, user, "log_sent", logName(req))
 	return req, nil
 }

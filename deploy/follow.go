@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -313,10 +312,12 @@ func (s *Service) finish(ctx context.Context, f *follower, upd Update) {
 	if to == StatusFailed && f.p.Failure == nil && upd.Explanation != "" {
 		outcome += ": " + oneLine(upd.Explanation, 200)
 	}
-	var out bytes.Buffer
-	outErr := s.runner.Output(ctx, r.Job, &out)
+	// The output goes to a file on disk, not memory: it may be large.
+	out, outErr := s.spoolOutput(ctx, r.Job)
 	if outErr != nil {
 		log.Warn().Err(outErr).Msg("read job output")
+	} else {
+		defer out.Close()
 	}
 	if err := s.store.SetProgress(ctx, r.ID, f.cursor, f.p); err != nil {
 		log.Error().Err(err).Msg("save final progress")
@@ -343,10 +344,16 @@ func (s *Service) finish(ctx context.Context, f *follower, upd Update) {
 	}
 	s.thread(ctx, final, icon+" "+outcome)
 	if to == StatusFailed {
-		s.thread(ctx, final, s.digest(final, f.p, upd.Explanation, out.String()))
+		var tail string
+		if outErr == nil {
+			if tail, err = out.tail(digestTailBytes); err != nil {
+				log.Warn().Err(err).Msg("read job output")
+			}
+		}
+		s.thread(ctx, final, s.digest(final, f.p, upd.Explanation, tail))
 	}
-	if outErr == nil && out.Len() > 0 {
-		if err := s.notifier.Upload(ctx, final, logName(final), fmt.Sprintf("Playbook output of #%d", final.ID), out.Bytes()); err != nil {
+	if outErr == nil && out.size > 0 {
+		if err := s.uploadOutput(ctx, final, out); err != nil {
 			log.Warn().Err(err).Msg("upload output")
 		}
 	}

@@ -39,8 +39,10 @@ type RequestStore interface {
 	// ch.From (someone else changed it first) or the edge is illegal, and
 	// an ECONFLICT wrapping ErrEnvBusy when ch.To is launching but another
 	// request of the same app and env is launching or running, or the env
-	// is locked by hand. Leaving launching/running frees the environment in
-	// the same transaction.
+	// is locked by hand; likewise when a dry run enters launching while
+	// another dry run of the same app and env is launching or running.
+	// Leaving launching/running frees the environment in the same
+	// transaction.
 	Transition(ctx context.Context, id int64, ch Change) (*Request, error)
 	// AddApproval records one approval of a pending request, once per user
 	// (ECONFLICT for a second one from the same user or when the request is
@@ -53,10 +55,11 @@ type RequestStore interface {
 	// RequestCancel marks a non-terminal request for cancel by user.
 	RequestCancel(ctx context.Context, id int64, by string) (*Request, error)
 	// QueuePosition returns the 1-based place of a queued request among the
-	// queued requests of its app and env (FIFO by the time it was queued).
+	// queued requests of its app and env (FIFO by the time it was queued;
+	// releases and dry runs wait in separate lines).
 	QueuePosition(ctx context.Context, id int64) (int, error)
-	// NextQueued returns the oldest queued request of app and env;
-	// ENOTFOUND when none waits.
+	// NextQueued returns the oldest queued release (not dry run) of app and
+	// env; ENOTFOUND when none waits.
 	NextQueued(ctx context.Context, app, env string) (*Request, error)
 }
 
@@ -200,8 +203,10 @@ type Notifier interface {
 	Card(ctx context.Context, req *Request, info CardInfo) (MessageRef, error)
 	// Thread posts text in the card's thread.
 	Thread(ctx context.Context, req *Request, text string) error
-	// Upload posts a file in the card's thread.
-	Upload(ctx context.Context, req *Request, filename, title string, content []byte) error
+	// Upload posts a file in the card's thread. content is read from its
+	// start on every attempt and is not kept after Upload returns, so a
+	// file on disk can be passed without loading it into memory.
+	Upload(ctx context.Context, req *Request, filename, title string, content io.ReadSeeker) error
 	// Ephemeral shows text to one user in a channel.
 	Ephemeral(ctx context.Context, channel, user, text string) error
 	// Announce posts text in a channel (schedule announcements).

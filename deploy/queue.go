@@ -40,10 +40,30 @@ func (s *Service) tryStart(ctx context.Context, req *Request) (busy bool) {
 }
 
 // startNext starts the requests first in line for app and env while the
-// environment is free, then shows every queued card with its position.
+// environment is free, and a dry run that waited for another, then shows
+// every queued card with its position.
 func (s *Service) startNext(ctx context.Context, app, env string) {
 	s.drainQueue(ctx, app, env)
+	s.startDryRuns(ctx, app, env)
 	s.refreshQueue(ctx, app, env)
+}
+
+// startDryRuns starts the queued dry runs of app and env; the store lets
+// one run at a time, the others stay queued.
+func (s *Service) startDryRuns(ctx context.Context, app, env string) {
+	queued, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env, Statuses: []Status{StatusQueued}})
+	if err != nil {
+		s.log.Error().Err(err).Str("app", app).Str("env", env).Msg("list queued dry runs")
+		return
+	}
+	// Oldest first: Requests lists newest first.
+	for i := len(queued) - 1; i >= 0; i-- {
+		if r := queued[i]; r.Check {
+			if busy := s.tryStart(ctx, r); busy {
+				return
+			}
+		}
+	}
 }
 
 // drainQueue starts the requests first in line for app and env while the
@@ -51,6 +71,8 @@ func (s *Service) startNext(ctx context.Context, app, env string) {
 func (s *Service) drainQueue(ctx context.Context, app, env string) int {
 	started := 0
 	for range 20 {
+		// Dry runs are not in this line (they hold no environment): they
+		// start at once, or when the dry run before them ends.
 		next, err := s.store.NextQueued(ctx, app, env)
 		if ErrorCode(err) == ENOTFOUND {
 			break
@@ -76,12 +98,12 @@ func (s *Service) startQueued(ctx context.Context) error {
 	}
 	type appEnv struct{ app, env string }
 	envs := map[appEnv]bool{}
-	for _, r := range queued {
-		if r.Check {
+	for i := len(queued) - 1; i >= 0; i-- { // oldest first
+		if r := queued[i]; r.Check {
 			s.tryStart(ctx, r)
 			continue
 		}
-		envs[appEnv{r.App, r.Env}] = true
+		envs[appEnv{queued[i].App, queued[i].Env}] = true
 	}
 	for ae := range envs {
 		// Cards are shown again only when the queue moved: a periodic
@@ -113,6 +135,18 @@ func (s *Service) refreshQueue(ctx context.Context, app, env string) {
 
 // blocker says what a queued request waits for.
 func (s *Service) blocker(ctx context.Context, req *Request) string {
+	if req.Check {
+		// A dry run waits only for the dry run before it.
+		active, err := s.store.Requests(ctx, RequestFilter{App: req.App, Env: req.Env, Statuses: []Status{StatusLaunching, StatusRunning}})
+		if err == nil {
+			for _, a := range active {
+				if a.Check && a.ID != req.ID {
+					return fmt.Sprintf("dry run #%d (%s, by <@%s>): one dry run per environment at a time", a.ID, strings.ToLower(a.Status.Label()), a.RequestedBy)
+				}
+			}
+		}
+		return "its turn: it starts in a moment"
+	}
 	if l, ok := s.lockOf(ctx, req.App, req.Env); ok {
 		return s.lockText(l)
 	}

@@ -157,6 +157,11 @@ func (s *Service) describeRollback(ctx context.Context, app, env, to string) (st
 // approval, queues it and starts it if its environment is free.
 func (s *Service) submit(ctx context.Context, req *Request, env *config.Environment) (*Request, error) {
 	now := s.now()
+	if req.Check {
+		if err := s.dryRunFree(ctx, req.App, req.Env); err != nil {
+			return nil, err
+		}
+	}
 	if !req.Check && env.Approval.Required {
 		req.Status = StatusPendingApproval
 		if env.Approval.ExpiresAfter > 0 {
@@ -189,4 +194,23 @@ func (s *Service) reload(ctx context.Context, req *Request) *Request {
 		return req
 	}
 	return r
+}
+
+// dryRunFree refuses a new dry run of app env while another one waits or
+// runs: one dry run per environment at a time. (Two asked at the same
+// instant may both pass here; the store lets only one of them run, and the
+// other waits in the queue.)
+func (s *Service) dryRunFree(ctx context.Context, app, env string) error {
+	reqs, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env,
+		Statuses: []Status{StatusQueued, StatusLaunching, StatusRunning}})
+	if err != nil {
+		return internal("list dry runs", err)
+	}
+	for _, r := range reqs {
+		if r.Check {
+			return Errorf(ECONFLICT, "A dry run of %s %s is already %s: #%d, asked by <@%s>. One dry run per environment runs at a time; ask again once #%d has finished (its card shows the result).",
+				app, env, strings.ToLower(r.Status.Label()), r.ID, r.RequestedBy, r.ID)
+		}
+	}
+	return nil
 }

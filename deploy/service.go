@@ -69,11 +69,22 @@ type Service struct {
 	// with "Skip this run" and "Pause schedule" buttons; zero means 10
 	// minutes.
 	AnnounceLead time.Duration
+	// OutputDir is where job output is spooled on its way to Slack ("" for
+	// the system's temporary directory); the files are private and removed
+	// at once.
+	OutputDir string
+	// MaxUpload is the largest output uploaded whole; longer output is
+	// uploaded as its last MaxUpload bytes under a note (0: the
+	// configuration's limits.max_log_upload).
+	MaxUpload int64
+	// AWXURL is AWX's base URL, for links to jobs; "" names jobs by id.
+	AWXURL string
 
 	mu        sync.Mutex
-	runCtx    context.Context // set while Run runs; followers live under it
-	following map[int64]bool  // requests with a follower goroutine
-	inflight  map[int64]bool  // requests whose Launch call is in progress
+	runCtx    context.Context     // set while Run runs; followers live under it
+	following map[int64]bool      // requests with a follower goroutine
+	inflight  map[int64]bool      // requests whose Launch call is in progress
+	logSent   map[int64]time.Time // when /deploy log last uploaded a request's output
 	wg        sync.WaitGroup
 	tickMu    sync.Mutex    // one periodic pass at a time
 	sched     scheduleState // scheduled releases (schedules.go)
@@ -100,6 +111,7 @@ func NewService(cfg *config.Config, store Store, runner Runner, notifier Notifie
 		GoneAfter:      5,
 		following:      map[int64]bool{},
 		inflight:       map[int64]bool{},
+		logSent:        map[int64]time.Time{},
 	}
 }
 

@@ -66,7 +66,9 @@ func NewDB(path string) *DB {
 }
 
 // Open opens (creating if needed) the database file, switches it to WAL,
-// and applies the migrations it has not seen yet.
+// and applies the migrations it has not seen yet. A new file and directory
+// are private to the bot's user (0600 and 0700), and so are the -wal and
+// -shm files beside the file.
 func (db *DB) Open(ctx context.Context) (err error) {
 	if db.Path == "" {
 		return errors.New("open db: no path")
@@ -82,7 +84,7 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	if db.Now == nil {
 		db.Now = time.Now
 	}
-	if err := os.MkdirAll(filepath.Dir(db.Path), 0o750); err != nil {
+	if err := createPrivate(db.Path); err != nil {
 		return fmt.Errorf("open db: %w", err)
 	}
 	defer func() {
@@ -134,6 +136,25 @@ func (db *DB) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("open db: %w", err)
 	}
 	return nil
+}
+
+// createPrivate creates the database file's directory (0700) and the file
+// itself (0600) when they are missing, before SQLite opens it: SQLite
+// creates the -wal and -shm files with the database file's permissions
+// (os_unix.c, findCreateFileMode and unixOpenSharedMemory), so they are
+// private too. Existing directories and files keep their permissions.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, os.ErrExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	return f.Close()
 }
 
 // Close closes the database.

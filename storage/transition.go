@@ -21,7 +21,9 @@ import (
 // edge or when the request is no longer in ch.From; an ECONFLICT that also
 // wraps deploy.ErrEnvBusy when ch.To is launching, the request is not a dry
 // run, and another release of the same app and env is launching or running
-// or the env is locked by hand.
+// or the env is locked by hand; likewise when ch.To is launching, the
+// request is a dry run and another dry run of the same app and env is
+// launching or running.
 func (db *DB) Transition(ctx context.Context, id int64, ch deploy.Change) (*deploy.Request, error) {
 	if !ch.From.CanTransitionTo(ch.To) {
 		return nil, deploy.Errorf(deploy.ECONFLICT, "Request #%d cannot go from %s to %s.",
@@ -48,8 +50,12 @@ func (db *DB) Transition(ctx context.Context, id int64, ch deploy.Change) (*depl
 		if status != ch.From {
 			return staleStatus(id, ch.From, ch.To, status)
 		}
-		if ch.To == deploy.StatusLaunching && !check {
-			if err := envFree(ctx, tx, id, app, env); err != nil {
+		if ch.To == deploy.StatusLaunching {
+			free := envFree
+			if check {
+				free = dryRunFree
+			}
+			if err := free(ctx, tx, id, app, env); err != nil {
 				return err
 			}
 		}

@@ -217,6 +217,10 @@ func TestTransition_EnvBusy(t *testing.T) {
 	dry2 := newRequest("shop-web", "production")
 	dry2.Check, dry2.Plan.Check = true, true
 	dry2 = MustCreate(t, db, dry2, deploy.StatusQueued)
+	// (One dry run at a time: the first one ends first.)
+	if _, err := db.Transition(ctx, dry.ID, deploy.Change{From: deploy.StatusLaunching, To: deploy.StatusFailed}); err != nil {
+		t.Fatal(err)
+	}
 	if err := launch(dry2.ID, deploy.StatusQueued); err != nil {
 		t.Fatalf("dry run under a lock: %v", err)
 	}

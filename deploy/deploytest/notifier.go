@@ -3,6 +3,7 @@ package deploytest
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 
@@ -83,13 +84,20 @@ func (n *Notifier) Thread(_ context.Context, req *deploy.Request, text string) e
 }
 
 // Upload records a file upload.
-func (n *Notifier) Upload(_ context.Context, req *deploy.Request, filename, title string, content []byte) error {
+func (n *Notifier) Upload(_ context.Context, req *deploy.Request, filename, title string, content io.ReadSeeker) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.Err != nil {
 		return n.Err
 	}
-	n.uploads = append(n.uploads, Upload{RequestID: req.ID, Filename: filename, Title: title, Content: append([]byte(nil), content...)})
+	if _, err := content.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(content)
+	if err != nil {
+		return err
+	}
+	n.uploads = append(n.uploads, Upload{RequestID: req.ID, Filename: filename, Title: title, Content: b})
 	return nil
 }
 
