@@ -41,6 +41,10 @@ type Runner struct {
 	HoldJobs bool
 	// MissingBuilds are artifact URLs CheckBuild reports as missing.
 	MissingBuilds map[string]bool
+	// OutputPad, when set, adds that many bytes of numbered lines to
+	// every job's output after its events, written a line at a time, as a
+	// long job's output would stream from AWX.
+	OutputPad int64
 
 	nextID    int64
 	outcomes  []launchOutcome
@@ -181,6 +185,7 @@ func (r *Runner) Output(_ context.Context, job deploy.JobRef, w io.Writer) error
 	r.mu.Lock()
 	j := r.jobs[job.ID]
 	err := r.outputErr
+	pad := r.OutputPad
 	r.mu.Unlock()
 	if err != nil {
 		return err
@@ -188,8 +193,33 @@ func (r *Runner) Output(_ context.Context, job deploy.JobRef, w io.Writer) error
 	if j == nil {
 		return deploy.Errorf(deploy.ENOTFOUND, "job %d not found", job.ID)
 	}
-	_, err = io.WriteString(w, RenderOutput(j.Updates))
-	return err
+	if _, err = io.WriteString(w, RenderOutput(j.Updates)); err != nil {
+		return err
+	}
+	return WritePad(w, pad)
+}
+
+// WritePad writes n bytes of numbered lines ("line 0000001 ...") to w, one
+// line at a time; the last line ends with "END OF OUTPUT\n" when n allows.
+func WritePad(w io.Writer, n int64) error {
+	const width = 100
+	line := []byte(strings.Repeat(".", width-1) + "\n")
+	for i := int64(1); n > 0; i++ {
+		if n <= width+int64(len("END OF OUTPUT\n")) {
+			end := "END OF OUTPUT\n"
+			if int64(len(end)) > n {
+				end = end[int64(len(end))-n:]
+			}
+			_, err := io.WriteString(w, strings.Repeat(".", int(n)-len(end))+end)
+			return err
+		}
+		copy(line, fmt.Sprintf("line %07d ", i))
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+		n -= width
+	}
+	return nil
 }
 
 // Release lets held job id finish.
