@@ -158,6 +158,8 @@ func buildContext(req *deploy.Request) *slack.ContextBlock {
 	}
 	if p.ArtifactChecksum != "" {
 		parts = append(parts, "Checksum: `"+escape(clip(p.ArtifactChecksum, 80, ""))+"`")
+	} else if unverifiedDownload(p) {
+		parts = append(parts, ":warning: unverified download (plain HTTP, no checksum published)")
 	}
 	if n := len(p.Hosts); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d host%s", n, plural(n)))
@@ -169,6 +171,14 @@ func buildContext(req *deploy.Request) *slack.ContextBlock {
 		return nil
 	}
 	return contextBlock("build", strings.Join(parts, " · "))
+}
+
+// unverifiedDownload reports whether the hosts fetch the build over plain
+// HTTP with no checksum to check it against: anyone on the path could
+// swap it.
+func unverifiedDownload(p deploy.Plan) bool {
+	return p.ArtifactURL != "" && p.ArtifactChecksum == "" &&
+		len(p.ArtifactURL) > len("http://") && strings.EqualFold(p.ArtifactURL[:len("http://")], "http://")
 }
 
 // stateSections are the lines that depend on the request's state.

@@ -547,3 +547,35 @@ func TestRenderFormFallsBackToTextInput(t *testing.T) {
 		})
 	}
 }
+
+// TestQuieterSurfacesUnverifiedDownload: a build fetched over plain HTTP
+// with no checksum published says so on the card; HTTPS or a checksum
+// does not.
+func TestQuieterSurfacesUnverifiedDownload(t *testing.T) {
+	for _, tc := range []struct {
+		name, url, sum string
+		want           bool
+	}{
+		{"http, no checksum", "http://builds.example.com/shop-web/1.4.2.tar.gz", "", true},
+		{"HTTP in capitals", "HTTP://builds.example.com/shop-web/1.4.2.tar.gz", "", true},
+		{"http with checksum", "http://builds.example.com/shop-web/1.4.2.tar.gz", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", false},
+		{"https, no checksum", "https://builds.example.com/shop-web/1.4.2.tar.gz", "", false},
+		{"custom app, no build", "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, st := range []deploy.Status{deploy.StatusPendingApproval, deploy.StatusRunning} {
+				req := baseRequest(st)
+				req.Plan.ArtifactURL, req.Plan.ArtifactChecksum = tc.url, tc.sum
+				blocks := RenderCard(req, deploy.CardInfo{})
+				mustValid(t, blocks)
+				b, err := json.Marshal(blocks)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := strings.Contains(string(b), "unverified download"); got != tc.want {
+					t.Errorf("%s card says unverified download: %v, want %v", st, got, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -175,6 +175,9 @@ func runAWX(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	if err := o.checkAWXURL(log); err != nil {
+		return err
+	}
 	c, err := newAWXClient(o, log, awxTimeout, nil)
 	if err != nil {
 		return err

@@ -41,10 +41,13 @@ func (w *awxWatch) Ready(context.Context) error {
 	if w.ready {
 		return nil
 	}
-	if w.lastErr != nil {
-		return fmt.Errorf("not reachable or not prepared yet: %v", w.lastErr)
+	switch {
+	case errors.Is(w.lastErr, awxclient.ErrUnauthorized):
+		return unready("AWX refuses deploybot's token (401 Unauthorized): renew AWX_TOKEN", w.lastErr)
+	case w.lastErr != nil:
+		return unready("not reachable or not prepared yet; retrying", w.lastErr)
 	}
-	return errors.New("not checked yet")
+	return unready("not checked yet", nil)
 }
 
 func (w *awxWatch) set(ready bool, err error) {

@@ -64,6 +64,9 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	if err := o.checkSecrets(); err != nil {
 		return err
 	}
+	if err := o.checkAWXURL(log); err != nil {
+		return err
+	}
 	cfg, err := config.Load(o.ConfigPath)
 	if err != nil {
 		return err
@@ -87,6 +90,7 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	runner := awxrunner.New(awx, cfg.AWX.Organization, cfg.AWX.Credential)
 	svc := deploy.NewService(cfg, db, runner, gw, gw, deploy.SystemClock{}, log)
 	svc.Metrics = newPromMetrics(reg)
+	svc.AWXURL = o.AWXURL
 	if tun.PollInterval > 0 {
 		svc.PollInterval = tun.PollInterval
 	}
@@ -103,16 +107,16 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		seen := b.LastSeen()
 		if seen.IsZero() {
 			if time.Since(started) < tun.SlackStale {
-				return errors.New("connecting")
+				return unready("connecting", nil)
 			}
-			return fmt.Errorf("not connected since start %s ago; retrying", time.Since(started).Round(time.Second))
+			return unready(fmt.Sprintf("not connected since start %s ago; retrying", time.Since(started).Round(time.Second)), nil)
 		}
 		if d := time.Since(seen); d > tun.SlackStale {
-			return fmt.Errorf("nothing heard from Slack for %s; reconnecting", d.Round(time.Second))
+			return unready(fmt.Sprintf("nothing heard from Slack for %s; reconnecting", d.Round(time.Second)), nil)
 		}
 		return nil
 	}
-	h := &health{}
+	h := &health{log: log.With().Str("component", "health").Logger()}
 	h.addLiveness("slack", func(ctx context.Context) error {
 		// A socket that never connected yet is not a reason to restart
 		// the process during its first SlackStale.
@@ -121,7 +125,12 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return slackAlive(ctx)
 	})
-	h.addReadiness("database", db.Ping)
+	h.addReadiness("database", func(ctx context.Context) error {
+		if err := db.Ping(ctx); err != nil {
+			return unready("not answering", err)
+		}
+		return nil
+	})
 	h.addReadiness("awx", watch.Ready)
 	h.addReadiness("slack", slackAlive)
 

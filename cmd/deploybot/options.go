@@ -4,7 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
+	"strconv"
 	"strings"
+
+	"github.com/rs/zerolog"
 )
 
 // options are the settings of design.md §6: environment variables, which
@@ -17,6 +22,9 @@ type options struct {
 	LogFormat   string
 	SlackAPIURL string
 	AWXURL      string
+	// AllowInsecureAWX accepts an http:// AWX_URL to a host other than
+	// loopback (the token then crosses the network in clear).
+	AllowInsecureAWX bool
 	// Secrets: never logged, never printed.
 	SlackAppToken string
 	SlackBotToken string
@@ -38,6 +46,10 @@ func parseOptions(name string, args []string, getenv func(string) string, stderr
 		SlackBotToken: getenv("SLACK_BOT_TOKEN"),
 		AWXToken:      getenv("AWX_TOKEN"),
 	}
+	insecure, err := envBool(getenv, "DEPLOYBOT_ALLOW_INSECURE_AWX")
+	if err != nil {
+		return nil, nil, err
+	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.ConfigPath, "config", envDefault(getenv, "DEPLOYBOT_CONFIG", "deploybot.yaml"), "configuration file (DEPLOYBOT_CONFIG)")
@@ -47,6 +59,8 @@ func parseOptions(name string, args []string, getenv func(string) string, stderr
 	fs.StringVar(&o.LogFormat, "log-format", envDefault(getenv, "LOG_FORMAT", "auto"), "json, console, or auto: console on a terminal (LOG_FORMAT)")
 	fs.StringVar(&o.SlackAPIURL, "slack-api-url", envDefault(getenv, "SLACK_API_URL", "https://slack.com/api/"), "Slack Web API base URL (SLACK_API_URL)")
 	fs.StringVar(&o.AWXURL, "awx-url", getenv("AWX_URL"), "AWX base URL, like https://awx.example.com (AWX_URL)")
+	fs.BoolVar(&o.AllowInsecureAWX, "allow-insecure-awx", insecure,
+		"accept an http:// AWX URL to a host other than loopback, sending the token in clear (DEPLOYBOT_ALLOW_INSECURE_AWX)")
 	if extra != nil {
 		extra(fs)
 	}
@@ -57,6 +71,50 @@ func parseOptions(name string, args []string, getenv func(string) string, stderr
 		o.SlackAPIURL += "/"
 	}
 	return o, fs, nil
+}
+
+// envBool reads a boolean environment variable; unset or empty is false.
+func envBool(getenv func(string) string, key string) (bool, error) {
+	v := strings.TrimSpace(getenv(key))
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: use true or false", key, v)
+	}
+	return b, nil
+}
+
+// checkAWXURL refuses an http:// AWX URL to a host other than loopback,
+// where the token would cross the network in clear, unless the operator
+// allowed it; then it logs a warning. Loopback (tests, a local proxy) is
+// always allowed. Host names other than localhost are not resolved.
+func (o *options) checkAWXURL(log zerolog.Logger) error {
+	u, err := url.Parse(o.AWXURL)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("AWX_URL %q is not a URL like https://awx.example.com", o.AWXURL)
+	}
+	if !strings.EqualFold(u.Scheme, "http") || isLoopback(u.Hostname()) {
+		return nil
+	}
+	if !o.AllowInsecureAWX {
+		return fmt.Errorf("AWX_URL %s uses plain http:// to %s, which is not this machine: AWX_TOKEN would cross the network in clear. "+
+			"Use https://, or, if the network path is trusted, start with --allow-insecure-awx (or DEPLOYBOT_ALLOW_INSECURE_AWX=true)",
+			u.Redacted(), u.Hostname())
+	}
+	log.Warn().Str("awx_url", u.Redacted()).
+		Msg("AWX is reached over plain http:// to a host other than loopback (--allow-insecure-awx): the AWX token crosses the network in clear")
+	return nil
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkSecrets reports the settings the bot cannot run without, all at once.

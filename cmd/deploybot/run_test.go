@@ -158,9 +158,9 @@ func TestRunRefusesBadSetup(t *testing.T) {
 		want []string
 	}{
 		{"no settings", map[string]string{}, []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "AWX_URL", "AWX_TOKEN"}},
-		{"tokens swapped", map[string]string{"SLACK_APP_TOKEN": testBotToken, "SLACK_BOT_TOKEN": testAppToken, "AWX_URL": "http://x", "AWX_TOKEN": "t"},
+		{"tokens swapped", map[string]string{"SLACK_APP_TOKEN": testBotToken, "SLACK_BOT_TOKEN": testAppToken, "AWX_URL": "https://x", "AWX_TOKEN": "t"},
 			[]string{"must be an app-level token starting with xapp-", "must be a bot token starting with xoxb-"}},
-		{"missing config", map[string]string{"SLACK_APP_TOKEN": testAppToken, "SLACK_BOT_TOKEN": testBotToken, "AWX_URL": "http://x", "AWX_TOKEN": "t",
+		{"missing config", map[string]string{"SLACK_APP_TOKEN": testAppToken, "SLACK_BOT_TOKEN": testBotToken, "AWX_URL": "https://x", "AWX_TOKEN": "t",
 			"DEPLOYBOT_CONFIG": "/nonexistent/deploybot.yaml"}, []string{"/nonexistent/deploybot.yaml"}},
 	}
 	for _, tt := range tests {
