@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,6 +92,10 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	svc := deploy.NewService(cfg, db, runner, gw, gw, deploy.SystemClock{}, log)
 	svc.Metrics = newPromMetrics(reg)
 	svc.AWXURL = o.AWXURL
+	// Job output is spooled beside the database (a writable, private
+	// directory even on a read-only root filesystem); each file is
+	// unlinked as soon as it is created.
+	svc.OutputDir = filepath.Dir(o.DBPath)
 	if tun.PollInterval > 0 {
 		svc.PollInterval = tun.PollInterval
 	}
