@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -321,5 +323,47 @@ func TestCloseReportsUnwrittenUpdates(t *testing.T) {
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("Close took %v past its deadline", el)
+	}
+}
+
+// TestUploadStreamsOnRetry: an upload is streamed from what it is
+// given (a file section here), and a retry after a 429 that came once the
+// bytes had been read sends them again whole.
+func TestUploadStreamsOnRetry(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	gw := newGateway(t, srv, SlackOptions{})
+	ctx := testCtx(t)
+	req := baseRequest(deploy.StatusSucceeded)
+	req.Channel = "C1"
+	ref, err := gw.Card(ctx, req, deploy.CardInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Message = ref
+	f, err := os.CreateTemp(t.TempDir(), "out-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := strings.Repeat("ok: [web1]\n", 50_000)
+	if _, err := f.WriteString("HEADER\n" + want); err != nil {
+		t.Fatal(err)
+	}
+	srv.ForceRateLimit("files.completeUploadExternal", 1, time.Second)
+	if err := gw.Upload(ctx, req, "shop-web-production-1.log", "Playbook output", io.NewSectionReader(f, 7, int64(len(want)))); err != nil {
+		t.Fatal(err)
+	}
+	var done []slacktest.Upload
+	for _, u := range srv.Uploads() {
+		if u.Completed {
+			done = append(done, u)
+		}
+	}
+	if len(done) != 1 || string(done[0].Content) != want || done[0].Length != len(want) {
+		t.Fatalf("completed uploads = %d; want one with the %d bytes given", len(done), len(want))
+	}
+	if srv.RateLimited("files.completeUploadExternal") != 1 {
+		t.Error("the forced 429 was not answered")
 	}
 }
