@@ -86,12 +86,22 @@ func (c *reqCtx) jobs(kind string) (int, any, http.Header, *apiError) {
 	if e != nil {
 		return fail(e)
 	}
+	// The stdout view negotiates its renderer before it looks the job up
+	// (APIView.initial runs perform_content_negotiation first), so a bad
+	// Accept header is 406 even for a job that does not exist, and a
+	// missing job is drawn by the accepted renderer.
+	var stdoutRenderer renderer
+	if len(c.parts) == 3 && c.parts[2] == "stdout" && m == http.MethodGet {
+		if stdoutRenderer, e = negotiate(c.r, stdoutRenderers); e != nil {
+			return fail(e)
+		}
+	}
 	j := st.jobs[id]
 	if j == nil || j.kind != kind {
 		if len(c.parts) > 3 {
 			return fail(errUnhandled)
 		}
-		return fail(notFound)
+		return fail(renderedError(stdoutRenderer, notFound))
 	}
 	if j.kind == "job" && !c.canRead(j.template) {
 		return fail(permissionDenied)
@@ -138,7 +148,7 @@ func (c *reqCtx) jobs(kind string) (int, any, http.Header, *apiError) {
 		if m != http.MethodGet {
 			return fail(methodNotAllowed(m))
 		}
-		return c.stdout(j)
+		return c.stdout(j, stdoutRenderer.format)
 	case "cancel":
 		return c.cancel(j)
 	case "relaunch":
@@ -272,12 +282,9 @@ func (c *reqCtx) fastEvents(evs []*event, spec listSpec, truncate bool) (any, bo
 	return wrap(res), true
 }
 
-func (c *reqCtx) stdout(j *unifiedJob) (int, any, http.Header, *apiError) {
+// stdout answers UnifiedJobStdout in the negotiated format.
+func (c *reqCtx) stdout(j *unifiedJob, format string) (int, any, http.Header, *apiError) {
 	q := c.r.URL.Query()
-	format := q.Get("format")
-	if format == "" {
-		format = "html" // the browsable renderer comes first for stdout views
-	}
 	size := 0
 	for _, e := range j.saved {
 		size += len(e.stdout)
