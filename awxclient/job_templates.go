@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -70,25 +71,126 @@ func (c *Client) resolveJobTemplate(ctx context.Context, nameOrID string) (JobTe
 }
 
 // CheckJobTemplate finds a job template by name (or id) and verifies that
-// it prompts for the inventory and the extra variables on launch, which
-// deploybot needs: AWX silently drops unprompted launch fields. The error is
-// a *TemplateSettingsError naming the template and the settings to enable.
+// it prompts on launch for the inventory, the extra variables and the
+// limit, which deploybot sends with every launch: AWX silently drops
+// unprompted launch fields (ignored_fields) and runs the template's own
+// values instead. The error is a *TemplateSettingsError naming the template
+// and the settings to enable. Prompts needed only by dry runs (job type,
+// diff mode) are checked at each launch by CheckLaunch.
 func (c *Client) CheckJobTemplate(ctx context.Context, nameOrID string) (JobTemplate, error) {
 	jt, err := c.resolveJobTemplate(ctx, nameOrID)
 	if err != nil {
 		return jt, fmt.Errorf("check job template: %w", err)
 	}
 	var missing []string
-	if !jt.AskInventoryOnLaunch {
-		missing = append(missing, "ask_inventory_on_launch")
-	}
-	if !jt.AskVariablesOnLaunch {
-		missing = append(missing, "ask_variables_on_launch")
+	for _, p := range []struct {
+		on   bool
+		name string
+	}{
+		{jt.AskInventoryOnLaunch, "ask_inventory_on_launch"},
+		{jt.AskVariablesOnLaunch, "ask_variables_on_launch"},
+		{jt.AskLimitOnLaunch, "ask_limit_on_launch"},
+	} {
+		if !p.on {
+			missing = append(missing, p.name)
+		}
 	}
 	if len(missing) > 0 {
 		return jt, &TemplateSettingsError{Template: jt.Name, ID: jt.ID, Missing: missing}
 	}
 	return jt, nil
+}
+
+// LaunchInfo is what GET job_templates/{id}/launch/ says a launch may
+// carry.
+type LaunchInfo struct {
+	AskInventoryOnLaunch    bool     `json:"ask_inventory_on_launch"`
+	AskVariablesOnLaunch    bool     `json:"ask_variables_on_launch"`
+	AskLimitOnLaunch        bool     `json:"ask_limit_on_launch"`
+	AskJobTypeOnLaunch      bool     `json:"ask_job_type_on_launch"`
+	AskDiffModeOnLaunch     bool     `json:"ask_diff_mode_on_launch"`
+	AskCredentialOnLaunch   bool     `json:"ask_credential_on_launch"`
+	SurveyEnabled           bool     `json:"survey_enabled"`
+	PasswordsNeededToStart  []string `json:"passwords_needed_to_start"`
+	VariablesNeededToStart  []string `json:"variables_needed_to_start"`
+	CredentialNeededToStart bool     `json:"credential_needed_to_start"`
+	JobTemplateData         struct {
+		ID   int    `json:"id"`
+		Name string `json:"name"`
+	} `json:"job_template_data"`
+	Defaults struct {
+		JobType       string `json:"job_type"`
+		DiffMode      bool   `json:"diff_mode"`
+		Limit         string `json:"limit"`
+		JobSliceCount int    `json:"job_slice_count"`
+		Inventory     *struct {
+			ID int `json:"id"`
+		} `json:"inventory"`
+	} `json:"defaults"`
+}
+
+// GetLaunchInfo returns what a launch of the job template may carry.
+func (c *Client) GetLaunchInfo(ctx context.Context, id int) (LaunchInfo, error) {
+	var li LaunchInfo
+	err := c.do(ctx, request{method: http.MethodGet, path: "job_templates/" + itoa(id) + "/launch/"}, &li)
+	if err != nil {
+		return li, fmt.Errorf("launch info of job template %d: %w", id, err)
+	}
+	return li, nil
+}
+
+// CheckLaunch reads the template's launch info and refuses, before
+// anything starts, a launch carrying a field the template would ignore
+// (its prompt is off and the value differs from the template's own), as
+// the awx.awx collection's job_launch module does. AWX would otherwise
+// start the job with the template's values: a dry run would run for real,
+// a limit would not hold. It also refuses templates that need passwords or
+// survey answers at launch, which deploybot cannot give. The error is a
+// *TemplateSettingsError naming the template and the settings to enable.
+func (c *Client) CheckLaunch(ctx context.Context, id int, opts LaunchOptions) error {
+	li, err := c.GetLaunchInfo(ctx, id)
+	if err != nil {
+		return err
+	}
+	name := li.JobTemplateData.Name
+	var missing, why []string
+	need := func(on bool, setting, what string) {
+		if !on {
+			missing = append(missing, setting)
+			why = append(why, what)
+		}
+	}
+	if opts.Inventory != 0 && (li.Defaults.Inventory == nil || li.Defaults.Inventory.ID != opts.Inventory) {
+		need(li.AskInventoryOnLaunch, "ask_inventory_on_launch", "the job would run on the template's inventory")
+	}
+	if len(opts.ExtraVars) > 0 {
+		need(li.AskVariablesOnLaunch, "ask_variables_on_launch", "the playbook would not get the release's variables")
+	}
+	if opts.Limit != "" && opts.Limit != li.Defaults.Limit {
+		need(li.AskLimitOnLaunch, "ask_limit_on_launch", "the job would not be limited to the approved hosts")
+	}
+	if opts.JobType != "" && opts.JobType != li.Defaults.JobType {
+		what := "the job would run with job type " + strconv.Quote(li.Defaults.JobType)
+		if opts.JobType == "check" {
+			what = "a dry run would run the playbook for real"
+		}
+		need(li.AskJobTypeOnLaunch, "ask_job_type_on_launch", what)
+	}
+	if opts.DiffMode && !li.Defaults.DiffMode {
+		need(li.AskDiffModeOnLaunch, "ask_diff_mode_on_launch", "a dry run would show no changes")
+	}
+	if len(missing) > 0 {
+		return &TemplateSettingsError{Template: name, ID: id, Missing: missing, Why: strings.Join(why, "; ")}
+	}
+	if len(li.PasswordsNeededToStart) > 0 {
+		return fmt.Errorf("awx job template %q (id %d) needs passwords at launch (%s), which deploybot cannot give: save them in the credential",
+			name, id, strings.Join(li.PasswordsNeededToStart, ", "))
+	}
+	if len(li.VariablesNeededToStart) > 0 {
+		return fmt.Errorf("awx job template %q (id %d) has a survey with required answers (%s), which deploybot cannot give: disable the survey",
+			name, id, strings.Join(li.VariablesNeededToStart, ", "))
+	}
+	return nil
 }
 
 // LaunchOptions are the prompted fields of a launch. Zero values are not sent.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 )
@@ -40,6 +41,41 @@ type RunInfo struct {
 	Limit     string
 	Check     bool
 	Diff      bool
+}
+
+// Targets returns the inventory hosts the job runs on: those that match
+// its limit, sorted. A limit is an Ansible host pattern; names, "all", "*"
+// and shell-style globs separated by commas or colons are understood here,
+// as ansible-playbook --limit does for them (Ansible's "Patterns: targeting
+// hosts and groups"); an empty limit targets every host.
+func (i RunInfo) Targets() []string {
+	var out []string
+	for _, h := range sortedKeys(i.Hosts) {
+		if limitMatches(i.Limit, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func limitMatches(limit, host string) bool {
+	if strings.TrimSpace(limit) == "" {
+		return true
+	}
+	sep := ","
+	if !strings.Contains(limit, ",") {
+		sep = ":"
+	}
+	for _, p := range strings.Split(limit, sep) {
+		p = strings.TrimSpace(p)
+		if p == "all" || p == "*" || p == host {
+			return true
+		}
+		if ok, err := path.Match(p, host); err == nil && ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Run is a behaviour's handle on its job.

@@ -109,8 +109,15 @@ func prepareAWX(ctx context.Context, c *awxclient.Client, cfg *config.Config, lo
 	sort.Strings(roles)
 	var bad []error
 	for _, role := range roles {
-		if _, err := c.CheckJobTemplate(ctx, cfg.AWX.JobTemplates[role]); err != nil {
+		jt, err := c.CheckJobTemplate(ctx, cfg.AWX.JobTemplates[role])
+		if err != nil {
 			bad = append(bad, fmt.Errorf("%s job template: %w", role, err))
+			continue
+		}
+		if !jt.AskJobTypeOnLaunch || !jt.AskDiffModeOnLaunch {
+			log.Warn().Str("job_template", jt.Name).Bool("ask_job_type_on_launch", jt.AskJobTypeOnLaunch).
+				Bool("ask_diff_mode_on_launch", jt.AskDiffModeOnLaunch).
+				Msg("job template does not prompt for job type and diff mode: dry runs on it will be refused")
 		}
 	}
 	if err := errors.Join(bad...); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,8 @@ type Runner struct {
 	org, cred int
 	templates map[string]int // name or id → template id
 	followers map[deploy.JobRef]*awxclient.EventFollower
+	// notes are lines for a job's next poll (deploy.Update.Notes).
+	notes map[deploy.JobRef][]string
 }
 
 var _ deploy.Runner = (*Runner)(nil)
@@ -45,6 +48,7 @@ func New(c *awxclient.Client, organization, credential string) *Runner {
 		HTTP:      &http.Client{Timeout: 15 * time.Second},
 		templates: map[string]int{},
 		followers: map[deploy.JobRef]*awxclient.EventFollower{},
+		notes:     map[deploy.JobRef][]string{},
 	}
 }
 
@@ -187,6 +191,10 @@ func (r *Runner) launch(ctx context.Context, req *deploy.Request) (deploy.JobRef
 	if err != nil {
 		return deploy.JobRef{}, fmt.Errorf("inventory %s: %w", p.Inventory, err)
 	}
+	limit, extra, err := r.limit(ctx, inv, p)
+	if err != nil {
+		return deploy.JobRef{}, err // nothing was launched
+	}
 	vars := make(map[string]any, len(p.ExtraVars)+1)
 	for k, v := range p.ExtraVars {
 		vars[k] = v
@@ -199,20 +207,24 @@ func (r *Runner) launch(ctx context.Context, req *deploy.Request) (deploy.JobRef
 	if p.AdHoc {
 		cmd, err := r.awx.CreateAdHocCommand(ctx, awxclient.AdHocOptions{
 			Inventory: inv.ID, Credential: cred, ModuleName: "shell", ModuleArgs: p.ModuleArgs,
-			ExtraVars: vars, JobType: jobType, DiffMode: p.Check,
+			ExtraVars: vars, JobType: jobType, DiffMode: p.Check, Limit: limit,
 		})
 		if err != nil {
 			return deploy.JobRef{}, classify("create ad-hoc command", err)
 		}
-		return deploy.JobRef{Kind: deploy.AdHocCommand, ID: int64(cmd.ID)}, nil
+		ref := deploy.JobRef{Kind: deploy.AdHocCommand, ID: int64(cmd.ID)}
+		r.noteExtraHosts(ref, p, extra)
+		return ref, nil
 	}
 	tid, err := r.template(ctx, p.JobTemplate)
 	if err != nil {
 		return deploy.JobRef{}, fmt.Errorf("job template %s: %w", p.JobTemplate, err)
 	}
-	id, err := r.awx.LaunchJobTemplate(ctx, tid, awxclient.LaunchOptions{
-		Inventory: inv.ID, ExtraVars: vars, JobType: jobType, DiffMode: p.Check,
-	})
+	opts := awxclient.LaunchOptions{Inventory: inv.ID, ExtraVars: vars, JobType: jobType, DiffMode: p.Check, Limit: limit}
+	if err := r.awx.CheckLaunch(ctx, tid, opts); err != nil {
+		return deploy.JobRef{}, refuseSettings(err) // nothing was launched
+	}
+	id, err := r.awx.LaunchJobTemplate(ctx, tid, opts)
 	var ignored *awxclient.IgnoredFieldsError
 	if errors.As(err, &ignored) {
 		// The job runs with the template's own values, not the plan: stop it.
@@ -222,7 +234,103 @@ func (r *Runner) launch(ctx context.Context, req *deploy.Request) (deploy.JobRef
 	if err != nil {
 		return deploy.JobRef{}, classify("launch", err)
 	}
-	return deploy.JobRef{Kind: deploy.JobTemplateRun, ID: int64(id)}, nil
+	ref := deploy.JobRef{Kind: deploy.JobTemplateRun, ID: int64(id)}
+	r.noteExtraHosts(ref, p, extra)
+	return ref, nil
+}
+
+// limit is the launch's host pattern: exactly the plan's approved hosts,
+// so that hosts added to the AWX inventory after the approval stay out of
+// the run. It refuses a plan whose hosts are not all in the inventory, or
+// whose host names Ansible would read as a pattern rather than a name. It
+// also returns the inventory's hosts that the limit keeps out.
+func (r *Runner) limit(ctx context.Context, inv awxclient.Inventory, p deploy.Plan) (string, []string, error) {
+	if len(p.Hosts) == 0 {
+		return "", nil, deploy.Errorf(deploy.EINVALID, "The plan names no hosts, so nothing ran: without a host list AWX would run on the whole inventory %s.", p.Inventory)
+	}
+	for _, h := range p.Hosts {
+		if !plainHostName(h) {
+			return "", nil, deploy.Errorf(deploy.EINVALID, "Host %q cannot be named in an Ansible limit (it holds a pattern character or space), so nothing ran. Rename it in the config.", h)
+		}
+	}
+	hosts, err := r.awx.ListHosts(ctx, inv.ID)
+	if err != nil {
+		return "", nil, fmt.Errorf("inventory %s hosts: %w", p.Inventory, err)
+	}
+	have := make(map[string]awxclient.Host, len(hosts))
+	for _, h := range hosts {
+		have[h.Name] = h
+	}
+	approved := make(map[string]bool, len(p.Hosts))
+	var missing, disabled []string
+	for _, h := range p.Hosts {
+		approved[h] = true
+		switch ah, ok := have[h]; {
+		case !ok:
+			missing = append(missing, h)
+		case !ah.Enabled:
+			disabled = append(disabled, h)
+		}
+	}
+	if len(missing) > 0 {
+		return "", nil, deploy.Errorf(deploy.EINVALID, "Approved host %s is no longer in AWX inventory %s, so nothing ran. Check the config and the inventory, then request again.", strings.Join(missing, ", "), p.Inventory)
+	}
+	if len(disabled) > 0 {
+		return "", nil, deploy.Errorf(deploy.EINVALID, "Approved host %s is disabled in AWX inventory %s, so nothing ran. Enable it in AWX (or let deploybot reconcile the inventory), then request again.", strings.Join(disabled, ", "), p.Inventory)
+	}
+	var extra []string
+	for _, h := range hosts {
+		if !approved[h.Name] {
+			extra = append(extra, h.Name)
+		}
+	}
+	sort.Strings(extra)
+	return strings.Join(p.Hosts, ","), extra, nil
+}
+
+// plainHostName reports whether name means itself in an Ansible host
+// pattern joined with commas: no comma, wildcard, regex, file reference
+// or set operator, no space.
+func plainHostName(name string) bool {
+	if name == "" || name == "all" || strings.HasPrefix(name, "~") {
+		return false
+	}
+	return !strings.ContainsAny(name, ",*?[]!&@ \t\n\r")
+}
+
+// noteExtraHosts remembers, for the job's first poll, that the inventory
+// held hosts the limit kept out.
+func (r *Runner) noteExtraHosts(ref deploy.JobRef, p deploy.Plan, extra []string) {
+	if len(extra) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notes[ref] = append(r.notes[ref], fmt.Sprintf("AWX inventory %s also holds %s, which %s not approved: the launch's limit kept the job to %s.",
+		p.Inventory, strings.Join(extra, ", "), plural(len(extra), "was", "were"), strings.Join(p.Hosts, ", ")))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// refuseSettings words a template that cannot take the launch for the
+// requester: nothing ran, and an AWX admin must change the template.
+func refuseSettings(err error) error {
+	var tse *awxclient.TemplateSettingsError
+	if !errors.As(err, &tse) {
+		return err
+	}
+	labels := make([]string, len(tse.Missing))
+	for i, m := range tse.Missing {
+		labels[i] = m + " (\"" + awxclient.SettingLabel(m) + "\")"
+	}
+	return fmt.Errorf("%w: %w", deploy.Errorf(deploy.EINVALID,
+		"AWX job template %s does not prompt on launch for what this run needs: %s; %s. Nothing ran. An AWX admin must enable %s on the template (deploybot awx bootstrap does).",
+		tse.Template, strings.Join(labels, ", "), tse.Why, strings.Join(labels, " and ")), err)
 }
 
 // classify marks errors that leave the launch's outcome unknown.
@@ -281,6 +389,10 @@ func (r *Runner) Poll(ctx context.Context, job deploy.JobRef, cursor string) (de
 		Done:        done,
 		Explanation: j.JobExplanation,
 	}
+	r.mu.Lock()
+	u.Notes, r.notes[job] = r.notes[job], nil
+	delete(r.notes, job)
+	r.mu.Unlock()
 	for _, e := range events {
 		ev := Convert(e)
 		u.Events = append(u.Events, ev)

@@ -35,7 +35,7 @@ func setup(t *testing.T, jt awxtest.JobTemplate) *fixture {
 	awx.AddInventory(invName, map[string]map[string]any{host1: {}, host2: {}})
 	if jt.Name == "" {
 		jt = awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml",
-			AskInventory: true, AskVariables: true, AskJobType: true, AskDiffMode: true}
+			AskInventory: true, AskVariables: true, AskLimit: true, AskJobType: true, AskDiffMode: true}
 	}
 	tid := awx.AddJobTemplate(jt)
 	c, err := awxclient.NewClient(awx.URL, awxclient.WithToken(awx.Token), awxclient.WithRetry(2, time.Millisecond, 5*time.Millisecond))
@@ -208,9 +208,10 @@ func TestCheckModeLaunch(t *testing.T) {
 }
 
 // TestTemplateNotPrompting: a template that does not prompt for the
-// inventory is refused before anything is launched; one whose prompt is
-// switched off after the bot checked it launches a job that AWX runs on the
-// template's own values, which the runner refuses and cancels.
+// inventory is refused before anything is launched; so is one whose prompt
+// is switched off after the bot checked it (the launch info is read before
+// every launch), and a dry run on a template that does not prompt for the
+// job type, which AWX would otherwise run for real.
 func TestTemplateNotPrompting(t *testing.T) {
 	f := setup(t, awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml", AskVariables: true})
 	_, err := f.runner.Launch(t.Context(), request(9, nil))
@@ -240,15 +241,38 @@ func TestTemplateNotPrompting(t *testing.T) {
 	}
 	patch(fmt.Sprintf(`{"ask_inventory_on_launch": false, "inventory": %d}`, own))
 	_, err = g.runner.Launch(t.Context(), request(11, nil))
-	if !errors.Is(err, awxclient.ErrIgnoredFields) || errors.Is(err, deploy.ErrOutcomeUnknown) {
-		t.Fatalf("err = %v, want a definite ignored-fields error", err)
+	if deploy.ErrorCode(err) != deploy.EINVALID || !strings.Contains(err.Error(), "ask_inventory_on_launch") {
+		t.Fatalf("err = %v, want a refusal naming ask_inventory_on_launch", err)
 	}
-	launches := g.awx.Launches()
-	id := launches[len(launches)-1].Job
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := g.awx.AwaitJob(ctx, id, "canceled"); err != nil {
-		t.Errorf("the job launched with ignored fields was not canceled: %v (status %s)", err, g.awx.JobStatus(id))
+	if n := len(g.awx.Launches()); n != 1 {
+		t.Fatalf("%d launches, want only the first (the second refused before launch)", n)
+	}
+
+	for _, tc := range []struct {
+		name    string
+		jt      awxtest.JobTemplate
+		setting string
+	}{
+		{"no job type prompt", awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml",
+			AskInventory: true, AskVariables: true, AskLimit: true, AskDiffMode: true}, "ask_job_type_on_launch"},
+		{"no diff mode prompt", awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml",
+			AskInventory: true, AskVariables: true, AskLimit: true, AskJobType: true}, "ask_diff_mode_on_launch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := setup(t, tc.jt)
+			_, err := h.runner.Launch(t.Context(), request(12, func(p *deploy.Plan) { p.Check = true }))
+			if deploy.ErrorCode(err) != deploy.EINVALID || !strings.Contains(err.Error(), tc.setting) ||
+				!strings.Contains(err.Error(), "deploybot-web-deploy") || !strings.Contains(err.Error(), "Nothing ran") {
+				t.Fatalf("dry run err = %v, want a refusal naming the template and %s", err, tc.setting)
+			}
+			if n := len(h.awx.Launches()); n != 0 {
+				t.Fatalf("%d launches for a dry run the template would run for real", n)
+			}
+			// A real run needs neither prompt.
+			if _, err := h.runner.Launch(t.Context(), request(13, nil)); err != nil {
+				t.Fatalf("real run: %v", err)
+			}
+		})
 	}
 }
 
@@ -430,5 +454,66 @@ func TestStateMapping(t *testing.T) {
 		if got := awxrunner.State(in); got != want {
 			t.Errorf("State(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestLaunchLimitsToApprovedHosts: the launch carries limit = the approved
+// hosts; a host added to the AWX inventory after approval stays out of the
+// run and the first poll says so; an approved host gone from the inventory
+// refuses the launch, naming it, before anything starts.
+func TestLaunchLimitsToApprovedHosts(t *testing.T) {
+	f := setup(t, awxtest.JobTemplate{})
+	// Someone added a host to the inventory in AWX after the approval.
+	f.awx.AddInventory("other", nil)
+	intruder := "prod-db-01.example.com"
+	c, err := awxclient.NewClient(f.awx.URL, awxclient.WithToken(f.awx.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := c.GetInventoryByName(t.Context(), 1, invName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateHost(t.Context(), inv.ID, awxclient.HostRequest{Name: intruder}); err != nil {
+		t.Fatal(err)
+	}
+	job, err := f.runner.Launch(t.Context(), request(51, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.awx.Launches()[0].Body["limit"]; got != host1+","+host2 {
+		t.Fatalf("launch limit = %v, want the approved hosts %s,%s", got, host1, host2)
+	}
+	ups := follow(t, f.runner, job, "")
+	if len(ups[0].Notes) != 1 || !strings.Contains(ups[0].Notes[0], intruder) || !strings.Contains(ups[0].Notes[0], "limit") {
+		t.Errorf("first update notes = %q, want one naming %s and the limit", ups[0].Notes, intruder)
+	}
+	for i, u := range ups {
+		for _, e := range u.Events {
+			if e.Host == intruder {
+				t.Fatalf("the job ran on %s, which nobody approved", intruder)
+			}
+		}
+		if i > 0 && len(u.Notes) > 0 {
+			t.Errorf("notes repeated: %q", u.Notes)
+		}
+	}
+
+	// An approved host no longer in the inventory: refused, named.
+	gone := "stg-web-03.example.com"
+	_, err = f.runner.Launch(t.Context(), request(52, func(p *deploy.Plan) { p.Hosts = []string{host1, gone} }))
+	if deploy.ErrorCode(err) != deploy.EINVALID || !strings.Contains(err.Error(), gone) || !strings.Contains(err.Error(), "nothing ran") {
+		t.Fatalf("err = %v, want a refusal naming %s", err, gone)
+	}
+	// Host names Ansible would read as patterns, and an empty host list
+	// (no limit: the whole inventory), are refused too.
+	for _, hosts := range [][]string{{"stg-web-*"}, {host1 + "," + intruder}, {"!" + host1}, nil} {
+		_, err := f.runner.Launch(t.Context(), request(53, func(p *deploy.Plan) { p.Hosts = hosts }))
+		if deploy.ErrorCode(err) != deploy.EINVALID {
+			t.Errorf("hosts %q: err = %v, want a refusal", hosts, err)
+		}
+	}
+	if n := len(f.awx.Launches()); n != 1 {
+		t.Fatalf("%d launches, want 1", n)
 	}
 }
