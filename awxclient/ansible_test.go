@@ -37,7 +37,7 @@ func TestAnsibleJobEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jt := srv.AddJobTemplate(awxtest.JobTemplate{Name: "tiny", Playbook: "tiny.yml", AskInventory: true, AskVariables: true})
+	jt := srv.AddJobTemplate(awxtest.JobTemplate{Name: "tiny", Playbook: "tiny.yml", AskInventory: true, AskVariables: true, AskLimit: true})
 	if _, err := c.CheckJobTemplate(ctx, "tiny"); err != nil {
 		t.Fatal(err)
 	}

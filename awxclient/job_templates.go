@@ -37,6 +37,10 @@ type JobTemplate struct {
 	AskCredentialOnLaunch bool       `json:"ask_credential_on_launch"`
 	SurveyEnabled         bool       `json:"survey_enabled"`
 	AllowSimultaneous     bool       `json:"allow_simultaneous"`
+	BecomeEnabled         bool       `json:"become_enabled"`
+	// JobSliceCount above 1 makes a launch start a workflow job of
+	// slices instead of a job.
+	JobSliceCount int `json:"job_slice_count"`
 }
 
 // GetJobTemplate returns the job template with that id.
@@ -264,6 +268,10 @@ type JobTemplateSpec struct {
 	// Credential, when not 0, is attached to the template (a machine
 	// credential for SSH).
 	Credential int
+	// BecomeEnabled runs the playbook with privilege escalation.
+	BecomeEnabled bool
+	// AllowSimultaneous lets AWX run several jobs of the template at once.
+	AllowSimultaneous bool
 }
 
 type jobTemplateBody struct {
@@ -278,6 +286,8 @@ type jobTemplateBody struct {
 	AskLimitOnLaunch     bool   `json:"ask_limit_on_launch"`
 	AskJobTypeOnLaunch   bool   `json:"ask_job_type_on_launch"`
 	AskDiffModeOnLaunch  bool   `json:"ask_diff_mode_on_launch"`
+	BecomeEnabled        bool   `json:"become_enabled"`
+	AllowSimultaneous    bool   `json:"allow_simultaneous"`
 }
 
 // EnsureJobTemplate creates the job template or updates it so that it runs
@@ -288,7 +298,8 @@ func (c *Client) EnsureJobTemplate(ctx context.Context, spec JobTemplateSpec) (J
 	body := jobTemplateBody{Name: spec.Name, Description: spec.Description, JobType: "run",
 		Project: spec.Project, Playbook: spec.Playbook,
 		AskInventoryOnLaunch: true, AskVariablesOnLaunch: true, AskLimitOnLaunch: true,
-		AskJobTypeOnLaunch: true, AskDiffModeOnLaunch: true}
+		AskJobTypeOnLaunch: true, AskDiffModeOnLaunch: true,
+		BecomeEnabled: spec.BecomeEnabled, AllowSimultaneous: spec.AllowSimultaneous}
 	if spec.Inventory != 0 {
 		body.Inventory = &spec.Inventory
 	}
@@ -308,7 +319,8 @@ func (c *Client) EnsureJobTemplate(ctx context.Context, spec JobTemplateSpec) (J
 		if jt.Project != spec.Project || jt.Playbook != spec.Playbook || !jt.AskInventoryOnLaunch ||
 			!jt.AskVariablesOnLaunch || !jt.AskLimitOnLaunch || !jt.AskJobTypeOnLaunch ||
 			!jt.AskDiffModeOnLaunch || (spec.Inventory != 0 && jt.Inventory != spec.Inventory) ||
-			jt.Description != spec.Description {
+			jt.Description != spec.Description || jt.BecomeEnabled != spec.BecomeEnabled ||
+			jt.AllowSimultaneous != spec.AllowSimultaneous {
 			if spec.Inventory == 0 && jt.Inventory != 0 {
 				body.Inventory = &jt.Inventory
 			}

@@ -61,8 +61,9 @@ func TestCheckJobTemplate(t *testing.T) {
 	t.Parallel()
 	srv, c := setup(t)
 	ctx := t.Context()
-	good := srv.AddJobTemplate(awxtest.JobTemplate{Name: "good", Playbook: "p.yml", AskInventory: true, AskVariables: true})
-	srv.AddJobTemplate(awxtest.JobTemplate{Name: "no-vars", Playbook: "p.yml", AskInventory: true})
+	good := srv.AddJobTemplate(awxtest.JobTemplate{Name: "good", Playbook: "p.yml", AskInventory: true, AskVariables: true, AskLimit: true})
+	srv.AddJobTemplate(awxtest.JobTemplate{Name: "no-vars", Playbook: "p.yml", AskInventory: true, AskLimit: true})
+	srv.AddJobTemplate(awxtest.JobTemplate{Name: "no-limit", Playbook: "p.yml", AskInventory: true, AskVariables: true})
 	srv.AddJobTemplate(awxtest.JobTemplate{Name: "none", Playbook: "p.yml"})
 	tests := []struct {
 		name    string
@@ -72,7 +73,8 @@ func TestCheckJobTemplate(t *testing.T) {
 		{"good", "good", nil},
 		{"by id", fmt.Sprint(good), nil},
 		{"no vars", "no-vars", []string{"ask_variables_on_launch"}},
-		{"none", "none", []string{"ask_inventory_on_launch", "ask_variables_on_launch"}},
+		{"no limit", "no-limit", []string{"ask_limit_on_launch"}},
+		{"none", "none", []string{"ask_inventory_on_launch", "ask_variables_on_launch", "ask_limit_on_launch"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

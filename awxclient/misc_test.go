@@ -56,7 +56,7 @@ func TestErrorPaths(t *testing.T) {
 		"GetOrganizationByName": func() error { _, err := c.GetOrganizationByName(ctx, "Default"); return err },
 		"GetJobTemplate":        func() error { _, err := c.GetJobTemplate(ctx, 1); return err },
 		"CheckJobTemplate":      func() error { _, err := c.CheckJobTemplate(ctx, "x"); return err },
-		"EnsureProject":         func() error { _, _, err := c.EnsureProject(ctx, 1, "p", "https://x"); return err },
+		"EnsureProject":         func() error { _, _, err := c.EnsureProject(ctx, awxclient.ProjectSpec{Organization: 1, Name: "p", SCMURL: "https://x"}); return err },
 		"EnsureJobTemplate":     func() error { _, _, err := c.EnsureJobTemplate(ctx, awxclient.JobTemplateSpec{Name: "x"}); return err },
 		"GetInventory":          func() error { _, err := c.GetInventory(ctx, inv); return err },
 		"ListInventories":       func() error { _, err := c.ListInventories(ctx, 0); return err },

@@ -23,6 +23,10 @@ type store struct {
 	jobs        map[int]*unifiedJob
 	events      map[int]*event
 	rnd         *rand.Rand
+	// repos are the SCM repositories project syncs can reach, by URL;
+	// syncTime is how long a sync takes.
+	repos    map[string]repo
+	syncTime time.Duration
 
 	defaultBehavior Behavior
 	adHocBehavior   Behavior
@@ -46,10 +50,29 @@ type cred struct {
 
 type project struct {
 	meta
-	org     int
-	scmType string
-	scmURL  string
-	branch  string
+	org        int
+	scmType    string
+	scmURL     string
+	branch     string
+	credential int
+	// files is playbook_files: the playbooks found by the last successful
+	// sync (awx/main/models/projects.py, Project.playbook_files).
+	files []string
+	// status is the project's status; while a sync runs it is the
+	// update's ("pending", then "running") until syncDone.
+	status      string
+	syncDone    time.Time
+	lastUpdated time.Time
+	updates     int // project updates started, for their ids
+	// allowOverride skips the playbook check (serializers.py,
+	// JobOptionsSerializer.validate).
+	allowOverride bool
+}
+
+// repo is what a sync of an SCM URL finds.
+type repo struct {
+	files   []string
+	private bool
 }
 
 type template struct {
@@ -78,13 +101,18 @@ func newStore(seed uint64) *store {
 	now := time.Now()
 	st := &store{ids: map[string]int{}, orgs: map[int]*org{}, creds: map[int]*cred{}, projects: map[int]*project{},
 		templates: map[int]*template{}, inventories: map[int]*inventory{}, hosts: map[int]*host{},
-		jobs: map[int]*unifiedJob{}, events: map[int]*event{}, rnd: newRand(seed)}
+		jobs: map[int]*unifiedJob{}, events: map[int]*event{}, rnd: newRand(seed),
+		repos: map[string]repo{}, syncTime: 300 * time.Millisecond}
 	o := &org{meta{id: st.nextID("organization"), name: "Default", created: now, modified: now}}
 	st.orgs[o.id] = o
 	c := &cred{meta: meta{id: st.nextID("credential"), name: "Demo Credential", created: now, modified: now}, org: o.id, kind: "ssh"}
 	st.creds[c.id] = c
+	// The preload data's project (awx/main/management/commands/
+	// create_preload_data.py), already synced: its repository holds
+	// hello_world.yml.
 	p := &project{meta: meta{id: st.nextID("project"), name: "Demo Project", created: now, modified: now},
-		org: o.id, scmType: "git", scmURL: "https://github.com/ansible/ansible-tower-samples", branch: ""}
+		org: o.id, scmType: "git", scmURL: "https://github.com/ansible/ansible-tower-samples", branch: "",
+		files: []string{"hello_world.yml"}, status: "successful", lastUpdated: now}
 	st.projects[p.id] = p
 	return st
 }
@@ -94,8 +122,17 @@ func (st *store) nextID(kind string) int {
 	return st.ids[kind]
 }
 
-// tick runs the background inventory deletions due at this request.
+// tick runs the background inventory deletions and ends the project syncs
+// due at this request.
 func (st *store) tick() {
+	now := time.Now()
+	for _, p := range st.projects {
+		if (p.status == "pending" || p.status == "running") && !now.Before(p.syncDone) {
+			st.finishSync(p, now)
+		} else if p.status == "pending" && now.After(p.syncDone.Add(-st.syncTime/2)) {
+			p.status = "running"
+		}
+	}
 	for id, inv := range st.inventories {
 		if inv.pendingDeletion {
 			inv.deleteAfter--
@@ -191,6 +228,17 @@ func (st *store) renderCred(c *cred) *odict {
 
 func (st *store) renderProject(p *project) *odict {
 	u := fmt.Sprintf("/api/v2/projects/%d/", p.id)
+	var cred, lastUpdated any
+	if p.credential != 0 {
+		cred = p.credential
+	}
+	if !p.lastUpdated.IsZero() {
+		lastUpdated = ts(p.lastUpdated)
+	}
+	status := p.status
+	if status == "" {
+		status = "never updated"
+	}
 	return newObj("id", p.id, "type", "project", "url", u,
 		"related", newObj("organization", fmt.Sprintf("/api/v2/organizations/%d/", p.org), "playbooks", u+"playbooks/",
 			"update", u+"update/", "project_updates", u+"project_updates/"),
@@ -198,11 +246,36 @@ func (st *store) renderProject(p *project) *odict {
 		"created", ts(p.created), "modified", ts(p.modified), "name", p.name, "description", p.description,
 		"local_path", fmt.Sprintf("_%d__%s", p.id, strings.ToLower(strings.ReplaceAll(p.name, " ", "_"))),
 		"scm_type", p.scmType, "scm_url", p.scmURL, "scm_branch", p.branch, "scm_refspec", "", "scm_clean", false,
-		"scm_track_submodules", false, "scm_delete_on_update", false, "credential", nil, "timeout", 0,
-		"scm_revision", "", "last_job_run", nil, "last_job_failed", false, "next_job_run", nil, "status", "successful",
+		"scm_track_submodules", false, "scm_delete_on_update", false, "credential", cred, "timeout", 0,
+		"scm_revision", "", "last_job_run", lastUpdated, "last_job_failed", p.status == "failed", "next_job_run", nil, "status", status,
 		"organization", p.org, "scm_update_on_launch", false, "scm_update_cache_timeout", 0,
-		"allow_override", false, "custom_virtualenv", nil, "default_environment", nil, "signature_validation_credential", nil,
-		"last_update_failed", false, "last_updated", nil)
+		"allow_override", p.allowOverride, "custom_virtualenv", nil, "default_environment", nil, "signature_validation_credential", nil,
+		"last_update_failed", p.status == "failed", "last_updated", lastUpdated)
+}
+
+// startSync starts a project update, as Project.save does for a new SCM
+// project or a change of scm_url, scm_branch, scm_type or scm_refspec
+// (FIELDS_TRIGGER_UPDATE, awx/main/models/projects.py). It takes
+// st.syncTime; until then the project's status is its update's.
+func (st *store) startSync(p *project, now time.Time) int {
+	p.status = "pending"
+	p.syncDone = now.Add(st.syncTime)
+	p.updates++
+	return p.id*1000 + p.updates
+}
+
+// finishSync ends a sync: a known repository (Server.AddRepo) gives its
+// playbooks; an unknown one, or a private one without a credential,
+// fails as git clone would, and keeps the files of the last good sync.
+func (st *store) finishSync(p *project, now time.Time) {
+	p.lastUpdated = now
+	r, ok := st.repos[p.scmURL]
+	if !ok || (r.private && p.credential == 0) {
+		p.status = "failed"
+		return
+	}
+	p.status = "successful"
+	p.files = append([]string(nil), r.files...)
 }
 
 func (st *store) orgSummary(id int) *odict {
@@ -296,7 +369,7 @@ func (st *store) renderTemplate(t *template) *odict {
 		sf.set("inventory", s)
 	}
 	if p := st.projects[t.Project]; p != nil {
-		sf.set("project", newObj("id", p.id, "name", p.name, "description", p.description, "status", "successful", "scm_type", p.scmType))
+		sf.set("project", newObj("id", p.id, "name", p.name, "description", p.description, "status", p.status, "scm_type", p.scmType))
 	}
 	sf.set("organization", st.orgSummary(t.Organization))
 	sf.set("created_by", userSummary())
@@ -344,8 +417,8 @@ func (st *store) renderTemplate(t *template) *odict {
 		"ask_inventory_on_launch", t.AskInventory, "ask_credential_on_launch", t.AskCredential,
 		"ask_execution_environment_on_launch", false, "ask_labels_on_launch", false, "ask_forks_on_launch", false,
 		"ask_job_slice_count_on_launch", false, "ask_timeout_on_launch", false, "ask_instance_groups_on_launch", false,
-		"survey_enabled", false, "become_enabled", false, "diff_mode", t.DiffMode,
-		"allow_simultaneous", t.AllowSimultaneous, "custom_virtualenv", nil, "job_slice_count", 1,
+		"survey_enabled", false, "become_enabled", t.BecomeEnabled, "diff_mode", t.DiffMode,
+		"allow_simultaneous", t.AllowSimultaneous, "custom_virtualenv", nil, "job_slice_count", max(1, t.JobSliceCount),
 		"webhook_credential", nil, "webhook_key", "", "webhook_service", "", "execution_environment", nil,
 		"prevent_instance_group_fallback", false)
 }

@@ -34,7 +34,11 @@ type JobTemplate struct {
 	JobType           string
 	DiffMode          bool
 	AllowSimultaneous bool
-	Credentials       []int
+	BecomeEnabled     bool
+	// JobSliceCount above 1 makes a launch start a workflow job of slices
+	// (0 is 1).
+	JobSliceCount int
+	Credentials   []int
 	// Behavior drives this template's jobs (nil: the server default).
 	Behavior Behavior
 	// PacePerPoll makes the behaviour's WaitPoll wait for a client poll.
@@ -191,6 +195,15 @@ func (c *reqCtx) canRead(templateID int) bool {
 	return t == nil || !t.Private || c.u.superuser
 }
 
+func containsStr(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
 func containsInt(xs []int, x int) bool {
 	for _, y := range xs {
 		if y == x {
@@ -260,13 +273,18 @@ func (c *reqCtx) saveTemplate(t *template) (int, any, http.Header, *apiError) {
 	flags := map[string]*bool{"ask_inventory_on_launch": &jt.AskInventory, "ask_variables_on_launch": &jt.AskVariables,
 		"ask_limit_on_launch": &jt.AskLimit, "ask_job_type_on_launch": &jt.AskJobType,
 		"ask_diff_mode_on_launch": &jt.AskDiffMode, "ask_credential_on_launch": &jt.AskCredential,
-		"diff_mode": &jt.DiffMode, "allow_simultaneous": &jt.AllowSimultaneous}
+		"diff_mode": &jt.DiffMode, "allow_simultaneous": &jt.AllowSimultaneous, "become_enabled": &jt.BecomeEnabled}
 	for k, p := range flags {
 		if v, ok, e := bool2(c.body, k); e != nil {
 			return fail(e)
 		} else if ok {
 			*p = v
 		}
+	}
+	if v, ok, e := int2(c.body, "job_slice_count"); e != nil {
+		return fail(e)
+	} else if ok {
+		jt.JobSliceCount = v
 	}
 	if name == "" {
 		errs["name"] = []string{"This field may not be blank."}
@@ -276,6 +294,12 @@ func (c *reqCtx) saveTemplate(t *template) (int, any, http.Header, *apiError) {
 	}
 	if jt.Playbook == "" {
 		errs["playbook"] = []string{"This field is required."}
+	} else if p := st.projects[jt.Project]; p != nil && p.scmType != "" && !p.allowOverride && !containsStr(p.files, jt.Playbook) {
+		// JobOptionsSerializer.validate (awx/api/serializers.py): the
+		// playbook must be in the project's playbook_files, which only a
+		// finished sync fills, so a new project refuses every playbook
+		// until its first sync is done.
+		errs["playbook"] = []string{"Playbook not found for project."}
 	}
 	if len(errs) > 0 {
 		return fail(&apiError{status: http.StatusBadRequest, body: errs})
