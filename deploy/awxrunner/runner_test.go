@@ -37,6 +37,7 @@ func setup(t *testing.T, jt awxtest.JobTemplate) *fixture {
 		jt = awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml",
 			AskInventory: true, AskVariables: true, AskLimit: true, AskJobType: true, AskDiffMode: true}
 	}
+	jt.Project = awx.AddProject("deploybot", "https://git.example.com/ops/deploybot.git", jt.Playbook)
 	tid := awx.AddJobTemplate(jt)
 	c, err := awxclient.NewClient(awx.URL, awxclient.WithToken(awx.Token), awxclient.WithRetry(2, time.Millisecond, 5*time.Millisecond))
 	if err != nil {
