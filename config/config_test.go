@@ -48,6 +48,9 @@ func TestLoadExample(t *testing.T) {
 	if got, want := cfg.InventoryName("shop-web", "staging"), "deploybot-shop-web-staging"; got != want {
 		t.Errorf("inventory = %q, want %q", got, want)
 	}
+	if cfg.AWX.EventWait != 2*time.Minute {
+		t.Errorf("awx.event_wait = %s, want 2m", cfg.AWX.EventWait)
+	}
 	if !cfg.ChannelAllowed("C0DEPLOYS01") || cfg.ChannelAllowed("C0OTHER0001") {
 		t.Error("channel allow-list does not behave")
 	}
@@ -108,6 +111,7 @@ func TestProblems(t *testing.T) {
 		{"bad deployer", strings.Replace(base, "deployers: [U1ALICE]", "deployers: [alice]", 1), "apps.shop.environments.prod.deployers[0]", 18, "neither a Slack user ID"},
 		{"reserved app name", strings.Replace(base, "  shop:", "  status:", 1), "apps.status", 7, "command word"},
 		{"custom without command", base + "  job:\n    type: custom\n    environments:\n      prod: {hosts: [h1], deployers: [U1X]}\n", "apps.job.environments.prod.command", 22, "required for custom apps"},
+		{"bad event wait", strings.Replace(base, "  credential: ssh\n", "  credential: ssh\n  event_wait: forever\n", 1), "awx.event_wait", 5, "not a duration"},
 		{"bad serial", strings.Replace(base, "    environments:", "    serial: 150%\n    environments:", 1), "apps.shop.serial", 15, "between 1% and 100%"},
 	}
 	for _, tt := range tests {

@@ -55,6 +55,15 @@ func (v *validator) build(raw *rawConfig) *Config {
 		v.addf("slack.announce_channel", "%q is not a Slack channel ID (like C0123ABCD)", ch)
 	}
 
+	cfg.AWX.EventWait = 2 * time.Minute
+	if s := raw.AWX.EventWait; s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 || d > 24*time.Hour {
+			v.addf("awx.event_wait", "%q is not a duration between 1s and 24h (like 2m)", s)
+		} else {
+			cfg.AWX.EventWait = d
+		}
+	}
 	if raw.AWX.Organization == "" {
 		v.addf("awx.organization", "required: the AWX organization that owns the bot's inventories")
 	}

@@ -50,6 +50,10 @@ type unifiedJob struct {
 	summaries  []*hostSummary
 	polls      int // requests about this job, to pace scripted behaviours
 	pace       bool
+	// eventsStuck keeps event_processing_finished false for good, as when
+	// AWX's callback receiver falls behind or loses events (ansible/awx
+	// issues 9286 and 15773).
+	eventsStuck bool
 }
 
 type hostSummary struct {
@@ -97,7 +101,7 @@ func (j *unifiedJob) failed() bool {
 }
 
 func (j *unifiedJob) eventProcessingFinished() bool {
-	return isFinal(j.status) && j.runnerDone && len(j.held) == 0
+	return isFinal(j.status) && j.runnerDone && len(j.held) == 0 && !j.eventsStuck
 }
 
 func (j *unifiedJob) elapsed(now time.Time) float64 {

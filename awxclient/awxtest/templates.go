@@ -43,6 +43,10 @@ type JobTemplate struct {
 	Behavior Behavior
 	// PacePerPoll makes the behaviour's WaitPoll wait for a client poll.
 	PacePerPoll bool
+	// EventsNeverProcessed keeps the jobs' event_processing_finished false
+	// for good after they end, as AWX does when its callback receiver
+	// falls behind or loses events (ansible/awx issues 9286, 15773).
+	EventsNeverProcessed bool
 	// Private hides the template and its jobs from every user but the
 	// superuser (Server.Token): lists leave them out and their detail views
 	// answer 403, as AWX does for objects a user may not read.
@@ -470,7 +474,8 @@ func (s *Server) newJobLocked(t *template, inventory int, vars map[string]any, l
 	now := time.Now()
 	j := &unifiedJob{kind: "job", id: st.nextID("unified_job"), name: t.name, template: t.id, project: t.Project,
 		playbook: t.Playbook, inventory: inventory, extraVars: varsText(vars), limit: limit, jobType: jobType,
-		diffMode: diff, launchType: launchType, status: "new", created: now, modified: now, pace: t.PacePerPoll}
+		diffMode: diff, launchType: launchType, status: "new", created: now, modified: now, pace: t.PacePerPoll,
+		eventsStuck: t.EventsNeverProcessed}
 	st.jobs[j.id] = j
 	j.setStatus("pending", now)
 	b := t.Behavior

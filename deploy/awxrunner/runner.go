@@ -20,6 +20,9 @@ import (
 // a launch whose answer was lost can be found again.
 const RequestIDVar = "deploybot_request_id"
 
+// DefaultEventWait is Runner.EventWait's default.
+const DefaultEventWait = 2 * time.Minute
+
 // Runner implements deploy.Runner on AWX.
 type Runner struct {
 	awx *awxclient.Client
@@ -29,6 +32,10 @@ type Runner struct {
 	orgName, credName string
 	// HTTP is the client used to check builds; its timeout bounds a check.
 	HTTP *http.Client
+	// EventWait bounds the wait, after a job ends, for AWX to finish
+	// saving its events; past it the release finishes with a note that
+	// the output may be incomplete (DefaultEventWait unless set).
+	EventWait time.Duration
 
 	mu        sync.Mutex
 	org, cred int
@@ -46,6 +53,7 @@ func New(c *awxclient.Client, organization, credential string) *Runner {
 	return &Runner{
 		awx: c, orgName: organization, credName: credential,
 		HTTP:      &http.Client{Timeout: 15 * time.Second},
+		EventWait: DefaultEventWait,
 		templates: map[string]int{},
 		followers: map[deploy.JobRef]*awxclient.EventFollower{},
 		notes:     map[deploy.JobRef][]string{},
@@ -403,6 +411,10 @@ func (r *Runner) Poll(ctx context.Context, job deploy.JobRef, cursor string) (de
 		}
 	}
 	if done {
+		if f.Incomplete() {
+			u.Notes = append(u.Notes, fmt.Sprintf("AWX had not finished saving this job's events %s after it ended, so the progress and output shown may be incomplete; AWX's page for job %d has the rest.",
+				r.EventWait, job.ID))
+		}
 		r.mu.Lock()
 		delete(r.followers, job)
 		r.mu.Unlock()
@@ -417,7 +429,7 @@ func (r *Runner) follower(job deploy.JobRef, cursor string) *awxclient.EventFoll
 		return f
 	}
 	after, _ := strconv.Atoi(cursor)
-	opts := awxclient.FollowOptions{After: after}
+	opts := awxclient.FollowOptions{After: after, EventWait: r.EventWait}
 	var f *awxclient.EventFollower
 	if job.Kind == deploy.AdHocCommand {
 		f = r.awx.FollowAdHocEvents(int(job.ID), opts)

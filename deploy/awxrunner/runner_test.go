@@ -518,3 +518,36 @@ func TestLaunchLimitsToApprovedHosts(t *testing.T) {
 		t.Fatalf("%d launches, want 1", n)
 	}
 }
+
+// TestEventProcessingNeverFinishes: AWX can leave event_processing_finished
+// false for good after a job ends; the follow ends after EventWait with a
+// note that the output may be incomplete, instead of holding the release
+// (and its lock) for ever.
+func TestEventProcessingNeverFinishes(t *testing.T) {
+	f := setup(t, awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml",
+		AskInventory: true, AskVariables: true, AskLimit: true, AskJobType: true, AskDiffMode: true, EventsNeverProcessed: true})
+	f.runner.EventWait = 300 * time.Millisecond
+	job, err := f.runner.Launch(t.Context(), request(61, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ups := follow(t, f.runner, job, "")
+	last := ups[len(ups)-1]
+	if !last.Done || last.State != deploy.JobSucceeded {
+		t.Fatalf("last update = %+v", last)
+	}
+	if time.Since(start) < f.runner.EventWait {
+		t.Errorf("follow ended after %s, before EventWait", time.Since(start))
+	}
+	if len(last.Notes) != 1 || !strings.Contains(last.Notes[0], "may be incomplete") {
+		t.Errorf("final notes = %q, want one saying the output may be incomplete", last.Notes)
+	}
+	events := 0
+	for _, u := range ups {
+		events += len(u.Events)
+	}
+	if events == 0 {
+		t.Error("no events delivered")
+	}
+}
