@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -77,6 +78,17 @@ func limitMatches(limit, host string) bool {
 	}
 	return false
 }
+
+// JobError, returned by a behaviour, ends the job "error" with AWX's
+// job_explanation and result_traceback as given, e.g. an execution
+// environment image that cannot be pulled (the job ends before any event;
+// awx/main/tasks/jobs.py sets job_explanation and result_traceback).
+type JobError struct {
+	Explanation string
+	Traceback   string
+}
+
+func (e *JobError) Error() string { return e.Explanation }
 
 // Run is a behaviour's handle on its job.
 type Run struct {
@@ -320,6 +332,10 @@ func (s *Server) startLocked(j *unifiedJob, b Behavior, info RunInfo) {
 		case err != nil:
 			j.traceback = err.Error()
 			j.explanation = "Job terminated due to error"
+			var je *JobError
+			if errors.As(err, &je) {
+				j.traceback, j.explanation = je.Traceback, je.Explanation
+			}
 			j.setStatus("error", now)
 		case j.statsFailed() || r.unsavedStatsFailed():
 			j.setStatus("failed", now)

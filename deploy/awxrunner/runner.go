@@ -23,6 +23,9 @@ const RequestIDVar = "deploybot_request_id"
 // DefaultEventWait is Runner.EventWait's default.
 const DefaultEventWait = 2 * time.Minute
 
+// DefaultPendingNote is Runner.PendingNote's default.
+const DefaultPendingNote = 2 * time.Minute
+
 // Runner implements deploy.Runner on AWX.
 type Runner struct {
 	awx *awxclient.Client
@@ -36,6 +39,10 @@ type Runner struct {
 	// saving its events; past it the release finishes with a note that
 	// the output may be incomplete (DefaultEventWait unless set).
 	EventWait time.Duration
+	// PendingNote is how long a job may stay pending in AWX before the
+	// request's thread is told why it waits (DefaultPendingNote unless
+	// set; 0: never).
+	PendingNote time.Duration
 
 	mu        sync.Mutex
 	org, cred int
@@ -43,6 +50,7 @@ type Runner struct {
 	followers map[deploy.JobRef]*awxclient.EventFollower
 	// notes are lines for a job's next poll (deploy.Update.Notes).
 	notes map[deploy.JobRef][]string
+	watch map[deploy.JobRef]*jobWatch
 }
 
 var _ deploy.Runner = (*Runner)(nil)
@@ -52,11 +60,13 @@ var _ deploy.Runner = (*Runner)(nil)
 func New(c *awxclient.Client, organization, credential string) *Runner {
 	return &Runner{
 		awx: c, orgName: organization, credName: credential,
-		HTTP:      &http.Client{Timeout: 15 * time.Second},
-		EventWait: DefaultEventWait,
-		templates: map[string]int{},
-		followers: map[deploy.JobRef]*awxclient.EventFollower{},
-		notes:     map[deploy.JobRef][]string{},
+		HTTP:        &http.Client{Timeout: 15 * time.Second},
+		EventWait:   DefaultEventWait,
+		templates:   map[string]int{},
+		followers:   map[deploy.JobRef]*awxclient.EventFollower{},
+		notes:       map[deploy.JobRef][]string{},
+		watch:       map[deploy.JobRef]*jobWatch{},
+		PendingNote: DefaultPendingNote,
 	}
 }
 
@@ -387,6 +397,12 @@ func (r *Runner) FindLaunched(ctx context.Context, req *deploy.Request) (deploy.
 func (r *Runner) Poll(ctx context.Context, job deploy.JobRef, cursor string) (deploy.Update, error) {
 	f := r.follower(job, cursor)
 	events, done, err := f.Poll(ctx)
+	if errors.Is(err, awxclient.ErrNotFound) {
+		// Deleted in AWX while followed: the follower counts these and
+		// ends the request once it is sure.
+		r.forget(job)
+		return deploy.Update{}, fmt.Errorf("%w: %w", deploy.Errorf(deploy.ENOTFOUND, "AWX has no job %d (deleted?)", job.ID), err)
+	}
 	if err != nil {
 		return deploy.Update{}, err
 	}
@@ -397,10 +413,34 @@ func (r *Runner) Poll(ctx context.Context, job deploy.JobRef, cursor string) (de
 		Done:        done,
 		Explanation: j.JobExplanation,
 	}
+	if j.Status == awxclient.StatusError {
+		u.Explanation = errorExplanation(j)
+	}
 	r.mu.Lock()
-	u.Notes, r.notes[job] = r.notes[job], nil
+	u.Notes = r.notes[job]
 	delete(r.notes, job)
+	st := r.watch[job]
+	if st == nil {
+		st = &jobWatch{}
+		r.watch[job] = st
+	}
 	r.mu.Unlock()
+	now := time.Now()
+	switch j.Status {
+	case awxclient.StatusNew, awxclient.StatusPending, awxclient.StatusWaiting:
+		if st.pendingSince.IsZero() {
+			st.pendingSince = now
+		}
+		if !st.pendingNoted && r.PendingNote > 0 && now.Sub(st.pendingSince) >= r.PendingNote {
+			st.pendingNoted = true
+			u.Notes = append(u.Notes, fmt.Sprintf("AWX has kept job %d %s for %s: it waits for free capacity, or for another job of the same job template to end (when the template does not allow simultaneous jobs). It starts when AWX can run it; cancel the request to stop it instead.",
+				job.ID, j.Status, now.Sub(st.pendingSince).Round(time.Second)))
+		}
+	case awxclient.StatusCanceled:
+		if done && !st.canceled {
+			u.Notes = append(u.Notes, fmt.Sprintf("Job %d was canceled in AWX, not from Slack. The hosts may be part-way through the release: check them (or roll back) before deploying again.", job.ID))
+		}
+	}
 	for _, e := range events {
 		ev := Convert(e)
 		u.Events = append(u.Events, ev)
@@ -415,11 +455,49 @@ func (r *Runner) Poll(ctx context.Context, job deploy.JobRef, cursor string) (de
 			u.Notes = append(u.Notes, fmt.Sprintf("AWX had not finished saving this job's events %s after it ended, so the progress and output shown may be incomplete; AWX's page for job %d has the rest.",
 				r.EventWait, job.ID))
 		}
-		r.mu.Lock()
-		delete(r.followers, job)
-		r.mu.Unlock()
+		r.forget(job)
 	}
 	return u, nil
+}
+
+// jobWatch is what the runner remembers of a followed job between polls.
+type jobWatch struct {
+	pendingSince time.Time
+	pendingNoted bool
+	// canceled is set when the bot asked AWX to cancel the job.
+	canceled bool
+}
+
+// forget drops what the runner keeps for a job that is done or gone.
+func (r *Runner) forget(job deploy.JobRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.followers, job)
+	delete(r.watch, job)
+	delete(r.notes, job)
+}
+
+// errorExplanation says what AWX said of a job that ended "error" (it ran
+// into a problem of AWX's own, often before the playbook started: an
+// execution environment image it could not pull, a credential it could not
+// use) and what to do.
+func errorExplanation(j awxclient.Job) string {
+	said := strings.TrimSpace(j.JobExplanation)
+	if tb := lastLine(j.ResultTraceback); tb != "" && !strings.Contains(said, tb) {
+		if said != "" {
+			said += ": "
+		}
+		said += tb
+	}
+	if said == "" {
+		said = "no explanation given"
+	}
+	return fmt.Sprintf("AWX ended job %d with an error of its own (%s). Look at the job in AWX and fix the cause (often the execution environment, a credential or instance capacity), then request again.", j.ID, said)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 func (r *Runner) follower(job deploy.JobRef, cursor string) *awxclient.EventFollower {
@@ -443,6 +521,12 @@ func (r *Runner) follower(job deploy.JobRef, cursor string) *awxclient.EventFoll
 // Cancel asks AWX to cancel the job; a job that already ended is not an
 // error.
 func (r *Runner) Cancel(ctx context.Context, job deploy.JobRef) error {
+	r.mu.Lock()
+	if r.watch[job] == nil {
+		r.watch[job] = &jobWatch{}
+	}
+	r.watch[job].canceled = true
+	r.mu.Unlock()
 	var err error
 	if job.Kind == deploy.AdHocCommand {
 		err = r.awx.CancelAdHocCommand(ctx, int(job.ID))

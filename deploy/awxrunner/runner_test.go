@@ -551,3 +551,127 @@ func TestEventProcessingNeverFinishes(t *testing.T) {
 		t.Error("no events delivered")
 	}
 }
+
+// TestOtherJobEndings: each way a job can end or stall in AWX besides a
+// playbook's own outcome ends the follow, or says why it waits, in words
+// the requester can act on.
+func TestOtherJobEndings(t *testing.T) {
+	awxDo := func(t *testing.T, f *fixture, method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, f.awx.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+f.awx.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	hold := awxtest.NewPlaybook("web_deploy.yml").Task("t", "ping").OK(host1, "").Behavior(awxtest.ScriptOptions{HoldRunning: true})
+
+	t.Run("error with an explanation and no events", func(t *testing.T) {
+		f := setup(t, awxtest.JobTemplate{})
+		f.awx.SetBehavior(f.tmpl, awxtest.BehaviorFunc(func(context.Context, *awxtest.Run) error {
+			return &awxtest.JobError{Explanation: "Job terminated due to error",
+				Traceback: "Traceback...\nError: initializing source docker://quay.io/ansible/awx-ee:bad: reading manifest bad: manifest unknown"}
+		}), false)
+		job, err := f.runner.Launch(t.Context(), request(71, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := follow(t, f.runner, job, "")
+		u := last[len(last)-1]
+		if u.State != deploy.JobFailed || !strings.Contains(u.Explanation, "manifest unknown") ||
+			!strings.Contains(u.Explanation, "execution environment") {
+			t.Errorf("final = %s %q, want failed with AWX's words and what to do", u.State, u.Explanation)
+		}
+	})
+
+	t.Run("canceled in the AWX UI", func(t *testing.T) {
+		f := setup(t, awxtest.JobTemplate{})
+		f.awx.SetBehavior(f.tmpl, hold, false)
+		job, err := f.runner.Launch(t.Context(), request(72, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := awxDo(t, f, http.MethodPost, fmt.Sprintf("/api/v2/jobs/%d/cancel/", job.ID)); code != http.StatusAccepted {
+			t.Fatalf("cancel = %d", code)
+		}
+		ups := follow(t, f.runner, job, "")
+		u := ups[len(ups)-1]
+		if u.State != deploy.JobCanceled || len(u.Notes) != 1 || !strings.Contains(u.Notes[0], "not from Slack") {
+			t.Errorf("final = %s %q, want canceled with a note that it was not from Slack", u.State, u.Notes)
+		}
+		// Canceled by the bot: no such note.
+		job2, err := f.runner.Launch(t.Context(), request(73, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.runner.Cancel(t.Context(), job2); err != nil {
+			t.Fatal(err)
+		}
+		ups = follow(t, f.runner, job2, "")
+		if u := ups[len(ups)-1]; u.State != deploy.JobCanceled || len(u.Notes) != 0 {
+			t.Errorf("bot cancel final = %s %q", u.State, u.Notes)
+		}
+	})
+
+	t.Run("deleted while followed", func(t *testing.T) {
+		f := setup(t, awxtest.JobTemplate{})
+		job, err := f.runner.Launch(t.Context(), request(74, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.awx.AwaitJob(t.Context(), int(job.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if code := awxDo(t, f, http.MethodDelete, fmt.Sprintf("/api/v2/jobs/%d/", job.ID)); code != http.StatusNoContent {
+			t.Fatalf("delete = %d", code)
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := f.runner.Poll(t.Context(), job, ""); deploy.ErrorCode(err) != deploy.ENOTFOUND {
+				t.Fatalf("poll of a deleted job = %v, want ENOTFOUND (the follower ends the request on it)", err)
+			}
+		}
+	})
+
+	t.Run("stuck pending", func(t *testing.T) {
+		f := setup(t, awxtest.JobTemplate{})
+		f.runner.PendingNote = 150 * time.Millisecond
+		f.awx.SetBehavior(f.tmpl, awxtest.BehaviorFunc(func(ctx context.Context, r *awxtest.Run) error {
+			r.SetStatus("pending") // no capacity: AWX's task manager does not start it
+			<-ctx.Done()
+			return ctx.Err()
+		}), false)
+		job, err := f.runner.Launch(t.Context(), request(75, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var notes []string
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && len(notes) == 0 {
+			u, err := f.runner.Poll(t.Context(), job, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.State != deploy.JobPending || u.Done {
+				t.Fatalf("update = %+v, want pending", u)
+			}
+			notes = u.Notes
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(notes) != 1 || !strings.Contains(notes[0], "pending") || !strings.Contains(notes[0], "capacity") {
+			t.Fatalf("notes = %q, want one saying why the job waits", notes)
+		}
+		if u, _ := f.runner.Poll(t.Context(), job, ""); len(u.Notes) != 0 {
+			t.Errorf("pending note repeated: %q", u.Notes)
+		}
+		if err := f.runner.Cancel(t.Context(), job); err != nil {
+			t.Fatal(err)
+		}
+		ups := follow(t, f.runner, job, "")
+		if u := ups[len(ups)-1]; u.State != deploy.JobCanceled {
+			t.Errorf("after cancel: %s", u.State)
+		}
+	})
+}
