@@ -147,10 +147,18 @@ type LookupError struct {
 	Name string
 	// Count is how many objects matched.
 	Count int
+	// Hint, when set, replaces the generic advice of the message.
+	Hint string
 }
 
 // Error implements error.
 func (e *LookupError) Error() string {
+	if e.Hint != "" {
+		if e.Count == 0 {
+			return fmt.Sprintf("awx %s %q not found: %s", e.Kind, e.Name, e.Hint)
+		}
+		return fmt.Sprintf("awx %s %q is ambiguous: %s", e.Kind, e.Name, e.Hint)
+	}
 	if e.Count == 0 {
 		return fmt.Sprintf("awx %s %q not found", e.Kind, e.Name)
 	}

@@ -48,12 +48,48 @@ func TestJobTemplateLookup(t *testing.T) {
 	if err != nil || org.ID != 1 {
 		t.Fatalf("GetOrganizationByName = %+v, %v", org, err)
 	}
-	cred, err := c.GetCredentialByName(ctx, org.ID, "Demo Credential")
-	if err != nil || cred.Kind != "ssh" {
-		t.Fatalf("GetCredentialByName = %+v, %v", cred, err)
+}
+
+// TestFindCredential: credentials are found by name whether they belong to
+// the organization or to none (AWX's preloaded "Demo Credential" has no
+// organization); the organization's own wins; a name that is missing,
+// ambiguous, of another kind or only in other organizations says so.
+func TestFindCredential(t *testing.T) {
+	t.Parallel()
+	srv, c := setup(t)
+	ctx := t.Context()
+	other := srv.AddOrganization("Other")
+	srv.AddCredential("deploy-ssh", 0, "ssh")
+	own := srv.AddCredential("deploy-ssh", 1, "ssh")
+	srv.AddCredential("twice", 0, "ssh")
+	srv.AddCredential("twice", 0, "ssh")
+	srv.AddCredential("git", 1, "scm")
+	srv.AddCredential("theirs", other, "ssh")
+	tests := []struct {
+		name, kind string
+		wantID     int
+		wantErr    error
+		wantMsg    string
+	}{
+		{"Demo Credential", "ssh", 1, nil, ""},
+		{"deploy-ssh", "ssh", own, nil, ""},
+		{"git", "scm", 0, nil, ""},
+		{"twice", "ssh", 0, awxclient.ErrAmbiguous, "rename all but one"},
+		{"nope", "ssh", 0, awxclient.ErrNotFound, "create it in AWX"},
+		{"git", "ssh", 0, awxclient.ErrNotFound, `not of kind "ssh"`},
+		{"theirs", "ssh", 0, awxclient.ErrNotFound, "only other organizations"},
 	}
-	if _, err := c.GetCredentialByName(ctx, 0, "nope"); !errors.Is(err, awxclient.ErrNotFound) {
-		t.Fatalf("missing credential error = %v", err)
+	for _, tt := range tests {
+		cr, err := c.FindCredential(ctx, 1, tt.name, tt.kind)
+		if tt.wantErr != nil {
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) || !strings.Contains(err.Error(), tt.name) {
+				t.Errorf("%s/%s: err = %v, want %v saying %q", tt.name, tt.kind, err, tt.wantErr, tt.wantMsg)
+			}
+			continue
+		}
+		if err != nil || cr.Kind != tt.kind || (tt.wantID != 0 && cr.ID != tt.wantID) {
+			t.Errorf("%s/%s = %+v, %v", tt.name, tt.kind, cr, err)
+		}
 	}
 }
 

@@ -105,7 +105,10 @@ func newStore(seed uint64) *store {
 		repos: map[string]repo{}, syncTime: 300 * time.Millisecond}
 	o := &org{meta{id: st.nextID("organization"), name: "Default", created: now, modified: now}}
 	st.orgs[o.id] = o
-	c := &cred{meta: meta{id: st.nextID("credential"), name: "Demo Credential", created: now, modified: now}, org: o.id, kind: "ssh"}
+	// The preload data's machine credential belongs to no organization
+	// (awx/main/management/commands/create_preload_data.py creates it
+	// with organization=None).
+	c := &cred{meta: meta{id: st.nextID("credential"), name: "Demo Credential", created: now, modified: now}, kind: "ssh"}
 	st.creds[c.id] = c
 	// The preload data's project (awx/main/management/commands/
 	// create_preload_data.py), already synced: its repository holds
@@ -218,11 +221,22 @@ func (st *store) renderOrg(o *org) *odict {
 
 func (st *store) renderCred(c *cred) *odict {
 	u := fmt.Sprintf("/api/v2/credentials/%d/", c.id)
+	rel := newObj("credential_type", "/api/v2/credential_types/1/")
+	var org any
+	if c.org != 0 {
+		org = c.org
+		rel = newObj("organization", fmt.Sprintf("/api/v2/organizations/%d/", c.org), "credential_type", "/api/v2/credential_types/1/")
+	}
+	typeID, typeName := 1, "Machine"
+	if c.kind == "scm" {
+		typeID, typeName = 2, "Source Control"
+	}
+	rel.set("credential_type", fmt.Sprintf("/api/v2/credential_types/%d/", typeID))
 	return newObj("id", c.id, "type", "credential", "url", u,
-		"related", newObj("organization", fmt.Sprintf("/api/v2/organizations/%d/", c.org), "credential_type", "/api/v2/credential_types/1/"),
-		"summary_fields", newObj("credential_type", newObj("id", 1, "name", "Machine", "description", "")),
+		"related", rel,
+		"summary_fields", newObj("credential_type", newObj("id", typeID, "name", typeName, "description", "")),
 		"created", ts(c.created), "modified", ts(c.modified), "name", c.name, "description", c.description,
-		"organization", c.org, "credential_type", 1, "managed", false,
+		"organization", org, "credential_type", typeID, "managed", false,
 		"inputs", newObj("username", "deploy", "ssh_key_data", "$encrypted$"), "kind", c.kind, "cloud", false, "kubernetes", false)
 }
 

@@ -123,6 +123,15 @@ func prepareAWX(ctx context.Context, c *awxclient.Client, cfg *config.Config, lo
 				Msg("job template does not prompt for job type and diff mode: dry runs on it will be refused")
 		}
 	}
+	if cfg.AWX.Credential != "" {
+		// Resolved now so that a missing or ambiguous name stops the bot at
+		// start, not at its first ad-hoc command.
+		if _, err := c.FindCredential(ctx, org.ID, cfg.AWX.Credential, "ssh"); errors.Is(err, awxclient.ErrNotFound) || errors.Is(err, awxclient.ErrAmbiguous) {
+			bad = append(bad, fmt.Errorf("awx.credential: %w", err))
+		} else if err != nil {
+			return awxSetup{}, err
+		}
+	}
 	if err := errors.Join(bad...); err != nil {
 		return awxSetup{}, &fatalError{err}
 	}
@@ -226,7 +235,7 @@ func bootstrap(ctx context.Context, c *awxclient.Client, cfg *config.Config, bo 
 	}
 	scm := 0
 	if bo.scmCredential != "" {
-		cr, err := c.GetCredentialByName(ctx, org.ID, bo.scmCredential)
+		cr, err := c.FindCredential(ctx, org.ID, bo.scmCredential, "scm")
 		if err != nil {
 			return fmt.Errorf("scm credential %q: %w", bo.scmCredential, err)
 		}
@@ -273,7 +282,7 @@ func bootstrap(ctx context.Context, c *awxclient.Client, cfg *config.Config, bo 
 	fmt.Fprintf(out, "project %q synced\n", proj.Name)
 	cred := 0
 	if cfg.AWX.Credential != "" {
-		cr, err := c.GetCredentialByName(ctx, org.ID, cfg.AWX.Credential)
+		cr, err := c.FindCredential(ctx, org.ID, cfg.AWX.Credential, "ssh")
 		if err != nil {
 			return fmt.Errorf("credential %q: %w", cfg.AWX.Credential, err)
 		}

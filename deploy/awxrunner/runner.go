@@ -156,7 +156,7 @@ func (r *Runner) ids(ctx context.Context) (org, cred int, err error) {
 		return 0, 0, fmt.Errorf("organization %s: %w", r.orgName, err)
 	}
 	if r.credName != "" {
-		c, err := r.awx.GetCredentialByName(ctx, o.ID, r.credName)
+		c, err := r.awx.FindCredential(ctx, o.ID, r.credName, "ssh")
 		if err != nil {
 			return 0, 0, fmt.Errorf("credential %s: %w", r.credName, err)
 		}
