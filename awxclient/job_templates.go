@@ -102,7 +102,20 @@ func (c *Client) CheckJobTemplate(ctx context.Context, nameOrID string) (JobTemp
 	if len(missing) > 0 {
 		return jt, &TemplateSettingsError{Template: jt.Name, ID: jt.ID, Missing: missing}
 	}
+	if jt.JobSliceCount > 1 {
+		return jt, sliceError(jt.Name, jt.ID, jt.JobSliceCount)
+	}
 	return jt, nil
+}
+
+// ErrJobSlicing matches a job template that slices its jobs.
+var ErrJobSlicing = errors.New("awx job template slices its jobs")
+
+// sliceError refuses a sliced template: its launch starts a workflow job
+// of slices, not the one job deploybot follows and cancels.
+func sliceError(name string, id, n int) error {
+	return fmt.Errorf("%w: awx job template %q (id %d) has job_slice_count %d (\"Job Slicing\"); a launch would start a workflow of %d jobs, which deploybot does not follow: set Job Slicing to 1",
+		ErrJobSlicing, name, id, n, n)
 }
 
 // LaunchInfo is what GET job_templates/{id}/launch/ says a launch may
@@ -186,6 +199,9 @@ func (c *Client) CheckLaunch(ctx context.Context, id int, opts LaunchOptions) er
 	if len(missing) > 0 {
 		return &TemplateSettingsError{Template: name, ID: id, Missing: missing, Why: strings.Join(why, "; ")}
 	}
+	if li.Defaults.JobSliceCount > 1 {
+		return sliceError(name, id, li.Defaults.JobSliceCount)
+	}
 	if len(li.PasswordsNeededToStart) > 0 {
 		return fmt.Errorf("awx job template %q (id %d) needs passwords at launch (%s), which deploybot cannot give: save them in the credential",
 			name, id, strings.Join(li.PasswordsNeededToStart, ", "))
@@ -221,6 +237,7 @@ type launchBody struct {
 
 type launchResponse struct {
 	Job           int                        `json:"job"`
+	WorkflowJob   int                        `json:"workflow_job"`
 	IgnoredFields map[string]json.RawMessage `json:"ignored_fields"`
 }
 
@@ -237,6 +254,12 @@ func (c *Client) LaunchJobTemplate(ctx context.Context, id int, opts LaunchOptio
 		body: body, noRetry: true, ok: []int{http.StatusCreated}}, &resp)
 	if err != nil {
 		return 0, fmt.Errorf("launch job template %d: %w", id, err)
+	}
+	if resp.WorkflowJob != 0 {
+		// JobTemplateLaunch.post answers workflow_job instead of job when
+		// the template slices (awx/api/views/__init__.py).
+		return 0, fmt.Errorf("launch job template %d: %w: AWX started workflow job %d instead of a job; cancel it in AWX and set Job Slicing to 1",
+			id, ErrJobSlicing, resp.WorkflowJob)
 	}
 	if resp.Job == 0 {
 		return 0, fmt.Errorf("launch job template %d: answer has no job id", id)

@@ -584,3 +584,26 @@ func TestAdHocCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestJobSlicingRefused: a template that slices its jobs answers a launch
+// with a workflow job, which deploybot cannot follow; the start-up check
+// and the pre-launch check refuse it, and a launch that gets a workflow
+// job back says so instead of claiming success.
+func TestJobSlicingRefused(t *testing.T) {
+	t.Parallel()
+	srv, c := setup(t)
+	ctx := t.Context()
+	inv := srv.AddInventory("inv", map[string]map[string]any{"web1": {}, "web2": {}})
+	jt := srv.AddJobTemplate(awxtest.JobTemplate{Name: "sliced", Playbook: "p.yml", AskInventory: true, AskVariables: true,
+		AskLimit: true, AskJobType: true, AskDiffMode: true, JobSliceCount: 2})
+	if _, err := c.CheckJobTemplate(ctx, "sliced"); !errors.Is(err, awxclient.ErrJobSlicing) || !strings.Contains(err.Error(), "Job Slicing") {
+		t.Errorf("CheckJobTemplate = %v, want ErrJobSlicing", err)
+	}
+	opts := awxclient.LaunchOptions{Inventory: inv, ExtraVars: map[string]any{"a": 1}}
+	if err := c.CheckLaunch(ctx, jt, opts); !errors.Is(err, awxclient.ErrJobSlicing) {
+		t.Errorf("CheckLaunch = %v, want ErrJobSlicing", err)
+	}
+	if _, err := c.LaunchJobTemplate(ctx, jt, opts); !errors.Is(err, awxclient.ErrJobSlicing) || !strings.Contains(err.Error(), "workflow job") {
+		t.Errorf("LaunchJobTemplate = %v, want ErrJobSlicing naming the workflow job", err)
+	}
+}

@@ -347,7 +347,7 @@ func (c *reqCtx) launchInfo(t *template) *odict {
 		"job_template_data", newObj("name", t.name, "id", t.id, "description", t.description),
 		"defaults", newObj("extra_vars", t.ExtraVars, "diff_mode", t.DiffMode, "limit", t.Limit, "job_tags", "",
 			"skip_tags", "", "job_type", t.JobType, "verbosity", 0, "inventory", inv, "credentials", []any{},
-			"execution_environment", newObj(), "labels", []any{}, "forks", 0, "job_slice_count", 1, "timeout", 0,
+			"execution_environment", newObj(), "labels", []any{}, "forks", 0, "job_slice_count", max(1, t.JobSliceCount), "timeout", 0,
 			"instance_groups", []any{}))
 }
 
@@ -434,6 +434,18 @@ func (c *reqCtx) launch(t *template) (int, any, http.Header, *apiError) {
 	}
 	if inventory == 0 {
 		return fail(fieldErr("resources_needed_to_start", "Job Template inventory is missing or undefined."))
+	}
+	// JobTemplate.get_effective_slice_ct and create_unified_job
+	// (awx/main/models/jobs.py): a slice count above 1, capped by the
+	// inventory's host count, makes a workflow job of slices, and
+	// JobTemplateLaunch.post answers "workflow_job" instead of "job"
+	// (awx/api/views/__init__.py).
+	if n := min(max(1, t.JobSliceCount), len(st.hostsOf(inventory))); n > 1 {
+		wid := st.nextID("unified_job")
+		rec.Job = 0
+		return created(fmt.Sprintf("/api/v2/workflow_jobs/%d/", wid), newObj("workflow_job", wid, "ignored_fields", ignored,
+			"id", wid, "type", "workflow_job", "url", fmt.Sprintf("/api/v2/workflow_jobs/%d/", wid), "name", t.name,
+			"status", "pending", "job_template", t.id, "is_sliced_job", true))
 	}
 	j := s.newJobLocked(t, inventory, vars, limit, jobType, diff, "manual")
 	rec.Job = j.id
