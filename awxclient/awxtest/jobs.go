@@ -1,10 +1,12 @@
 package awxtest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -537,6 +539,10 @@ func (c *reqCtx) createAdHoc() (int, any, http.Header, *apiError) {
 
 // newAdHocLocked creates an ad-hoc command; it starts after the caller has
 // rendered it with status "new" (AWX serializes before signal_start).
+// jinjaRE is what sanitize_jinja refuses: {{ x }} or {% x %}
+// (awx/main/utils/safe_yaml.py).
+var jinjaRE = regexp.MustCompile(`\{\{[^}]+}}|\{%[^%]+%}`)
+
 func (s *Server) newAdHocLocked(inv, cred int, module, args, limit, vars, jobType string, diff bool, launchType string) *unifiedJob {
 	now := time.Now()
 	j := &unifiedJob{kind: "ad_hoc_command", id: s.db.nextID("unified_job"), name: module, inventory: inv,
@@ -549,6 +555,17 @@ func (s *Server) newAdHocLocked(inv, cred int, module, args, limit, vars, jobTyp
 	}
 	if b == nil {
 		b = DefaultAdHocScript()
+	}
+	if jinjaRE.MatchString(args) {
+		// RunAdHocCommand.build_module_args runs sanitize_jinja on the
+		// arguments (ALLOW_JINJA_IN_EXTRA_VARS is "template" by default),
+		// which raises before anything runs: the command ends "error"
+		// with no events (awx/main/tasks/jobs.py,
+		// awx/main/utils/safe_yaml.py).
+		b = BehaviorFunc(func(context.Context, *Run) error {
+			return &JobError{Explanation: "Job terminated due to error",
+				Traceback: "Traceback (most recent call last):\n  File \"/awx_devel/awx/main/tasks/jobs.py\", in build_module_args\nValueError: Inline Jinja variables are not allowed."}
+		})
 	}
 	parsed, _ := parseVars(vars)
 	info := s.runInfoLocked(j, parsed)

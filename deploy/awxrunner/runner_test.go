@@ -675,3 +675,31 @@ func TestOtherJobEndings(t *testing.T) {
 		}
 	})
 }
+
+// TestAdHocBraces: a custom command with literal braces runs as written;
+// one with Jinja markup ends as AWX ends it (an error before anything
+// runs), with AWX's reason on the card. check-config refuses the latter
+// up front (config tests).
+func TestAdHocBraces(t *testing.T) {
+	f := setup(t, awxtest.JobTemplate{})
+	for _, tc := range []struct {
+		args      string
+		state     deploy.JobState
+		inExplain string
+	}{
+		{`echo '{"release": {"version": "1.4.2"}}' > /tmp/release.json`, deploy.JobSucceeded, ""},
+		{`echo {{ deploy_version }}`, deploy.JobFailed, "Inline Jinja variables are not allowed"},
+	} {
+		job, err := f.runner.Launch(t.Context(), request(81, func(p *deploy.Plan) {
+			p.AdHoc, p.JobTemplate, p.ModuleArgs = true, "", tc.args
+		}))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.args, err)
+		}
+		ups := follow(t, f.runner, job, "")
+		u := ups[len(ups)-1]
+		if u.State != tc.state || !strings.Contains(u.Explanation, tc.inExplain) {
+			t.Errorf("%s: final %s %q, want %s with %q", tc.args, u.State, u.Explanation, tc.state, tc.inExplain)
+		}
+	}
+}
