@@ -307,7 +307,7 @@ func (st *store) invSummary(id int) *odict {
 	}
 	return newObj("id", inv.id, "name", inv.name, "description", inv.description, "has_active_failures", false,
 		"total_hosts", len(st.hostsOf(inv.id)), "hosts_with_active_failures", 0, "total_groups", 0,
-		"groups_with_active_failures", 0, "has_inventory_sources", false, "total_inventory_sources", 0,
+		"has_inventory_sources", false, "total_inventory_sources", 0,
 		"inventory_sources_with_failures", 0, "organization_id", inv.org, "kind", "")
 }
 
@@ -330,7 +330,7 @@ func (st *store) renderInventory(inv *inventory) *odict {
 		"created", ts(inv.created), "modified", ts(inv.modified), "name", inv.name, "description", inv.description,
 		"organization", inv.org, "kind", "", "host_filter", nil, "variables", inv.variables,
 		"has_active_failures", false, "total_hosts", len(st.hostsOf(inv.id)), "hosts_with_active_failures", 0,
-		"total_groups", 0, "groups_with_active_failures", 0, "has_inventory_sources", false,
+		"total_groups", 0, "has_inventory_sources", false,
 		"total_inventory_sources", 0, "inventory_sources_with_failures", 0, "pending_deletion", inv.pendingDeletion,
 		"prevent_instance_group_fallback", false)
 }
@@ -361,7 +361,7 @@ func (st *store) renderHost(h *host) *odict {
 		"created", ts(h.created), "modified", ts(h.modified), "name", h.name, "description", h.description,
 		"inventory", h.inventory, "enabled", h.enabled, "instance_id", h.instanceID, "variables", h.variables,
 		"has_active_failures", false, "has_inventory_sources", false, "last_job", lastJob,
-		"last_job_host_summary", lastSummary, "insights_system_id", nil, "ansible_facts_modified", nil)
+		"last_job_host_summary", lastSummary, "ansible_facts_modified", nil)
 }
 
 func (st *store) renderTemplate(t *template) *odict {
@@ -433,7 +433,7 @@ func (st *store) renderTemplate(t *template) *odict {
 		"ask_job_slice_count_on_launch", false, "ask_timeout_on_launch", false, "ask_instance_groups_on_launch", false,
 		"survey_enabled", false, "become_enabled", t.BecomeEnabled, "diff_mode", t.DiffMode,
 		"allow_simultaneous", t.AllowSimultaneous, "custom_virtualenv", nil, "job_slice_count", max(1, t.JobSliceCount),
-		"webhook_credential", nil, "webhook_key", "", "webhook_service", "", "execution_environment", nil,
+		"webhook_credential", nil, "webhook_service", "", "execution_environment", nil,
 		"prevent_instance_group_fallback", false)
 }
 
