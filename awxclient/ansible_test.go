@@ -37,7 +37,7 @@ func TestAnsibleJobEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jt := srv.AddJobTemplate(awxtest.JobTemplate{Name: "tiny", Playbook: "tiny.yml", AskInventory: true, AskVariables: true})
+	jt := srv.AddJobTemplate(awxtest.JobTemplate{Name: "tiny", Playbook: "tiny.yml", AskInventory: true, AskVariables: true, AskLimit: true})
 	if _, err := c.CheckJobTemplate(ctx, "tiny"); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestAnsibleAdHocAndCheckMode(t *testing.T) {
 	inv := srv.AddInventory("inv", map[string]map[string]any{"app1": {"ansible_connection": "local"},
 		"app2": {"ansible_connection": "local"}})
 	a, err := c.CreateAdHocCommand(ctx, awxclient.AdHocOptions{Inventory: inv, ModuleName: "shell", Limit: "app1",
-		ModuleArgs: "echo restarted {{ svc }}", ExtraVars: map[string]any{"svc": "shop-web"}})
+		ModuleArgs: "echo restarted shop-web", ExtraVars: map[string]any{"svc": "shop-web"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,6 +182,10 @@ type request struct {
 	noRetry bool
 	// ok lists the accepted statuses; empty means any 2xx.
 	ok []int
+	// accept is the Accept header ("" for application/json). AWX's stdout
+	// view negotiates like Django REST framework: ?format=txt_download is
+	// text/plain only, and an Accept that excludes it answers 406.
+	accept string
 }
 
 // resolve turns a request path into an absolute URL on the AWX server.
@@ -261,8 +265,12 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 
 func (c *Client) once(ctx context.Context, req request, u *url.URL, payload []byte, attempt int) (*http.Response, error) {
 	start := time.Now()
+	accept := req.accept
+	if accept == "" {
+		accept = "application/json"
+	}
 	r := c.rc.R().SetContext(ctx).SetDoNotParseResponse(true).
-		SetHeader("Accept", "application/json").
+		SetHeader("Accept", accept).
 		SetHeader("User-Agent", c.userAgent)
 	if payload != nil {
 		r.SetHeader("Content-Type", "application/json").SetBody(payload)

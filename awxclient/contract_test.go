@@ -301,11 +301,16 @@ func getJSON(t *testing.T, srv *awxtest.Server, path string) map[string]any {
 
 // compareKeys checks that the fake's object has the capture's keys, plus
 // only the listed newer keys (fields AWX added after the capture was made).
+// dropped are keys the captures (UI fixtures, some older than the AWX
+// they are tagged with) hold but AWX's serializers no longer emit
+// (awxclient/awxtest/testdata/serializer_fields.json has the current lists).
+var dropped = []string{"groups_with_active_failures", "insights_system_id", "webhook_key"}
+
 func compareKeys(t *testing.T, label string, capture, fake map[string]any, newer ...string) {
 	t.Helper()
 	var missing, extra []string
 	for k := range capture {
-		if _, ok := fake[k]; !ok {
+		if _, ok := fake[k]; !ok && !slices.Contains(dropped, k) {
 			missing = append(missing, k)
 		}
 	}

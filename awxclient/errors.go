@@ -147,10 +147,18 @@ type LookupError struct {
 	Name string
 	// Count is how many objects matched.
 	Count int
+	// Hint, when set, replaces the generic advice of the message.
+	Hint string
 }
 
 // Error implements error.
 func (e *LookupError) Error() string {
+	if e.Hint != "" {
+		if e.Count == 0 {
+			return fmt.Sprintf("awx %s %q not found: %s", e.Kind, e.Name, e.Hint)
+		}
+		return fmt.Sprintf("awx %s %q is ambiguous: %s", e.Kind, e.Name, e.Hint)
+	}
 	if e.Count == 0 {
 		return fmt.Sprintf("awx %s %q not found", e.Kind, e.Name)
 	}
@@ -200,11 +208,26 @@ type TemplateSettingsError struct {
 	ID       int
 	// Missing lists the settings to enable, e.g. "ask_inventory_on_launch".
 	Missing []string
+	// Why, when set, says what the missing settings would break.
+	Why string
 }
 
 var settingLabels = map[string]string{
-	"ask_inventory_on_launch": "Inventory: Prompt on launch",
-	"ask_variables_on_launch": "Variables: Prompt on launch",
+	"ask_inventory_on_launch":  "Inventory: Prompt on launch",
+	"ask_variables_on_launch":  "Variables: Prompt on launch",
+	"ask_limit_on_launch":      "Limit: Prompt on launch",
+	"ask_job_type_on_launch":   "Job Type: Prompt on launch",
+	"ask_diff_mode_on_launch":  "Show Changes: Prompt on launch",
+	"ask_credential_on_launch": "Credentials: Prompt on launch",
+}
+
+// SettingLabel is the AWX UI's wording of a job template setting, e.g.
+// "Limit: Prompt on launch" for "ask_limit_on_launch".
+func SettingLabel(setting string) string {
+	if l, ok := settingLabels[setting]; ok {
+		return l
+	}
+	return setting
 }
 
 // Error implements error.
@@ -213,5 +236,9 @@ func (e *TemplateSettingsError) Error() string {
 	for i, m := range e.Missing {
 		parts[i] = fmt.Sprintf("%s (%q)", m, settingLabels[m])
 	}
-	return fmt.Sprintf("awx job template %q (id %d) must enable %s", e.Template, e.ID, strings.Join(parts, " and "))
+	msg := fmt.Sprintf("awx job template %q (id %d) must enable %s", e.Template, e.ID, strings.Join(parts, " and "))
+	if e.Why != "" {
+		msg += ": " + e.Why
+	}
+	return msg
 }

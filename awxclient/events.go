@@ -108,6 +108,12 @@ type FollowOptions struct {
 	NoTruncate bool
 	// PageSize is the events page size, at most 200 (the default).
 	PageSize int
+	// EventWait bounds the wait, once the job is final, for AWX to say its
+	// events are all saved (event_processing_finished), which can stay
+	// false for hours or for good (ansible/awx issues 9286, 15773). Past
+	// it the follow ends anyway and Incomplete reports true; events saved
+	// later are not read. 0 waits for ever.
+	EventWait time.Duration
 }
 
 // EventFollower reads the events of one job or ad-hoc command
@@ -132,6 +138,10 @@ type EventFollower struct {
 
 	sawStats    bool
 	sinceStatus int
+	// finalAt is when the job was first seen final with its events not
+	// all saved; incomplete is set when EventWait ran out after it.
+	finalAt    time.Time
+	incomplete bool
 
 	requests int
 }
@@ -162,6 +172,10 @@ func (f *EventFollower) Cursor() int { return f.cursor }
 // Poll.
 func (f *EventFollower) Job() Job { return f.job }
 
+// Incomplete reports whether the follow ended because EventWait ran out
+// before AWX had saved every event: what was delivered may lack events.
+func (f *EventFollower) Incomplete() bool { return f.incomplete }
+
 // Requests returns how many HTTP requests the follower has made.
 func (f *EventFollower) Requests() int { return f.requests }
 
@@ -187,12 +201,21 @@ func (f *EventFollower) Poll(ctx context.Context) ([]Event, bool, error) {
 			return nil, false, fmt.Errorf("follow %s: %w", strings.TrimSuffix(f.objectPath, "/"), err)
 		}
 		f.job = job
-		if job.Done() {
+		gaveUp := false
+		if IsFinal(job.Status) && !job.EventProcessingFinished && f.opts.EventWait > 0 {
+			now := time.Now()
+			if f.finalAt.IsZero() {
+				f.finalAt = now
+			}
+			gaveUp = now.Sub(f.finalAt) >= f.opts.EventWait
+		}
+		if job.Done() || gaveUp {
 			// Every event is saved now: one more sweep reads the rest.
 			if _, err := f.sweep(ctx); err != nil {
 				return nil, false, err
 			}
 			f.done = true
+			f.incomplete = gaveUp
 			return f.deliver(true), true, nil
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploybot/deploybot/awxclient"
 	"github.com/deploybot/deploybot/awxclient/awxtest"
@@ -210,27 +211,65 @@ func TestBootstrap(t *testing.T) {
 	t.Parallel()
 	srv, c := setup(t)
 	ctx := t.Context()
-	p, changed, err := c.EnsureProject(ctx, 1, "deploybot", "https://git.example.com/ops/deploy.git")
-	if err != nil || !changed || p.SCMURL != "https://git.example.com/ops/deploy.git" || p.SCMType != "git" {
+	const repoURL, newURL = "https://git.example.com/ops/deploy.git", "https://git.example.com/ops/new.git"
+	playbooks := []string{"playbooks/web_deploy.yml", "playbooks/custom_deploy.yml", "playbooks/rollback.yml"}
+	srv.AddRepo(repoURL, false, playbooks...)
+	srv.AddRepo(newURL, true, playbooks...)
+	spec := func(url string, cred int) awxclient.ProjectSpec {
+		return awxclient.ProjectSpec{Organization: 1, Name: "deploybot", SCMURL: url, Credential: cred}
+	}
+	p, changed, err := c.EnsureProject(ctx, spec(repoURL, 0))
+	if err != nil || !changed || p.SCMURL != repoURL || p.SCMType != "git" {
 		t.Fatalf("EnsureProject create = %+v, %v, %v", p, changed, err)
 	}
-	if p2, changed, err := c.EnsureProject(ctx, 1, "deploybot", "https://git.example.com/ops/deploy.git"); err != nil || changed || p2.ID != p.ID {
+	// A new project has no playbooks until its first sync has finished.
+	_, _, err = c.EnsureJobTemplate(ctx, awxclient.JobTemplateSpec{Name: "early", Organization: 1, Project: p.ID, Playbook: playbooks[0]})
+	var e *awxclient.Error
+	if !errors.As(err, &e) || e.StatusCode != 400 || len(e.Fields["playbook"]) != 1 {
+		t.Fatalf("template before the first sync = %v, want AWX's 400 Playbook not found for project", err)
+	}
+	if p, err = c.WaitProjectSync(ctx, p.ID, 20*time.Millisecond); err != nil || p.Status != "successful" {
+		t.Fatalf("WaitProjectSync = %+v, %v", p, err)
+	}
+	if files, err := c.ProjectPlaybooks(ctx, p.ID); err != nil || !reflect.DeepEqual(files, playbooks) {
+		t.Fatalf("ProjectPlaybooks = %v, %v", files, err)
+	}
+	if p2, changed, err := c.EnsureProject(ctx, spec(repoURL, 0)); err != nil || changed || p2.ID != p.ID {
 		t.Fatalf("EnsureProject again = %+v, %v, %v", p2, changed, err)
 	}
-	if p3, changed, err := c.EnsureProject(ctx, 1, "deploybot", "https://git.example.com/ops/new.git"); err != nil || !changed || p3.SCMURL != "https://git.example.com/ops/new.git" {
-		t.Fatalf("EnsureProject update = %+v, %v, %v", p3, changed, err)
+	// A private repository without an SCM credential: the sync fails and
+	// says what to check.
+	if _, changed, err := c.EnsureProject(ctx, spec(newURL, 0)); err != nil || !changed {
+		t.Fatalf("EnsureProject update = %v, %v", changed, err)
 	}
-	spec := awxclient.JobTemplateSpec{Name: "deploybot-web-deploy", Organization: 1, Project: p.ID,
-		Playbook: "playbooks/web_deploy.yml", Credential: 1}
-	jt, changed, err := c.EnsureJobTemplate(ctx, spec)
+	if _, err := c.WaitProjectSync(ctx, p.ID, 20*time.Millisecond); !errors.Is(err, awxclient.ErrProjectSync) || !strings.Contains(err.Error(), "SCM credential") {
+		t.Fatalf("sync of a private repository without a credential = %v", err)
+	}
+	// A machine credential is not a source control credential.
+	if _, _, err := c.EnsureProject(ctx, spec(newURL, 1)); !errors.As(err, &e) || len(e.Fields["credential"]) != 1 {
+		t.Fatalf("project with a machine credential = %v", err)
+	}
+	scm := srv.AddCredential("git deploy key", 1, "scm")
+	if p3, changed, err := c.EnsureProject(ctx, spec(newURL, scm)); err != nil || !changed || p3.SCMURL != newURL || p3.Credential != scm {
+		t.Fatalf("EnsureProject with credential = %+v, %v, %v", p3, changed, err)
+	}
+	if _, err := c.WaitProjectSync(ctx, p.ID, 20*time.Millisecond); err != nil {
+		t.Fatalf("sync with an SCM credential: %v", err)
+	}
+	jspec := awxclient.JobTemplateSpec{Name: "deploybot-web-deploy", Organization: 1, Project: p.ID,
+		Playbook: "playbooks/web_deploy.yml", Credential: 1, BecomeEnabled: true, AllowSimultaneous: true}
+	jt, changed, err := c.EnsureJobTemplate(ctx, jspec)
 	if err != nil || !changed {
 		t.Fatalf("EnsureJobTemplate create = %+v, %v, %v", jt, changed, err)
 	}
-	if _, err := c.CheckJobTemplate(ctx, spec.Name); err != nil {
+	if !jt.BecomeEnabled || !jt.AllowSimultaneous {
+		t.Errorf("template = become %v, allow_simultaneous %v", jt.BecomeEnabled, jt.AllowSimultaneous)
+	}
+	if _, err := c.CheckJobTemplate(ctx, jspec.Name); err != nil {
 		t.Fatalf("bootstrapped template fails the startup check: %v", err)
 	}
 	before := srv.WriteCount()
-	if _, changed, err := c.EnsureJobTemplate(ctx, spec); err != nil || changed || srv.WriteCount() != before {
+	if _, changed, err := c.EnsureJobTemplate(ctx, jspec); err != nil || changed || srv.WriteCount() != before {
 		t.Fatalf("EnsureJobTemplate again: changed=%v, %v, writes %d", changed, err, srv.WriteCount()-before)
 	}
 	// A template someone edited by hand is put back.
@@ -247,7 +286,6 @@ func TestBootstrap(t *testing.T) {
 		t.Fatalf("launch of a bootstrapped template: %v", err)
 	}
 	_, _, err = c.EnsureJobTemplate(ctx, awxclient.JobTemplateSpec{Name: "bad", Organization: 1, Project: 999, Playbook: "x.yml"})
-	var e *awxclient.Error
 	if !errors.As(err, &e) || len(e.Fields["project"]) != 1 {
 		t.Fatalf("template with unknown project = %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,10 @@ type JobTemplate struct {
 	AskCredentialOnLaunch bool       `json:"ask_credential_on_launch"`
 	SurveyEnabled         bool       `json:"survey_enabled"`
 	AllowSimultaneous     bool       `json:"allow_simultaneous"`
+	BecomeEnabled         bool       `json:"become_enabled"`
+	// JobSliceCount above 1 makes a launch start a workflow job of
+	// slices instead of a job.
+	JobSliceCount int `json:"job_slice_count"`
 }
 
 // GetJobTemplate returns the job template with that id.
@@ -70,25 +75,142 @@ func (c *Client) resolveJobTemplate(ctx context.Context, nameOrID string) (JobTe
 }
 
 // CheckJobTemplate finds a job template by name (or id) and verifies that
-// it prompts for the inventory and the extra variables on launch, which
-// deploybot needs: AWX silently drops unprompted launch fields. The error is
-// a *TemplateSettingsError naming the template and the settings to enable.
+// it prompts on launch for the inventory, the extra variables and the
+// limit, which deploybot sends with every launch: AWX silently drops
+// unprompted launch fields (ignored_fields) and runs the template's own
+// values instead. The error is a *TemplateSettingsError naming the template
+// and the settings to enable. Prompts needed only by dry runs (job type,
+// diff mode) are checked at each launch by CheckLaunch.
 func (c *Client) CheckJobTemplate(ctx context.Context, nameOrID string) (JobTemplate, error) {
 	jt, err := c.resolveJobTemplate(ctx, nameOrID)
 	if err != nil {
 		return jt, fmt.Errorf("check job template: %w", err)
 	}
 	var missing []string
-	if !jt.AskInventoryOnLaunch {
-		missing = append(missing, "ask_inventory_on_launch")
-	}
-	if !jt.AskVariablesOnLaunch {
-		missing = append(missing, "ask_variables_on_launch")
+	for _, p := range []struct {
+		on   bool
+		name string
+	}{
+		{jt.AskInventoryOnLaunch, "ask_inventory_on_launch"},
+		{jt.AskVariablesOnLaunch, "ask_variables_on_launch"},
+		{jt.AskLimitOnLaunch, "ask_limit_on_launch"},
+	} {
+		if !p.on {
+			missing = append(missing, p.name)
+		}
 	}
 	if len(missing) > 0 {
 		return jt, &TemplateSettingsError{Template: jt.Name, ID: jt.ID, Missing: missing}
 	}
+	if jt.JobSliceCount > 1 {
+		return jt, sliceError(jt.Name, jt.ID, jt.JobSliceCount)
+	}
 	return jt, nil
+}
+
+// ErrJobSlicing matches a job template that slices its jobs.
+var ErrJobSlicing = errors.New("awx job template slices its jobs")
+
+// sliceError refuses a sliced template: its launch starts a workflow job
+// of slices, not the one job deploybot follows and cancels.
+func sliceError(name string, id, n int) error {
+	return fmt.Errorf("%w: awx job template %q (id %d) has job_slice_count %d (\"Job Slicing\"); a launch would start a workflow of %d jobs, which deploybot does not follow: set Job Slicing to 1",
+		ErrJobSlicing, name, id, n, n)
+}
+
+// LaunchInfo is what GET job_templates/{id}/launch/ says a launch may
+// carry.
+type LaunchInfo struct {
+	AskInventoryOnLaunch    bool     `json:"ask_inventory_on_launch"`
+	AskVariablesOnLaunch    bool     `json:"ask_variables_on_launch"`
+	AskLimitOnLaunch        bool     `json:"ask_limit_on_launch"`
+	AskJobTypeOnLaunch      bool     `json:"ask_job_type_on_launch"`
+	AskDiffModeOnLaunch     bool     `json:"ask_diff_mode_on_launch"`
+	AskCredentialOnLaunch   bool     `json:"ask_credential_on_launch"`
+	SurveyEnabled           bool     `json:"survey_enabled"`
+	PasswordsNeededToStart  []string `json:"passwords_needed_to_start"`
+	VariablesNeededToStart  []string `json:"variables_needed_to_start"`
+	CredentialNeededToStart bool     `json:"credential_needed_to_start"`
+	JobTemplateData         struct {
+		ID   int    `json:"id"`
+		Name string `json:"name"`
+	} `json:"job_template_data"`
+	Defaults struct {
+		JobType       string `json:"job_type"`
+		DiffMode      bool   `json:"diff_mode"`
+		Limit         string `json:"limit"`
+		JobSliceCount int    `json:"job_slice_count"`
+		Inventory     *struct {
+			ID int `json:"id"`
+		} `json:"inventory"`
+	} `json:"defaults"`
+}
+
+// GetLaunchInfo returns what a launch of the job template may carry.
+func (c *Client) GetLaunchInfo(ctx context.Context, id int) (LaunchInfo, error) {
+	var li LaunchInfo
+	err := c.do(ctx, request{method: http.MethodGet, path: "job_templates/" + itoa(id) + "/launch/"}, &li)
+	if err != nil {
+		return li, fmt.Errorf("launch info of job template %d: %w", id, err)
+	}
+	return li, nil
+}
+
+// CheckLaunch reads the template's launch info and refuses, before
+// anything starts, a launch carrying a field the template would ignore
+// (its prompt is off and the value differs from the template's own), as
+// the awx.awx collection's job_launch module does. AWX would otherwise
+// start the job with the template's values: a dry run would run for real,
+// a limit would not hold. It also refuses templates that need passwords or
+// survey answers at launch, which deploybot cannot give. The error is a
+// *TemplateSettingsError naming the template and the settings to enable.
+func (c *Client) CheckLaunch(ctx context.Context, id int, opts LaunchOptions) error {
+	li, err := c.GetLaunchInfo(ctx, id)
+	if err != nil {
+		return err
+	}
+	name := li.JobTemplateData.Name
+	var missing, why []string
+	need := func(on bool, setting, what string) {
+		if !on {
+			missing = append(missing, setting)
+			why = append(why, what)
+		}
+	}
+	if opts.Inventory != 0 && (li.Defaults.Inventory == nil || li.Defaults.Inventory.ID != opts.Inventory) {
+		need(li.AskInventoryOnLaunch, "ask_inventory_on_launch", "the job would run on the template's inventory")
+	}
+	if len(opts.ExtraVars) > 0 {
+		need(li.AskVariablesOnLaunch, "ask_variables_on_launch", "the playbook would not get the release's variables")
+	}
+	if opts.Limit != "" && opts.Limit != li.Defaults.Limit {
+		need(li.AskLimitOnLaunch, "ask_limit_on_launch", "the job would not be limited to the approved hosts")
+	}
+	if opts.JobType != "" && opts.JobType != li.Defaults.JobType {
+		what := "the job would run with job type " + strconv.Quote(li.Defaults.JobType)
+		if opts.JobType == "check" {
+			what = "a dry run would run the playbook for real"
+		}
+		need(li.AskJobTypeOnLaunch, "ask_job_type_on_launch", what)
+	}
+	if opts.DiffMode && !li.Defaults.DiffMode {
+		need(li.AskDiffModeOnLaunch, "ask_diff_mode_on_launch", "a dry run would show no changes")
+	}
+	if len(missing) > 0 {
+		return &TemplateSettingsError{Template: name, ID: id, Missing: missing, Why: strings.Join(why, "; ")}
+	}
+	if li.Defaults.JobSliceCount > 1 {
+		return sliceError(name, id, li.Defaults.JobSliceCount)
+	}
+	if len(li.PasswordsNeededToStart) > 0 {
+		return fmt.Errorf("awx job template %q (id %d) needs passwords at launch (%s), which deploybot cannot give: save them in the credential",
+			name, id, strings.Join(li.PasswordsNeededToStart, ", "))
+	}
+	if len(li.VariablesNeededToStart) > 0 {
+		return fmt.Errorf("awx job template %q (id %d) has a survey with required answers (%s), which deploybot cannot give: disable the survey",
+			name, id, strings.Join(li.VariablesNeededToStart, ", "))
+	}
+	return nil
 }
 
 // LaunchOptions are the prompted fields of a launch. Zero values are not sent.
@@ -115,6 +237,7 @@ type launchBody struct {
 
 type launchResponse struct {
 	Job           int                        `json:"job"`
+	WorkflowJob   int                        `json:"workflow_job"`
 	IgnoredFields map[string]json.RawMessage `json:"ignored_fields"`
 }
 
@@ -131,6 +254,12 @@ func (c *Client) LaunchJobTemplate(ctx context.Context, id int, opts LaunchOptio
 		body: body, noRetry: true, ok: []int{http.StatusCreated}}, &resp)
 	if err != nil {
 		return 0, fmt.Errorf("launch job template %d: %w", id, err)
+	}
+	if resp.WorkflowJob != 0 {
+		// JobTemplateLaunch.post answers workflow_job instead of job when
+		// the template slices (awx/api/views/__init__.py).
+		return 0, fmt.Errorf("launch job template %d: %w: AWX started workflow job %d instead of a job; cancel it in AWX and set Job Slicing to 1",
+			id, ErrJobSlicing, resp.WorkflowJob)
 	}
 	if resp.Job == 0 {
 		return 0, fmt.Errorf("launch job template %d: answer has no job id", id)
@@ -162,6 +291,10 @@ type JobTemplateSpec struct {
 	// Credential, when not 0, is attached to the template (a machine
 	// credential for SSH).
 	Credential int
+	// BecomeEnabled runs the playbook with privilege escalation.
+	BecomeEnabled bool
+	// AllowSimultaneous lets AWX run several jobs of the template at once.
+	AllowSimultaneous bool
 }
 
 type jobTemplateBody struct {
@@ -176,6 +309,8 @@ type jobTemplateBody struct {
 	AskLimitOnLaunch     bool   `json:"ask_limit_on_launch"`
 	AskJobTypeOnLaunch   bool   `json:"ask_job_type_on_launch"`
 	AskDiffModeOnLaunch  bool   `json:"ask_diff_mode_on_launch"`
+	BecomeEnabled        bool   `json:"become_enabled"`
+	AllowSimultaneous    bool   `json:"allow_simultaneous"`
 }
 
 // EnsureJobTemplate creates the job template or updates it so that it runs
@@ -186,7 +321,8 @@ func (c *Client) EnsureJobTemplate(ctx context.Context, spec JobTemplateSpec) (J
 	body := jobTemplateBody{Name: spec.Name, Description: spec.Description, JobType: "run",
 		Project: spec.Project, Playbook: spec.Playbook,
 		AskInventoryOnLaunch: true, AskVariablesOnLaunch: true, AskLimitOnLaunch: true,
-		AskJobTypeOnLaunch: true, AskDiffModeOnLaunch: true}
+		AskJobTypeOnLaunch: true, AskDiffModeOnLaunch: true,
+		BecomeEnabled: spec.BecomeEnabled, AllowSimultaneous: spec.AllowSimultaneous}
 	if spec.Inventory != 0 {
 		body.Inventory = &spec.Inventory
 	}
@@ -206,7 +342,8 @@ func (c *Client) EnsureJobTemplate(ctx context.Context, spec JobTemplateSpec) (J
 		if jt.Project != spec.Project || jt.Playbook != spec.Playbook || !jt.AskInventoryOnLaunch ||
 			!jt.AskVariablesOnLaunch || !jt.AskLimitOnLaunch || !jt.AskJobTypeOnLaunch ||
 			!jt.AskDiffModeOnLaunch || (spec.Inventory != 0 && jt.Inventory != spec.Inventory) ||
-			jt.Description != spec.Description {
+			jt.Description != spec.Description || jt.BecomeEnabled != spec.BecomeEnabled ||
+			jt.AllowSimultaneous != spec.AllowSimultaneous {
 			if spec.Inventory == 0 && jt.Inventory != 0 {
 				body.Inventory = &jt.Inventory
 			}

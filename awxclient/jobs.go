@@ -250,7 +250,8 @@ func (c *Client) JobStdout(ctx context.Context, id int, w io.Writer) (int64, err
 }
 
 func (c *Client) stdout(ctx context.Context, path string, w io.Writer) (int64, error) {
-	resp, err := c.send(ctx, request{method: http.MethodGet, path: path, query: url.Values{"format": {"txt_download"}}})
+	resp, err := c.send(ctx, request{method: http.MethodGet, path: path, query: url.Values{"format": {"txt_download"}},
+		accept: "text/plain"})
 	if err != nil {
 		return 0, fmt.Errorf("stdout: %w", err)
 	}

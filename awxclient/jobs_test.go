@@ -48,12 +48,48 @@ func TestJobTemplateLookup(t *testing.T) {
 	if err != nil || org.ID != 1 {
 		t.Fatalf("GetOrganizationByName = %+v, %v", org, err)
 	}
-	cred, err := c.GetCredentialByName(ctx, org.ID, "Demo Credential")
-	if err != nil || cred.Kind != "ssh" {
-		t.Fatalf("GetCredentialByName = %+v, %v", cred, err)
+}
+
+// TestFindCredential: credentials are found by name whether they belong to
+// the organization or to none (AWX's preloaded "Demo Credential" has no
+// organization); the organization's own wins; a name that is missing,
+// ambiguous, of another kind or only in other organizations says so.
+func TestFindCredential(t *testing.T) {
+	t.Parallel()
+	srv, c := setup(t)
+	ctx := t.Context()
+	other := srv.AddOrganization("Other")
+	srv.AddCredential("deploy-ssh", 0, "ssh")
+	own := srv.AddCredential("deploy-ssh", 1, "ssh")
+	srv.AddCredential("twice", 0, "ssh")
+	srv.AddCredential("twice", 0, "ssh")
+	srv.AddCredential("git", 1, "scm")
+	srv.AddCredential("theirs", other, "ssh")
+	tests := []struct {
+		name, kind string
+		wantID     int
+		wantErr    error
+		wantMsg    string
+	}{
+		{"Demo Credential", "ssh", 1, nil, ""},
+		{"deploy-ssh", "ssh", own, nil, ""},
+		{"git", "scm", 0, nil, ""},
+		{"twice", "ssh", 0, awxclient.ErrAmbiguous, "rename all but one"},
+		{"nope", "ssh", 0, awxclient.ErrNotFound, "create it in AWX"},
+		{"git", "ssh", 0, awxclient.ErrNotFound, `not of kind "ssh"`},
+		{"theirs", "ssh", 0, awxclient.ErrNotFound, "only other organizations"},
 	}
-	if _, err := c.GetCredentialByName(ctx, 0, "nope"); !errors.Is(err, awxclient.ErrNotFound) {
-		t.Fatalf("missing credential error = %v", err)
+	for _, tt := range tests {
+		cr, err := c.FindCredential(ctx, 1, tt.name, tt.kind)
+		if tt.wantErr != nil {
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) || !strings.Contains(err.Error(), tt.name) {
+				t.Errorf("%s/%s: err = %v, want %v saying %q", tt.name, tt.kind, err, tt.wantErr, tt.wantMsg)
+			}
+			continue
+		}
+		if err != nil || cr.Kind != tt.kind || (tt.wantID != 0 && cr.ID != tt.wantID) {
+			t.Errorf("%s/%s = %+v, %v", tt.name, tt.kind, cr, err)
+		}
 	}
 }
 
@@ -61,8 +97,9 @@ func TestCheckJobTemplate(t *testing.T) {
 	t.Parallel()
 	srv, c := setup(t)
 	ctx := t.Context()
-	good := srv.AddJobTemplate(awxtest.JobTemplate{Name: "good", Playbook: "p.yml", AskInventory: true, AskVariables: true})
-	srv.AddJobTemplate(awxtest.JobTemplate{Name: "no-vars", Playbook: "p.yml", AskInventory: true})
+	good := srv.AddJobTemplate(awxtest.JobTemplate{Name: "good", Playbook: "p.yml", AskInventory: true, AskVariables: true, AskLimit: true})
+	srv.AddJobTemplate(awxtest.JobTemplate{Name: "no-vars", Playbook: "p.yml", AskInventory: true, AskLimit: true})
+	srv.AddJobTemplate(awxtest.JobTemplate{Name: "no-limit", Playbook: "p.yml", AskInventory: true, AskVariables: true})
 	srv.AddJobTemplate(awxtest.JobTemplate{Name: "none", Playbook: "p.yml"})
 	tests := []struct {
 		name    string
@@ -72,7 +109,8 @@ func TestCheckJobTemplate(t *testing.T) {
 		{"good", "good", nil},
 		{"by id", fmt.Sprint(good), nil},
 		{"no vars", "no-vars", []string{"ask_variables_on_launch"}},
-		{"none", "none", []string{"ask_inventory_on_launch", "ask_variables_on_launch"}},
+		{"no limit", "no-limit", []string{"ask_limit_on_launch"}},
+		{"none", "none", []string{"ask_inventory_on_launch", "ask_variables_on_launch", "ask_limit_on_launch"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -544,5 +582,28 @@ func TestAdHocCommand(t *testing.T) {
 	}
 	if err := srv.AwaitJob(ctx, b.ID, "canceled"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestJobSlicingRefused: a template that slices its jobs answers a launch
+// with a workflow job, which deploybot cannot follow; the start-up check
+// and the pre-launch check refuse it, and a launch that gets a workflow
+// job back says so instead of claiming success.
+func TestJobSlicingRefused(t *testing.T) {
+	t.Parallel()
+	srv, c := setup(t)
+	ctx := t.Context()
+	inv := srv.AddInventory("inv", map[string]map[string]any{"web1": {}, "web2": {}})
+	jt := srv.AddJobTemplate(awxtest.JobTemplate{Name: "sliced", Playbook: "p.yml", AskInventory: true, AskVariables: true,
+		AskLimit: true, AskJobType: true, AskDiffMode: true, JobSliceCount: 2})
+	if _, err := c.CheckJobTemplate(ctx, "sliced"); !errors.Is(err, awxclient.ErrJobSlicing) || !strings.Contains(err.Error(), "Job Slicing") {
+		t.Errorf("CheckJobTemplate = %v, want ErrJobSlicing", err)
+	}
+	opts := awxclient.LaunchOptions{Inventory: inv, ExtraVars: map[string]any{"a": 1}}
+	if err := c.CheckLaunch(ctx, jt, opts); !errors.Is(err, awxclient.ErrJobSlicing) {
+		t.Errorf("CheckLaunch = %v, want ErrJobSlicing", err)
+	}
+	if _, err := c.LaunchJobTemplate(ctx, jt, opts); !errors.Is(err, awxclient.ErrJobSlicing) || !strings.Contains(err.Error(), "workflow job") {
+		t.Errorf("LaunchJobTemplate = %v, want ErrJobSlicing naming the workflow job", err)
 	}
 }

@@ -2,8 +2,10 @@ package awxclient
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // PingInfo is the answer of GET /api/v2/ping/, which needs no authentication.
@@ -67,14 +69,61 @@ func (c *Client) GetOrganizationByName(ctx context.Context, name string) (Organi
 	return byName[Organization](ctx, c, "organizations/", "organization", name, nil)
 }
 
-// GetCredentialByName returns the credential with that exact name; org
-// narrows the search when not 0.
-func (c *Client) GetCredentialByName(ctx context.Context, org int, name string) (Credential, error) {
-	q := url.Values{}
-	if org != 0 {
-		q.Set("organization", itoa(org))
+// FindCredential finds the credential name of kind ("ssh" for Machine,
+// "scm" for Source Control; "" for any) that organization org can use.
+// Credentials may belong to no organization, as the preload data's "Demo
+// Credential" does, so the organization's own credential is preferred,
+// then an organization-less one. It fails with a *LookupError matching
+// ErrNotFound (none, or only other organizations' credentials) or
+// ErrAmbiguous (several at the same level), saying which.
+func (c *Client) FindCredential(ctx context.Context, org int, name, kind string) (Credential, error) {
+	all, err := list[Credential](ctx, c, "credentials/", url.Values{"name": {name}})
+	if err != nil {
+		return Credential{}, fmt.Errorf("credential %q: %w", name, err)
 	}
-	return byName[Credential](ctx, c, "credentials/", "credential", name, q)
+	var own, orgless, other []Credential
+	for _, cr := range all {
+		if cr.Name != name || (kind != "" && cr.Kind != kind) {
+			continue
+		}
+		switch cr.Organization {
+		case org:
+			own = append(own, cr)
+		case 0:
+			orgless = append(orgless, cr)
+		default:
+			other = append(other, cr)
+		}
+	}
+	what := "credential"
+	if kind != "" {
+		what = kind + " credential"
+	}
+	for _, tier := range []struct {
+		found []Credential
+		where string
+	}{{own, "in the organization"}, {orgless, "without an organization"}} {
+		switch len(tier.found) {
+		case 0:
+			continue
+		case 1:
+			return tier.found[0], nil
+		}
+		ids := make([]string, len(tier.found))
+		for i, cr := range tier.found {
+			ids[i] = itoa(cr.ID)
+		}
+		return Credential{}, &LookupError{Kind: what, Name: name, Count: len(tier.found),
+			Hint: fmt.Sprintf("%d credentials %s have that name (ids %s): rename all but one in AWX", len(tier.found), tier.where, strings.Join(ids, ", "))}
+	}
+	hint := "create it in AWX (Resources > Credentials), or fix the name in the config"
+	if kind != "" && len(all) > 0 && len(other) == 0 {
+		hint = fmt.Sprintf("a credential of that name exists but is not of kind %q", kind)
+	}
+	if len(other) > 0 {
+		hint = "only other organizations have a credential of that name: create one in this organization or without one"
+	}
+	return Credential{}, &LookupError{Kind: what, Name: name, Hint: hint}
 }
 
 // byName lists path?name=<name> and expects exactly one result.

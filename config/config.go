@@ -55,6 +55,10 @@ type AWX struct {
 	Credential      string
 	// JobTemplates maps a role (web, custom, rollback) to a template name or id.
 	JobTemplates map[string]string
+	// EventWait bounds the wait, after a job ends, for AWX to finish
+	// saving its events (event_processing_finished); past it the release
+	// finishes with a note that the output may be incomplete.
+	EventWait time.Duration
 }
 
 // App is one deployable application.

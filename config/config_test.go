@@ -48,6 +48,9 @@ func TestLoadExample(t *testing.T) {
 	if got, want := cfg.InventoryName("shop-web", "staging"), "deploybot-shop-web-staging"; got != want {
 		t.Errorf("inventory = %q, want %q", got, want)
 	}
+	if cfg.AWX.EventWait != 2*time.Minute {
+		t.Errorf("awx.event_wait = %s, want 2m", cfg.AWX.EventWait)
+	}
 	if !cfg.ChannelAllowed("C0DEPLOYS01") || cfg.ChannelAllowed("C0OTHER0001") {
 		t.Error("channel allow-list does not behave")
 	}
@@ -108,6 +111,9 @@ func TestProblems(t *testing.T) {
 		{"bad deployer", strings.Replace(base, "deployers: [U1ALICE]", "deployers: [alice]", 1), "apps.shop.environments.prod.deployers[0]", 18, "neither a Slack user ID"},
 		{"reserved app name", strings.Replace(base, "  shop:", "  status:", 1), "apps.status", 7, "command word"},
 		{"custom without command", base + "  job:\n    type: custom\n    environments:\n      prod: {hosts: [h1], deployers: [U1X]}\n", "apps.job.environments.prod.command", 22, "required for custom apps"},
+		{"jinja in command", base + "  job:\n    type: custom\n    environments:\n      prod: {hosts: [h1], deployers: [U1X], command: 'run {{ version }}'}\n", "apps.job.environments.prod.command", 22, "Jinja"},
+		{"jinja block in post command", base + "  job:\n    type: custom\n    environments:\n      prod: {hosts: [h1], deployers: [U1X], command: 'run {version}', post_commands: ['{% if x %}y{% endif %}']}\n", "apps.job.environments.prod.post_commands[0]", 22, "Jinja"},
+		{"bad event wait", strings.Replace(base, "  credential: ssh\n", "  credential: ssh\n  event_wait: forever\n", 1), "awx.event_wait", 5, "not a duration"},
 		{"bad serial", strings.Replace(base, "    environments:", "    serial: 150%\n    environments:", 1), "apps.shop.serial", 15, "between 1% and 100%"},
 	}
 	for _, tt := range tests {
@@ -166,5 +172,13 @@ func TestYAMLSyntaxError(t *testing.T) {
 	var ve *config.ValidationError
 	if !errors.As(err, &ve) || ve.Problems[0].Line == 0 {
 		t.Fatalf("want a located syntax problem, got %v", err)
+	}
+}
+
+// TestLiteralBracesAllowed: braces that are not Jinja markup pass.
+func TestLiteralBracesAllowed(t *testing.T) {
+	y := base + "  job:\n    type: custom\n    environments:\n      prod: {hosts: [h1], deployers: [U1X], command: 'echo ''{\"v\": {\"n\": 1}}'' {version}'}\n"
+	if _, err := config.Parse("test.yaml", []byte(y)); err != nil {
+		t.Fatalf("literal braces refused: %v", err)
 	}
 }

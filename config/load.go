@@ -34,6 +34,7 @@ type rawAWX struct {
 	InventoryPrefix string            `yaml:"inventory_prefix"`
 	Credential      string            `yaml:"credential"`
 	JobTemplates    map[string]string `yaml:"job_templates"`
+	EventWait       string            `yaml:"event_wait"`
 }
 
 type rawApp struct {

@@ -56,6 +56,15 @@ func (v *validator) build(raw *rawConfig) *Config {
 		v.addf("slack.announce_channel", "%q is not a Slack channel ID (like C0123ABCD)", ch)
 	}
 
+	cfg.AWX.EventWait = 2 * time.Minute
+	if s := raw.AWX.EventWait; s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 || d > 24*time.Hour {
+			v.addf("awx.event_wait", "%q is not a duration between 1s and 24h (like 2m)", s)
+		} else {
+			cfg.AWX.EventWait = d
+		}
+	}
 	if raw.AWX.Organization == "" {
 		v.addf("awx.organization", "required: the AWX organization that owns the bot's inventories")
 	}
@@ -294,6 +303,23 @@ func (v *validator) custom(p string, env *Environment, cfg *Config) {
 		}
 	} else if cfg.AWX.Credential == "" {
 		v.addf("awx.credential", "%s runs a single command as an AWX ad-hoc command, which needs a machine credential", p)
+	}
+	v.noJinja(p+".command", env.Command)
+	for key, list := range map[string][]string{"pre_commands": env.PreCommands, "post_commands": env.PostCommands} {
+		for i, c := range list {
+			v.noJinja(fmt.Sprintf("%s.%s[%d]", p, key, i), c)
+		}
+	}
+}
+
+// noJinja refuses Jinja markup in a command. AWX ends an ad-hoc command
+// whose arguments hold "{{ ... }}" or "{% ... %}" with an error ("Inline
+// Jinja variables are not allowed", sanitize_jinja in ansible/awx
+// awx/main/utils/safe_yaml.py), and passes launch variables to playbooks
+// marked !unsafe, so such text would never be expanded anyway.
+func (v *validator) noJinja(path, cmd string) {
+	if strings.Contains(cmd, "{{") || strings.Contains(cmd, "{%") {
+		v.addf(path, "%q holds Jinja markup ({{ or {%%), which AWX refuses in ad-hoc commands and never expands in playbook variables; write the value itself, or use {version}", cmd)
 	}
 }
 

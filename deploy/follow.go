@@ -101,6 +101,9 @@ func (s *Service) followJob(ctx context.Context, r *Request) {
 			continue
 		}
 		wait = s.PollInterval
+		for _, note := range upd.Notes {
+			s.thread(ctx, f.snapshot(), ":information_source: "+note)
+		}
 		changed := f.apply(upd)
 		if upd.Cursor != "" && upd.Cursor != f.cursor || changed {
 			if upd.Cursor != "" {

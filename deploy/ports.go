@@ -161,6 +161,9 @@ type Update struct {
 	Recap map[string]HostProgress
 	// Explanation is AWX's job explanation, when it gives one.
 	Explanation string
+	// Notes are lines the runner wants shown once in the request's thread
+	// (hosts the launch's limit kept out, output that may be incomplete).
+	Notes []string
 }
 
 // Build is what the build server says of an artifact.

@@ -405,3 +405,25 @@ func TestConcurrentRequestsRunOneAtATime(t *testing.T) {
 		t.Error(o)
 	}
 }
+
+// TestRunnerNotesReachTheThread: what the runner notes about a job (hosts
+// its limit kept out, output that may be incomplete) is posted once in the
+// request's thread, also on the final update.
+func TestRunnerNotesReachTheThread(t *testing.T) {
+	h := newHarness(t)
+	h.runner.Script = func(req *deploy.Request) []deploy.Update {
+		return []deploy.Update{
+			{State: deploy.JobRunning, Notes: []string{"AWX inventory x also holds web9, which was not approved"}},
+			{State: deploy.JobSucceeded},
+			{State: deploy.JobSucceeded, Done: true, Notes: []string{"the output shown may be incomplete"}},
+		}
+	}
+	req := h.deploy(dev, "shop-web", "staging", "1.4.5")
+	h.waitStatus(req.ID, deploy.StatusSucceeded)
+	thread := h.notifier.ThreadText(req.ID)
+	for _, note := range []string{"also holds web9", "may be incomplete"} {
+		if n := strings.Count(thread, note); n != 1 {
+			t.Errorf("note %q posted %d times:\n%s", note, n, thread)
+		}
+	}
+}

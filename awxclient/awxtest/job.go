@@ -50,6 +50,10 @@ type unifiedJob struct {
 	summaries  []*hostSummary
 	polls      int // requests about this job, to pace scripted behaviours
 	pace       bool
+	// eventsStuck keeps event_processing_finished false for good, as when
+	// AWX's callback receiver falls behind or loses events (ansible/awx
+	// issues 9286 and 15773).
+	eventsStuck bool
 }
 
 type hostSummary struct {
@@ -97,7 +101,7 @@ func (j *unifiedJob) failed() bool {
 }
 
 func (j *unifiedJob) eventProcessingFinished() bool {
-	return isFinal(j.status) && j.runnerDone && len(j.held) == 0
+	return isFinal(j.status) && j.runnerDone && len(j.held) == 0 && !j.eventsStuck
 }
 
 func (j *unifiedJob) elapsed(now time.Time) float64 {
@@ -374,7 +378,7 @@ func (st *store) renderAdHoc(j *unifiedJob, detail bool, now time.Time) *odict {
 	o := newObj("id", j.id, "type", "ad_hoc_command", "url", u, "related", rel, "summary_fields", sf,
 		"created", ts(j.created), "modified", ts(j.modified), "name", j.moduleName, "launch_type", j.launchType,
 		"status", j.status, "failed", j.failed(), "started", ts(j.started), "finished", ts(j.finished),
-		"canceled_on", ts(j.canceledOn), "elapsed", j.elapsed(now))
+		"canceled_on", ts(j.canceledOn), "elapsed", j.elapsed(now), "execution_environment", nil)
 	if detail {
 		o.set("job_args", fmt.Sprintf(`["ansible", "-i", "/runner/inventory/hosts", "-m", %q, "-a", %q, %q]`, j.moduleName, j.moduleArgs, j.limit))
 		o.set("job_cwd", "/runner/project")

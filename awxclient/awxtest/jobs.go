@@ -1,10 +1,12 @@
 package awxtest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,12 +88,22 @@ func (c *reqCtx) jobs(kind string) (int, any, http.Header, *apiError) {
 	if e != nil {
 		return fail(e)
 	}
+	// The stdout view negotiates its renderer before it looks the job up
+	// (APIView.initial runs perform_content_negotiation first), so a bad
+	// Accept header is 406 even for a job that does not exist, and a
+	// missing job is drawn by the accepted renderer.
+	var stdoutRenderer renderer
+	if len(c.parts) == 3 && c.parts[2] == "stdout" && m == http.MethodGet {
+		if stdoutRenderer, e = negotiate(c.r, stdoutRenderers); e != nil {
+			return fail(e)
+		}
+	}
 	j := st.jobs[id]
 	if j == nil || j.kind != kind {
 		if len(c.parts) > 3 {
 			return fail(errUnhandled)
 		}
-		return fail(notFound)
+		return fail(renderedError(stdoutRenderer, notFound))
 	}
 	if j.kind == "job" && !c.canRead(j.template) {
 		return fail(permissionDenied)
@@ -138,7 +150,7 @@ func (c *reqCtx) jobs(kind string) (int, any, http.Header, *apiError) {
 		if m != http.MethodGet {
 			return fail(methodNotAllowed(m))
 		}
-		return c.stdout(j)
+		return c.stdout(j, stdoutRenderer.format)
 	case "cancel":
 		return c.cancel(j)
 	case "relaunch":
@@ -272,12 +284,9 @@ func (c *reqCtx) fastEvents(evs []*event, spec listSpec, truncate bool) (any, bo
 	return wrap(res), true
 }
 
-func (c *reqCtx) stdout(j *unifiedJob) (int, any, http.Header, *apiError) {
+// stdout answers UnifiedJobStdout in the negotiated format.
+func (c *reqCtx) stdout(j *unifiedJob, format string) (int, any, http.Header, *apiError) {
 	q := c.r.URL.Query()
-	format := q.Get("format")
-	if format == "" {
-		format = "html" // the browsable renderer comes first for stdout views
-	}
 	size := 0
 	for _, e := range j.saved {
 		size += len(e.stdout)
@@ -530,6 +539,10 @@ func (c *reqCtx) createAdHoc() (int, any, http.Header, *apiError) {
 
 // newAdHocLocked creates an ad-hoc command; it starts after the caller has
 // rendered it with status "new" (AWX serializes before signal_start).
+// jinjaRE is what sanitize_jinja refuses: {{ x }} or {% x %}
+// (awx/main/utils/safe_yaml.py).
+var jinjaRE = regexp.MustCompile(`\{\{[^}]+}}|\{%[^%]+%}`)
+
 func (s *Server) newAdHocLocked(inv, cred int, module, args, limit, vars, jobType string, diff bool, launchType string) *unifiedJob {
 	now := time.Now()
 	j := &unifiedJob{kind: "ad_hoc_command", id: s.db.nextID("unified_job"), name: module, inventory: inv,
@@ -542,6 +555,17 @@ func (s *Server) newAdHocLocked(inv, cred int, module, args, limit, vars, jobTyp
 	}
 	if b == nil {
 		b = DefaultAdHocScript()
+	}
+	if jinjaRE.MatchString(args) {
+		// RunAdHocCommand.build_module_args runs sanitize_jinja on the
+		// arguments (ALLOW_JINJA_IN_EXTRA_VARS is "template" by default),
+		// which raises before anything runs: the command ends "error"
+		// with no events (awx/main/tasks/jobs.py,
+		// awx/main/utils/safe_yaml.py).
+		b = BehaviorFunc(func(context.Context, *Run) error {
+			return &JobError{Explanation: "Job terminated due to error",
+				Traceback: "Traceback (most recent call last):\n  File \"/awx_devel/awx/main/tasks/jobs.py\", in build_module_args\nValueError: Inline Jinja variables are not allowed."}
+		})
 	}
 	parsed, _ := parseVars(vars)
 	info := s.runInfoLocked(j, parsed)

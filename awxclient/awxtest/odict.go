@@ -82,6 +82,12 @@ func ts(t time.Time) any {
 type apiError struct {
 	status int
 	body   any
+	// htmlDetail, when set, is answered as the browsable API's HTML page
+	// (an error raised before any renderer was accepted).
+	htmlDetail string
+	// text, when set, is answered as text/plain (an error drawn by a plain
+	// text renderer).
+	text string
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %v", e.status, e.body) }

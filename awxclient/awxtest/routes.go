@@ -190,6 +190,9 @@ func (c *reqCtx) dispatch() (int, any, http.Header, *apiError) {
 		if len(c.parts) == 2 && (m == http.MethodPatch || m == http.MethodPut) {
 			return c.updateProject()
 		}
+		if len(c.parts) == 3 {
+			return c.projectSub()
+		}
 		return c.simple(0, func() []*odict {
 			var out []*odict
 			for _, o := range st.projects {
@@ -324,6 +327,9 @@ func (c *reqCtx) createProject() (int, any, http.Header, *apiError) {
 		return fail(e)
 	}
 	st.projects[p.id] = p
+	if p.scmType != "" {
+		st.startSync(p, now)
+	}
 	return created(fmt.Sprintf("/api/v2/projects/%d/", p.id), st.renderProject(p))
 }
 
@@ -353,6 +359,30 @@ func (c *reqCtx) applyProject(p *project) *apiError {
 	} else if ok {
 		p.branch = v
 	}
+	if _, ok := c.body["credential"]; ok {
+		v, _, e := int2(c.body, "credential")
+		if e != nil {
+			return e
+		}
+		if v != 0 {
+			cr := c.s.db.creds[v]
+			if cr == nil {
+				return fieldErr("credential", fmt.Sprintf("Invalid pk \"%d\" - object does not exist.", v))
+			}
+			// ProjectOptions.clean_credential (awx/main/models/
+			// projects.py): a git project takes a Source Control
+			// credential only.
+			if cr.kind != "scm" {
+				return fieldErr("credential", "Credential kind must be 'scm'.")
+			}
+		}
+		p.credential = v
+	}
+	if v, ok, e := bool2(c.body, "allow_override"); e != nil {
+		return e
+	} else if ok {
+		p.allowOverride = v
+	}
 	if p.scmType == "git" && p.scmURL == "" {
 		return fieldErr("scm_url", "SCM URL is required.")
 	}
@@ -369,8 +399,15 @@ func (c *reqCtx) updateProject() (int, any, http.Header, *apiError) {
 	if p == nil {
 		return fail(notFound)
 	}
+	before := [4]string{p.scmType, p.scmURL, p.branch, fmt.Sprint(p.credential)}
 	if e := c.applyProject(p); e != nil {
 		return fail(e)
+	}
+	// FIELDS_TRIGGER_UPDATE (awx/main/models/projects.py); a new
+	// credential is only used by the next sync, which we start too so that
+	// a private repository becomes reachable.
+	if p.scmType != "" && before != [4]string{p.scmType, p.scmURL, p.branch, fmt.Sprint(p.credential)} {
+		c.s.db.startSync(p, time.Now())
 	}
 	return ok(c.s.db.renderProject(p))
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 )
@@ -41,6 +43,52 @@ type RunInfo struct {
 	Check     bool
 	Diff      bool
 }
+
+// Targets returns the inventory hosts the job runs on: those that match
+// its limit, sorted. A limit is an Ansible host pattern; names, "all", "*"
+// and shell-style globs separated by commas or colons are understood here,
+// as ansible-playbook --limit does for them (Ansible's "Patterns: targeting
+// hosts and groups"); an empty limit targets every host.
+func (i RunInfo) Targets() []string {
+	var out []string
+	for _, h := range sortedKeys(i.Hosts) {
+		if limitMatches(i.Limit, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func limitMatches(limit, host string) bool {
+	if strings.TrimSpace(limit) == "" {
+		return true
+	}
+	sep := ","
+	if !strings.Contains(limit, ",") {
+		sep = ":"
+	}
+	for _, p := range strings.Split(limit, sep) {
+		p = strings.TrimSpace(p)
+		if p == "all" || p == "*" || p == host {
+			return true
+		}
+		if ok, err := path.Match(p, host); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+// JobError, returned by a behaviour, ends the job "error" with AWX's
+// job_explanation and result_traceback as given, e.g. an execution
+// environment image that cannot be pulled (the job ends before any event;
+// awx/main/tasks/jobs.py sets job_explanation and result_traceback).
+type JobError struct {
+	Explanation string
+	Traceback   string
+}
+
+func (e *JobError) Error() string { return e.Explanation }
 
 // Run is a behaviour's handle on its job.
 type Run struct {
@@ -284,6 +332,10 @@ func (s *Server) startLocked(j *unifiedJob, b Behavior, info RunInfo) {
 		case err != nil:
 			j.traceback = err.Error()
 			j.explanation = "Job terminated due to error"
+			var je *JobError
+			if errors.As(err, &je) {
+				j.traceback, j.explanation = je.Traceback, je.Explanation
+			}
 			j.setStatus("error", now)
 		case j.statsFailed() || r.unsavedStatsFailed():
 			j.setStatus("failed", now)

@@ -247,7 +247,7 @@ func DefaultScript() Behavior {
 	return BehaviorFunc(func(ctx context.Context, r *Run) error {
 		info := r.Info()
 		pb := NewPlaybook(info.Playbook).Play("all").Task("ping", "ping")
-		hosts := sortedKeys(info.Hosts)
+		hosts := info.Targets()
 		if len(hosts) == 0 {
 			hosts = []string{"localhost"}
 		}
@@ -264,7 +264,7 @@ func DefaultAdHocScript() Behavior {
 	return BehaviorFunc(func(ctx context.Context, r *Run) error {
 		info := r.Info()
 		r.SetStatus("running")
-		hosts := sortedKeys(info.Hosts)
+		hosts := info.Targets()
 		stats := map[string]any{}
 		for _, k := range []string{"changed", "dark", "failures", "ignored", "ok", "processed", "rescued", "skipped"} {
 			stats[k] = map[string]any{}

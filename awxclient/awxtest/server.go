@@ -517,6 +517,18 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any, start time.
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *apiError, start time.Time) {
+	switch {
+	case e.htmlDetail != "":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(e.status)
+		_, _ = io.WriteString(w, browsableErrorPage(e.status, e.htmlDetail))
+		return
+	case e.text != "":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(e.status)
+		_, _ = io.WriteString(w, e.text)
+		return
+	}
 	if e.body == nil {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(e.status)

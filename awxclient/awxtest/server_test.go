@@ -717,3 +717,58 @@ func TestPerJobEventLag(t *testing.T) {
 		t.Errorf("lag 5: in order %v, held at the end %d", ok, held)
 	}
 }
+
+// TestStdoutNegotiation: the stdout view picks its renderer from ?format=
+// and the Accept header as Django REST framework does; a JSON-only Accept
+// on a download is 406, as on AWX.
+func TestStdoutNegotiation(t *testing.T) {
+	t.Parallel()
+	srv := awxtest.NewServer(t)
+	inv := srv.AddInventory("inv", map[string]map[string]any{"web1": {}})
+	jt := srv.AddJobTemplate(awxtest.JobTemplate{Name: "j", Playbook: "p.yml", Inventory: inv})
+	id := int(call(t, srv, srv.Token, "POST", fmt.Sprintf("/api/v2/job_templates/%d/launch/", jt), "").json(t)["job"].(float64))
+	if err := srv.AwaitJob(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		job           int
+		query         string
+		accept        string
+		status        int
+		ctype, inBody string
+	}{
+		{id, "?format=txt_download", "application/json", 406, "text/html", "Could not satisfy the request Accept header."},
+		{id, "?format=txt_download", "", 200, "text/plain", "PLAY RECAP"},
+		{id, "?format=txt_download", "*/*", 200, "text/plain", "PLAY RECAP"},
+		{id, "?format=txt_download", "text/plain", 200, "text/plain", "PLAY RECAP"},
+		{id, "?format=txt_download", "text/*;q=0.5", 200, "text/plain", "PLAY RECAP"},
+		{id, "?format=txt_download", "application/json, text/plain", 200, "text/plain", "PLAY RECAP"},
+		{id, "?format=json", "text/plain", 406, "text/html", "Could not satisfy"},
+		{id, "?format=json", "application/json", 200, "application/json", `"range"`},
+		{id, "", "application/json", 200, "application/json", `"range"`},
+		{id, "", "text/plain", 200, "text/plain", "PLAY RECAP"},
+		{id, "", "", 200, "text/html", "<html"},
+		{id, "?format=bogus", "", 404, "application/json", "Not found."},
+		{999, "?format=txt_download", "application/json", 406, "text/html", "Could not satisfy"},
+		{999, "?format=txt_download", "text/plain", 404, "text/plain", "{'detail': ErrorDetail(string='Not found.', code='not_found')}"},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", fmt.Sprintf("%s/api/v2/jobs/%d/stdout/%s", srv.URL, tt.job, tt.query), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+srv.Token)
+		if tt.accept != "" {
+			req.Header.Set("Accept", tt.accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), tt.ctype) || !strings.Contains(string(b), tt.inBody) {
+			t.Errorf("job %d %s Accept %q: %d %s %.120q", tt.job, tt.query, tt.accept, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
+	}
+}

@@ -23,6 +23,10 @@ type store struct {
 	jobs        map[int]*unifiedJob
 	events      map[int]*event
 	rnd         *rand.Rand
+	// repos are the SCM repositories project syncs can reach, by URL;
+	// syncTime is how long a sync takes.
+	repos    map[string]repo
+	syncTime time.Duration
 
 	defaultBehavior Behavior
 	adHocBehavior   Behavior
@@ -46,10 +50,29 @@ type cred struct {
 
 type project struct {
 	meta
-	org     int
-	scmType string
-	scmURL  string
-	branch  string
+	org        int
+	scmType    string
+	scmURL     string
+	branch     string
+	credential int
+	// files is playbook_files: the playbooks found by the last successful
+	// sync (awx/main/models/projects.py, Project.playbook_files).
+	files []string
+	// status is the project's status; while a sync runs it is the
+	// update's ("pending", then "running") until syncDone.
+	status      string
+	syncDone    time.Time
+	lastUpdated time.Time
+	updates     int // project updates started, for their ids
+	// allowOverride skips the playbook check (serializers.py,
+	// JobOptionsSerializer.validate).
+	allowOverride bool
+}
+
+// repo is what a sync of an SCM URL finds.
+type repo struct {
+	files   []string
+	private bool
 }
 
 type template struct {
@@ -78,13 +101,21 @@ func newStore(seed uint64) *store {
 	now := time.Now()
 	st := &store{ids: map[string]int{}, orgs: map[int]*org{}, creds: map[int]*cred{}, projects: map[int]*project{},
 		templates: map[int]*template{}, inventories: map[int]*inventory{}, hosts: map[int]*host{},
-		jobs: map[int]*unifiedJob{}, events: map[int]*event{}, rnd: newRand(seed)}
+		jobs: map[int]*unifiedJob{}, events: map[int]*event{}, rnd: newRand(seed),
+		repos: map[string]repo{}, syncTime: 300 * time.Millisecond}
 	o := &org{meta{id: st.nextID("organization"), name: "Default", created: now, modified: now}}
 	st.orgs[o.id] = o
-	c := &cred{meta: meta{id: st.nextID("credential"), name: "Demo Credential", created: now, modified: now}, org: o.id, kind: "ssh"}
+	// The preload data's machine credential belongs to no organization
+	// (awx/main/management/commands/create_preload_data.py creates it
+	// with organization=None).
+	c := &cred{meta: meta{id: st.nextID("credential"), name: "Demo Credential", created: now, modified: now}, kind: "ssh"}
 	st.creds[c.id] = c
+	// The preload data's project (awx/main/management/commands/
+	// create_preload_data.py), already synced: its repository holds
+	// hello_world.yml.
 	p := &project{meta: meta{id: st.nextID("project"), name: "Demo Project", created: now, modified: now},
-		org: o.id, scmType: "git", scmURL: "https://github.com/ansible/ansible-tower-samples", branch: ""}
+		org: o.id, scmType: "git", scmURL: "https://github.com/ansible/ansible-tower-samples", branch: "",
+		files: []string{"hello_world.yml"}, status: "successful", lastUpdated: now}
 	st.projects[p.id] = p
 	return st
 }
@@ -94,8 +125,17 @@ func (st *store) nextID(kind string) int {
 	return st.ids[kind]
 }
 
-// tick runs the background inventory deletions due at this request.
+// tick runs the background inventory deletions and ends the project syncs
+// due at this request.
 func (st *store) tick() {
+	now := time.Now()
+	for _, p := range st.projects {
+		if (p.status == "pending" || p.status == "running") && !now.Before(p.syncDone) {
+			st.finishSync(p, now)
+		} else if p.status == "pending" && now.After(p.syncDone.Add(-st.syncTime/2)) {
+			p.status = "running"
+		}
+	}
 	for id, inv := range st.inventories {
 		if inv.pendingDeletion {
 			inv.deleteAfter--
@@ -181,16 +221,38 @@ func (st *store) renderOrg(o *org) *odict {
 
 func (st *store) renderCred(c *cred) *odict {
 	u := fmt.Sprintf("/api/v2/credentials/%d/", c.id)
+	rel := newObj("credential_type", "/api/v2/credential_types/1/")
+	var org any
+	if c.org != 0 {
+		org = c.org
+		rel = newObj("organization", fmt.Sprintf("/api/v2/organizations/%d/", c.org), "credential_type", "/api/v2/credential_types/1/")
+	}
+	typeID, typeName := 1, "Machine"
+	if c.kind == "scm" {
+		typeID, typeName = 2, "Source Control"
+	}
+	rel.set("credential_type", fmt.Sprintf("/api/v2/credential_types/%d/", typeID))
 	return newObj("id", c.id, "type", "credential", "url", u,
-		"related", newObj("organization", fmt.Sprintf("/api/v2/organizations/%d/", c.org), "credential_type", "/api/v2/credential_types/1/"),
-		"summary_fields", newObj("credential_type", newObj("id", 1, "name", "Machine", "description", "")),
+		"related", rel,
+		"summary_fields", newObj("credential_type", newObj("id", typeID, "name", typeName, "description", "")),
 		"created", ts(c.created), "modified", ts(c.modified), "name", c.name, "description", c.description,
-		"organization", c.org, "credential_type", 1, "managed", false,
+		"organization", org, "credential_type", typeID, "managed", false,
 		"inputs", newObj("username", "deploy", "ssh_key_data", "$encrypted$"), "kind", c.kind, "cloud", false, "kubernetes", false)
 }
 
 func (st *store) renderProject(p *project) *odict {
 	u := fmt.Sprintf("/api/v2/projects/%d/", p.id)
+	var cred, lastUpdated any
+	if p.credential != 0 {
+		cred = p.credential
+	}
+	if !p.lastUpdated.IsZero() {
+		lastUpdated = ts(p.lastUpdated)
+	}
+	status := p.status
+	if status == "" {
+		status = "never updated"
+	}
 	return newObj("id", p.id, "type", "project", "url", u,
 		"related", newObj("organization", fmt.Sprintf("/api/v2/organizations/%d/", p.org), "playbooks", u+"playbooks/",
 			"update", u+"update/", "project_updates", u+"project_updates/"),
@@ -198,11 +260,36 @@ func (st *store) renderProject(p *project) *odict {
 		"created", ts(p.created), "modified", ts(p.modified), "name", p.name, "description", p.description,
 		"local_path", fmt.Sprintf("_%d__%s", p.id, strings.ToLower(strings.ReplaceAll(p.name, " ", "_"))),
 		"scm_type", p.scmType, "scm_url", p.scmURL, "scm_branch", p.branch, "scm_refspec", "", "scm_clean", false,
-		"scm_track_submodules", false, "scm_delete_on_update", false, "credential", nil, "timeout", 0,
-		"scm_revision", "", "last_job_run", nil, "last_job_failed", false, "next_job_run", nil, "status", "successful",
+		"scm_track_submodules", false, "scm_delete_on_update", false, "credential", cred, "timeout", 0,
+		"scm_revision", "", "last_job_run", lastUpdated, "last_job_failed", p.status == "failed", "next_job_run", nil, "status", status,
 		"organization", p.org, "scm_update_on_launch", false, "scm_update_cache_timeout", 0,
-		"allow_override", false, "custom_virtualenv", nil, "default_environment", nil, "signature_validation_credential", nil,
-		"last_update_failed", false, "last_updated", nil)
+		"allow_override", p.allowOverride, "custom_virtualenv", nil, "default_environment", nil, "signature_validation_credential", nil,
+		"last_update_failed", p.status == "failed", "last_updated", lastUpdated)
+}
+
+// startSync starts a project update, as Project.save does for a new SCM
+// project or a change of scm_url, scm_branch, scm_type or scm_refspec
+// (FIELDS_TRIGGER_UPDATE, awx/main/models/projects.py). It takes
+// st.syncTime; until then the project's status is its update's.
+func (st *store) startSync(p *project, now time.Time) int {
+	p.status = "pending"
+	p.syncDone = now.Add(st.syncTime)
+	p.updates++
+	return p.id*1000 + p.updates
+}
+
+// finishSync ends a sync: a known repository (Server.AddRepo) gives its
+// playbooks; an unknown one, or a private one without a credential,
+// fails as git clone would, and keeps the files of the last good sync.
+func (st *store) finishSync(p *project, now time.Time) {
+	p.lastUpdated = now
+	r, ok := st.repos[p.scmURL]
+	if !ok || (r.private && p.credential == 0) {
+		p.status = "failed"
+		return
+	}
+	p.status = "successful"
+	p.files = append([]string(nil), r.files...)
 }
 
 func (st *store) orgSummary(id int) *odict {
@@ -220,7 +307,7 @@ func (st *store) invSummary(id int) *odict {
 	}
 	return newObj("id", inv.id, "name", inv.name, "description", inv.description, "has_active_failures", false,
 		"total_hosts", len(st.hostsOf(inv.id)), "hosts_with_active_failures", 0, "total_groups", 0,
-		"groups_with_active_failures", 0, "has_inventory_sources", false, "total_inventory_sources", 0,
+		"has_inventory_sources", false, "total_inventory_sources", 0,
 		"inventory_sources_with_failures", 0, "organization_id", inv.org, "kind", "")
 }
 
@@ -243,7 +330,7 @@ func (st *store) renderInventory(inv *inventory) *odict {
 		"created", ts(inv.created), "modified", ts(inv.modified), "name", inv.name, "description", inv.description,
 		"organization", inv.org, "kind", "", "host_filter", nil, "variables", inv.variables,
 		"has_active_failures", false, "total_hosts", len(st.hostsOf(inv.id)), "hosts_with_active_failures", 0,
-		"total_groups", 0, "groups_with_active_failures", 0, "has_inventory_sources", false,
+		"total_groups", 0, "has_inventory_sources", false,
 		"total_inventory_sources", 0, "inventory_sources_with_failures", 0, "pending_deletion", inv.pendingDeletion,
 		"prevent_instance_group_fallback", false)
 }
@@ -274,7 +361,7 @@ func (st *store) renderHost(h *host) *odict {
 		"created", ts(h.created), "modified", ts(h.modified), "name", h.name, "description", h.description,
 		"inventory", h.inventory, "enabled", h.enabled, "instance_id", h.instanceID, "variables", h.variables,
 		"has_active_failures", false, "has_inventory_sources", false, "last_job", lastJob,
-		"last_job_host_summary", lastSummary, "insights_system_id", nil, "ansible_facts_modified", nil)
+		"last_job_host_summary", lastSummary, "ansible_facts_modified", nil)
 }
 
 func (st *store) renderTemplate(t *template) *odict {
@@ -296,7 +383,7 @@ func (st *store) renderTemplate(t *template) *odict {
 		sf.set("inventory", s)
 	}
 	if p := st.projects[t.Project]; p != nil {
-		sf.set("project", newObj("id", p.id, "name", p.name, "description", p.description, "status", "successful", "scm_type", p.scmType))
+		sf.set("project", newObj("id", p.id, "name", p.name, "description", p.description, "status", p.status, "scm_type", p.scmType))
 	}
 	sf.set("organization", st.orgSummary(t.Organization))
 	sf.set("created_by", userSummary())
@@ -344,9 +431,9 @@ func (st *store) renderTemplate(t *template) *odict {
 		"ask_inventory_on_launch", t.AskInventory, "ask_credential_on_launch", t.AskCredential,
 		"ask_execution_environment_on_launch", false, "ask_labels_on_launch", false, "ask_forks_on_launch", false,
 		"ask_job_slice_count_on_launch", false, "ask_timeout_on_launch", false, "ask_instance_groups_on_launch", false,
-		"survey_enabled", false, "become_enabled", false, "diff_mode", t.DiffMode,
-		"allow_simultaneous", t.AllowSimultaneous, "custom_virtualenv", nil, "job_slice_count", 1,
-		"webhook_credential", nil, "webhook_key", "", "webhook_service", "", "execution_environment", nil,
+		"survey_enabled", false, "become_enabled", t.BecomeEnabled, "diff_mode", t.DiffMode,
+		"allow_simultaneous", t.AllowSimultaneous, "custom_virtualenv", nil, "job_slice_count", max(1, t.JobSliceCount),
+		"webhook_credential", nil, "webhook_service", "", "execution_environment", nil,
 		"prevent_instance_group_fallback", false)
 }
 

@@ -34,11 +34,19 @@ type JobTemplate struct {
 	JobType           string
 	DiffMode          bool
 	AllowSimultaneous bool
-	Credentials       []int
+	BecomeEnabled     bool
+	// JobSliceCount above 1 makes a launch start a workflow job of slices
+	// (0 is 1).
+	JobSliceCount int
+	Credentials   []int
 	// Behavior drives this template's jobs (nil: the server default).
 	Behavior Behavior
 	// PacePerPoll makes the behaviour's WaitPoll wait for a client poll.
 	PacePerPoll bool
+	// EventsNeverProcessed keeps the jobs' event_processing_finished false
+	// for good after they end, as AWX does when its callback receiver
+	// falls behind or loses events (ansible/awx issues 9286, 15773).
+	EventsNeverProcessed bool
 	// Private hides the template and its jobs from every user but the
 	// superuser (Server.Token): lists leave them out and their detail views
 	// answer 403, as AWX does for objects a user may not read.
@@ -191,6 +199,15 @@ func (c *reqCtx) canRead(templateID int) bool {
 	return t == nil || !t.Private || c.u.superuser
 }
 
+func containsStr(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
 func containsInt(xs []int, x int) bool {
 	for _, y := range xs {
 		if y == x {
@@ -260,13 +277,18 @@ func (c *reqCtx) saveTemplate(t *template) (int, any, http.Header, *apiError) {
 	flags := map[string]*bool{"ask_inventory_on_launch": &jt.AskInventory, "ask_variables_on_launch": &jt.AskVariables,
 		"ask_limit_on_launch": &jt.AskLimit, "ask_job_type_on_launch": &jt.AskJobType,
 		"ask_diff_mode_on_launch": &jt.AskDiffMode, "ask_credential_on_launch": &jt.AskCredential,
-		"diff_mode": &jt.DiffMode, "allow_simultaneous": &jt.AllowSimultaneous}
+		"diff_mode": &jt.DiffMode, "allow_simultaneous": &jt.AllowSimultaneous, "become_enabled": &jt.BecomeEnabled}
 	for k, p := range flags {
 		if v, ok, e := bool2(c.body, k); e != nil {
 			return fail(e)
 		} else if ok {
 			*p = v
 		}
+	}
+	if v, ok, e := int2(c.body, "job_slice_count"); e != nil {
+		return fail(e)
+	} else if ok {
+		jt.JobSliceCount = v
 	}
 	if name == "" {
 		errs["name"] = []string{"This field may not be blank."}
@@ -276,6 +298,12 @@ func (c *reqCtx) saveTemplate(t *template) (int, any, http.Header, *apiError) {
 	}
 	if jt.Playbook == "" {
 		errs["playbook"] = []string{"This field is required."}
+	} else if p := st.projects[jt.Project]; p != nil && p.scmType != "" && !p.allowOverride && !containsStr(p.files, jt.Playbook) {
+		// JobOptionsSerializer.validate (awx/api/serializers.py): the
+		// playbook must be in the project's playbook_files, which only a
+		// finished sync fills, so a new project refuses every playbook
+		// until its first sync is done.
+		errs["playbook"] = []string{"Playbook not found for project."}
 	}
 	if len(errs) > 0 {
 		return fail(&apiError{status: http.StatusBadRequest, body: errs})
@@ -319,7 +347,7 @@ func (c *reqCtx) launchInfo(t *template) *odict {
 		"job_template_data", newObj("name", t.name, "id", t.id, "description", t.description),
 		"defaults", newObj("extra_vars", t.ExtraVars, "diff_mode", t.DiffMode, "limit", t.Limit, "job_tags", "",
 			"skip_tags", "", "job_type", t.JobType, "verbosity", 0, "inventory", inv, "credentials", []any{},
-			"execution_environment", newObj(), "labels", []any{}, "forks", 0, "job_slice_count", 1, "timeout", 0,
+			"execution_environment", newObj(), "labels", []any{}, "forks", 0, "job_slice_count", max(1, t.JobSliceCount), "timeout", 0,
 			"instance_groups", []any{}))
 }
 
@@ -407,6 +435,18 @@ func (c *reqCtx) launch(t *template) (int, any, http.Header, *apiError) {
 	if inventory == 0 {
 		return fail(fieldErr("resources_needed_to_start", "Job Template inventory is missing or undefined."))
 	}
+	// JobTemplate.get_effective_slice_ct and create_unified_job
+	// (awx/main/models/jobs.py): a slice count above 1, capped by the
+	// inventory's host count, makes a workflow job of slices, and
+	// JobTemplateLaunch.post answers "workflow_job" instead of "job"
+	// (awx/api/views/__init__.py).
+	if n := min(max(1, t.JobSliceCount), len(st.hostsOf(inventory))); n > 1 {
+		wid := st.nextID("unified_job")
+		rec.Job = 0
+		return created(fmt.Sprintf("/api/v2/workflow_jobs/%d/", wid), newObj("workflow_job", wid, "ignored_fields", ignored,
+			"id", wid, "type", "workflow_job", "url", fmt.Sprintf("/api/v2/workflow_jobs/%d/", wid), "name", t.name,
+			"status", "pending", "job_template", t.id, "is_sliced_job", true))
+	}
 	j := s.newJobLocked(t, inventory, vars, limit, jobType, diff, "manual")
 	rec.Job = j.id
 	out := newObj("job", j.id, "ignored_fields", ignored)
@@ -446,7 +486,8 @@ func (s *Server) newJobLocked(t *template, inventory int, vars map[string]any, l
 	now := time.Now()
 	j := &unifiedJob{kind: "job", id: st.nextID("unified_job"), name: t.name, template: t.id, project: t.Project,
 		playbook: t.Playbook, inventory: inventory, extraVars: varsText(vars), limit: limit, jobType: jobType,
-		diffMode: diff, launchType: launchType, status: "new", created: now, modified: now, pace: t.PacePerPoll}
+		diffMode: diff, launchType: launchType, status: "new", created: now, modified: now, pace: t.PacePerPoll,
+		eventsStuck: t.EventsNeverProcessed}
 	st.jobs[j.id] = j
 	j.setStatus("pending", now)
 	b := t.Behavior

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -16,11 +17,13 @@ import (
 	"github.com/deploybot/deploybot/config"
 )
 
-// playbookFor maps a job template role to the playbook it runs.
+// playbookFor maps a job template role to the playbook it runs, as a path
+// relative to the project's repository root: AWX lists and checks
+// playbooks that way (the project's playbook_files).
 var playbookFor = map[string]string{
-	config.TemplateWeb:      "web_deploy.yml",
-	config.TemplateCustom:   "custom_deploy.yml",
-	config.TemplateRollback: "rollback.yml",
+	config.TemplateWeb:      "playbooks/web_deploy.yml",
+	config.TemplateCustom:   "playbooks/custom_deploy.yml",
+	config.TemplateRollback: "playbooks/rollback.yml",
 }
 
 // awxTimeout bounds one AWX API call unless tunables say otherwise.
@@ -109,8 +112,24 @@ func prepareAWX(ctx context.Context, c *awxclient.Client, cfg *config.Config, lo
 	sort.Strings(roles)
 	var bad []error
 	for _, role := range roles {
-		if _, err := c.CheckJobTemplate(ctx, cfg.AWX.JobTemplates[role]); err != nil {
+		jt, err := c.CheckJobTemplate(ctx, cfg.AWX.JobTemplates[role])
+		if err != nil {
 			bad = append(bad, fmt.Errorf("%s job template: %w", role, err))
+			continue
+		}
+		if !jt.AskJobTypeOnLaunch || !jt.AskDiffModeOnLaunch {
+			log.Warn().Str("job_template", jt.Name).Bool("ask_job_type_on_launch", jt.AskJobTypeOnLaunch).
+				Bool("ask_diff_mode_on_launch", jt.AskDiffModeOnLaunch).
+				Msg("job template does not prompt for job type and diff mode: dry runs on it will be refused")
+		}
+	}
+	if cfg.AWX.Credential != "" {
+		// Resolved now so that a missing or ambiguous name stops the bot at
+		// start, not at its first ad-hoc command.
+		if _, err := c.FindCredential(ctx, org.ID, cfg.AWX.Credential, "ssh"); errors.Is(err, awxclient.ErrNotFound) || errors.Is(err, awxclient.ErrAmbiguous) {
+			bad = append(bad, fmt.Errorf("awx.credential: %w", err))
+		} else if err != nil {
+			return awxSetup{}, err
 		}
 	}
 	if err := errors.Join(bad...); err != nil {
@@ -152,16 +171,21 @@ func runAWX(ctx context.Context, args []string, getenv func(string) string, stdo
 	if len(args) == 0 || args[0] != "bootstrap" {
 		return fmt.Errorf("usage: deploybot awx bootstrap --project-url URL [flags]")
 	}
-	var projectURL, projectName string
+	var bo bootstrapOptions
 	o, _, err := parseOptions("awx bootstrap", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&projectURL, "project-url", "", "git URL of the repository holding playbooks/ (required)")
-		fs.StringVar(&projectName, "project-name", "deploybot", "name of the AWX project to create or update")
+		fs.StringVar(&bo.projectURL, "project-url", "", "git URL of the repository holding playbooks/ (required)")
+		fs.StringVar(&bo.projectName, "project-name", "deploybot", "name of the AWX project to create or update")
+		fs.StringVar(&bo.scmCredential, "scm-credential", "", "name of the AWX Source Control credential for a private repository")
+		fs.DurationVar(&bo.syncTimeout, "sync-timeout", 5*time.Minute, "how long to wait for AWX to sync the project")
 	})
 	if err != nil {
 		return err
 	}
-	if projectURL == "" {
+	if bo.projectURL == "" {
 		return fmt.Errorf("--project-url is required: the git repository that holds playbooks/")
+	}
+	if bo.syncTimeout <= 0 {
+		return fmt.Errorf("--sync-timeout must be positive")
 	}
 	if o.AWXURL == "" || o.AWXToken == "" {
 		return fmt.Errorf("set AWX_URL and AWX_TOKEN (a token with write scope)")
@@ -182,45 +206,101 @@ func runAWX(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	if err := bootstrap(ctx, c, cfg, projectName, projectURL, stdout); err != nil {
+	bo.syncPoll = time.Second
+	if err := bootstrap(ctx, c, cfg, bo, stdout); err != nil {
 		return errors.New(secrets.redact(err.Error()))
 	}
 	return nil
 }
 
-// bootstrap creates or updates the AWX project and the job templates the
-// config names, with the prompts the bot needs switched on.
-func bootstrap(ctx context.Context, c *awxclient.Client, cfg *config.Config, projectName, projectURL string, out io.Writer) error {
+// bootstrapOptions are the flags of "deploybot awx bootstrap".
+type bootstrapOptions struct {
+	projectURL, projectName string
+	// scmCredential names a Source Control credential ("" for a public
+	// repository).
+	scmCredential string
+	// syncTimeout bounds the wait for the project's sync; syncPoll is the
+	// interval between checks.
+	syncTimeout, syncPoll time.Duration
+}
+
+// bootstrap creates or updates the AWX project, waits for AWX to sync it,
+// and creates or updates the job templates the config names: their
+// playbooks, "prompt on launch" for every field the bot sends (inventory,
+// variables, limit, job type, diff mode), privilege escalation for the
+// playbooks' server steps, and concurrent jobs (the bot itself runs one
+// release per app environment at a time; apps sharing a template must not
+// queue behind each other in AWX).
+func bootstrap(ctx context.Context, c *awxclient.Client, cfg *config.Config, bo bootstrapOptions, out io.Writer) error {
 	org, err := c.GetOrganizationByName(ctx, cfg.AWX.Organization)
 	if err != nil {
 		return fmt.Errorf("organization %q: %w", cfg.AWX.Organization, err)
 	}
-	proj, changed, err := c.EnsureProject(ctx, org.ID, projectName, projectURL)
+	scm := 0
+	if bo.scmCredential != "" {
+		cr, err := c.FindCredential(ctx, org.ID, bo.scmCredential, "scm")
+		if err != nil {
+			return fmt.Errorf("scm credential %q: %w", bo.scmCredential, err)
+		}
+		scm = cr.ID
+	}
+	proj, changed, err := c.EnsureProject(ctx, awxclient.ProjectSpec{Organization: org.ID, Name: bo.projectName,
+		SCMURL: bo.projectURL, Credential: scm})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "project %q (id %d): %s\n", proj.Name, proj.ID, verb(changed))
-	cred := 0
-	if cfg.AWX.Credential != "" {
-		cr, err := c.GetCredentialByName(ctx, org.ID, cfg.AWX.Credential)
-		if err != nil {
-			return fmt.Errorf("credential %q: %w", cfg.AWX.Credential, err)
+	sctx, cancel := context.WithTimeout(ctx, bo.syncTimeout)
+	proj, err = c.WaitProjectSync(sctx, proj.ID, bo.syncPoll)
+	cancel()
+	if err != nil {
+		if sctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("AWX did not finish syncing project %q within %s (raise --sync-timeout, or look at the project update in AWX): %w", bo.projectName, bo.syncTimeout, err)
 		}
-		cred = cr.ID
+		return err
+	}
+	files, err := c.ProjectPlaybooks(ctx, proj.ID)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, f := range files {
+		have[f] = true
 	}
 	roles := make([]string, 0, len(cfg.AWX.JobTemplates))
 	for role := range cfg.AWX.JobTemplates {
 		roles = append(roles, role)
 	}
 	sort.Strings(roles)
+	var missing []string
+	for _, role := range roles {
+		if !have[playbookFor[role]] {
+			missing = append(missing, playbookFor[role])
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("project %q synced, but AWX finds no %s in %s: point --project-url at the repository that holds deploybot's playbooks/ directory",
+			proj.Name, strings.Join(missing, ", "), bo.projectURL)
+	}
+	fmt.Fprintf(out, "project %q synced\n", proj.Name)
+	cred := 0
+	if cfg.AWX.Credential != "" {
+		cr, err := c.FindCredential(ctx, org.ID, cfg.AWX.Credential, "ssh")
+		if err != nil {
+			return fmt.Errorf("credential %q: %w", cfg.AWX.Credential, err)
+		}
+		cred = cr.ID
+	}
 	for _, role := range roles {
 		jt, changed, err := c.EnsureJobTemplate(ctx, awxclient.JobTemplateSpec{
-			Name:         cfg.AWX.JobTemplates[role],
-			Description:  "deploybot " + role + " (managed by deploybot awx bootstrap)",
-			Organization: org.ID,
-			Project:      proj.ID,
-			Playbook:     playbookFor[role],
-			Credential:   cred,
+			Name:              cfg.AWX.JobTemplates[role],
+			Description:       "deploybot " + role + " (managed by deploybot awx bootstrap)",
+			Organization:      org.ID,
+			Project:           proj.ID,
+			Playbook:          playbookFor[role],
+			Credential:        cred,
+			BecomeEnabled:     true,
+			AllowSimultaneous: true,
 		})
 		if err != nil {
 			return fmt.Errorf("%s job template %q: %w", role, cfg.AWX.JobTemplates[role], err)

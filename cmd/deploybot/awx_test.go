@@ -1,9 +1,15 @@
 package main
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
+
+	"github.com/deploybot/deploybot/awxclient"
+	"github.com/deploybot/deploybot/awxclient/awxtest"
 	"github.com/deploybot/deploybot/config"
 )
 
@@ -30,5 +36,49 @@ func TestInventorySpecs(t *testing.T) {
 	}
 	if !reflect.DeepEqual(specs, want) {
 		t.Errorf("inventories = %v\nwant %v", specs, want)
+	}
+}
+
+// TestStartupCheckCredential: the configured machine credential is
+// resolved at start: the preloaded org-less "Demo Credential" is found; a
+// missing or ambiguous name stops the bot with a message saying which.
+func TestStartupCheckCredential(t *testing.T) {
+	tests := []struct {
+		name, credential string
+		setup            func(*awxtest.Server)
+		want             string
+	}{
+		{"org-less preload credential", "Demo Credential", func(*awxtest.Server) {}, ""},
+		{"missing", "deploy-ssh", func(*awxtest.Server) {}, `awx.credential: awx ssh credential "deploy-ssh" not found`},
+		{"ambiguous", "deploy-ssh", func(s *awxtest.Server) {
+			s.AddCredential("deploy-ssh", 1, "ssh")
+			s.AddCredential("deploy-ssh", 1, "ssh")
+		}, "ambiguous"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			awx := awxtest.NewServer(t)
+			for _, name := range []string{"deploybot-web-deploy", "deploybot-custom-deploy", "deploybot-rollback"} {
+				awx.AddJobTemplate(awxtest.JobTemplate{Name: name, Playbook: "x.yml", AskInventory: true, AskVariables: true, AskLimit: true})
+			}
+			tt.setup(awx)
+			cfg, err := config.Load("testdata/bootstrap.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.AWX.Credential = tt.credential
+			c, err := awxclient.NewClient(awx.URL, awxclient.WithToken(awx.Token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = prepareAWX(t.Context(), c, cfg, zerolog.Nop())
+			var fatal *fatalError
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("start-up check: %v", err)
+			case tt.want != "" && (!errors.As(err, &fatal) || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("err = %v, want a fatal error saying %q", err, tt.want)
+			}
+		})
 	}
 }

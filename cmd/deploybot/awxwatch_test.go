@@ -21,7 +21,7 @@ import (
 func TestSIGHUPReconcilesDrift(t *testing.T) {
 	awx := awxtest.NewServer(t)
 	for _, name := range []string{"deploybot-web-deploy", "deploybot-custom-deploy", "deploybot-rollback"} {
-		awx.AddJobTemplate(awxtest.JobTemplate{Name: name, Playbook: "x.yml", AskInventory: true, AskVariables: true})
+		awx.AddJobTemplate(awxtest.JobTemplate{Name: name, Playbook: "x.yml", AskInventory: true, AskVariables: true, AskLimit: true})
 	}
 	cfg, err := config.Load("testdata/bootstrap.yaml")
 	if err != nil {

@@ -89,6 +89,9 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	api := slack.New(o.SlackBotToken, slack.OptionAPIURL(o.SlackAPIURL), slack.OptionAppLevelToken(o.SlackAppToken))
 	gw := bot.NewSlack(api, log, tun.Slack)
 	runner := awxrunner.New(awx, cfg.AWX.Organization, cfg.AWX.Credential)
+	if cfg.AWX.EventWait > 0 {
+		runner.EventWait = cfg.AWX.EventWait
+	}
 	svc := deploy.NewService(cfg, db, runner, gw, gw, deploy.SystemClock{}, log)
 	svc.Metrics = newPromMetrics(reg)
 	svc.AWXURL = o.AWXURL

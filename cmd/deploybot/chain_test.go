@@ -102,7 +102,9 @@ apps:
 // (WithAnsible) and the job templates naming them as AWX would.
 func newChainStack(t *testing.T, config string) *stack {
 	t.Helper()
-	playbooks, err := filepath.Abs(filepath.Join("..", "..", "playbooks"))
+	// AWX runs a template's playbook from the project's root: the
+	// repository root, where playbookFor's paths start.
+	playbooks, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +114,10 @@ func newChainStack(t *testing.T, config string) *stack {
 	s.slack.AddChannel(deploys, "deploys", true, true)
 	s.slack.AddChannel(release, "releases", true, true)
 	s.awx = awxtest.NewServer(t, awxtest.WithAnsible(playbooks))
+	proj := s.awx.AddProject("deploybot", "https://git.example.com/ops/deploybot.git",
+		playbookFor["web"], playbookFor["custom"], playbookFor["rollback"])
 	for role, name := range map[string]string{"web": "deploybot-web-deploy", "custom": "deploybot-custom-deploy", "rollback": "deploybot-rollback"} {
-		s.tmpl[role] = s.awx.AddJobTemplate(awxtest.JobTemplate{Name: name, Playbook: playbookFor[role],
+		s.tmpl[role] = s.awx.AddJobTemplate(awxtest.JobTemplate{Name: name, Playbook: playbookFor[role], Project: proj,
 			AskInventory: true, AskVariables: true, AskLimit: true, AskJobType: true, AskDiffMode: true})
 	}
 	dir := t.TempDir()

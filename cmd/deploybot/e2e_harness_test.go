@@ -152,8 +152,9 @@ func newStackFakes(t testing.TB, config string, slackOpts []slacktest.Option, aw
 		awxOpts = append(awxOpts, awxtest.WithLogf(func(string, ...any) {})) // one line per job drowns the figures
 	}
 	s.awx = awxtest.NewServer(t, awxOpts...)
+	proj := s.awx.AddProject("deploybot", "https://git.example.com/ops/deploybot.git", "web.yml", "custom.yml", "rollback.yml")
 	for role, name := range map[string]string{"web": "deploybot-web-deploy", "custom": "deploybot-custom-deploy", "rollback": "deploybot-rollback"} {
-		s.tmpl[role] = s.awx.AddJobTemplate(awxtest.JobTemplate{Name: name, Playbook: role + ".yml",
+		s.tmpl[role] = s.awx.AddJobTemplate(awxtest.JobTemplate{Name: name, Playbook: role + ".yml", Project: proj,
 			AskInventory: true, AskVariables: true, AskLimit: true, AskJobType: true, AskDiffMode: true})
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,12 @@ import (
 // a launch whose answer was lost can be found again.
 const RequestIDVar = "deploybot_request_id"
 
+// DefaultEventWait is Runner.EventWait's default.
+const DefaultEventWait = 2 * time.Minute
+
+// DefaultPendingNote is Runner.PendingNote's default.
+const DefaultPendingNote = 2 * time.Minute
+
 // Runner implements deploy.Runner on AWX.
 type Runner struct {
 	awx *awxclient.Client
@@ -28,11 +35,22 @@ type Runner struct {
 	orgName, credName string
 	// HTTP is the client used to check builds; its timeout bounds a check.
 	HTTP *http.Client
+	// EventWait bounds the wait, after a job ends, for AWX to finish
+	// saving its events; past it the release finishes with a note that
+	// the output may be incomplete (DefaultEventWait unless set).
+	EventWait time.Duration
+	// PendingNote is how long a job may stay pending in AWX before the
+	// request's thread is told why it waits (DefaultPendingNote unless
+	// set; 0: never).
+	PendingNote time.Duration
 
 	mu        sync.Mutex
 	org, cred int
 	templates map[string]int // name or id → template id
 	followers map[deploy.JobRef]*awxclient.EventFollower
+	// notes are lines for a job's next poll (deploy.Update.Notes).
+	notes map[deploy.JobRef][]string
+	watch map[deploy.JobRef]*jobWatch
 }
 
 var _ deploy.Runner = (*Runner)(nil)
@@ -42,9 +60,13 @@ var _ deploy.Runner = (*Runner)(nil)
 func New(c *awxclient.Client, organization, credential string) *Runner {
 	return &Runner{
 		awx: c, orgName: organization, credName: credential,
-		HTTP:      &http.Client{Timeout: 15 * time.Second},
-		templates: map[string]int{},
-		followers: map[deploy.JobRef]*awxclient.EventFollower{},
+		HTTP:        &http.Client{Timeout: 15 * time.Second},
+		EventWait:   DefaultEventWait,
+		templates:   map[string]int{},
+		followers:   map[deploy.JobRef]*awxclient.EventFollower{},
+		notes:       map[deploy.JobRef][]string{},
+		watch:       map[deploy.JobRef]*jobWatch{},
+		PendingNote: DefaultPendingNote,
 	}
 }
 
@@ -134,7 +156,7 @@ func (r *Runner) ids(ctx context.Context) (org, cred int, err error) {
 		return 0, 0, fmt.Errorf("organization %s: %w", r.orgName, err)
 	}
 	if r.credName != "" {
-		c, err := r.awx.GetCredentialByName(ctx, o.ID, r.credName)
+		c, err := r.awx.FindCredential(ctx, o.ID, r.credName, "ssh")
 		if err != nil {
 			return 0, 0, fmt.Errorf("credential %s: %w", r.credName, err)
 		}
@@ -187,6 +209,10 @@ func (r *Runner) launch(ctx context.Context, req *deploy.Request) (deploy.JobRef
 	if err != nil {
 		return deploy.JobRef{}, fmt.Errorf("inventory %s: %w", p.Inventory, err)
 	}
+	limit, extra, err := r.limit(ctx, inv, p)
+	if err != nil {
+		return deploy.JobRef{}, err // nothing was launched
+	}
 	vars := make(map[string]any, len(p.ExtraVars)+1)
 	for k, v := range p.ExtraVars {
 		vars[k] = v
@@ -199,20 +225,24 @@ func (r *Runner) launch(ctx context.Context, req *deploy.Request) (deploy.JobRef
 	if p.AdHoc {
 		cmd, err := r.awx.CreateAdHocCommand(ctx, awxclient.AdHocOptions{
 			Inventory: inv.ID, Credential: cred, ModuleName: "shell", ModuleArgs: p.ModuleArgs,
-			ExtraVars: vars, JobType: jobType, DiffMode: p.Check,
+			ExtraVars: vars, JobType: jobType, DiffMode: p.Check, Limit: limit,
 		})
 		if err != nil {
 			return deploy.JobRef{}, classify("create ad-hoc command", err)
 		}
-		return deploy.JobRef{Kind: deploy.AdHocCommand, ID: int64(cmd.ID)}, nil
+		ref := deploy.JobRef{Kind: deploy.AdHocCommand, ID: int64(cmd.ID)}
+		r.noteExtraHosts(ref, p, extra)
+		return ref, nil
 	}
 	tid, err := r.template(ctx, p.JobTemplate)
 	if err != nil {
 		return deploy.JobRef{}, fmt.Errorf("job template %s: %w", p.JobTemplate, err)
 	}
-	id, err := r.awx.LaunchJobTemplate(ctx, tid, awxclient.LaunchOptions{
-		Inventory: inv.ID, ExtraVars: vars, JobType: jobType, DiffMode: p.Check,
-	})
+	opts := awxclient.LaunchOptions{Inventory: inv.ID, ExtraVars: vars, JobType: jobType, DiffMode: p.Check, Limit: limit}
+	if err := r.awx.CheckLaunch(ctx, tid, opts); err != nil {
+		return deploy.JobRef{}, refuseSettings(err) // nothing was launched
+	}
+	id, err := r.awx.LaunchJobTemplate(ctx, tid, opts)
 	var ignored *awxclient.IgnoredFieldsError
 	if errors.As(err, &ignored) {
 		// The job runs with the template's own values, not the plan: stop it.
@@ -222,7 +252,103 @@ func (r *Runner) launch(ctx context.Context, req *deploy.Request) (deploy.JobRef
 	if err != nil {
 		return deploy.JobRef{}, classify("launch", err)
 	}
-	return deploy.JobRef{Kind: deploy.JobTemplateRun, ID: int64(id)}, nil
+	ref := deploy.JobRef{Kind: deploy.JobTemplateRun, ID: int64(id)}
+	r.noteExtraHosts(ref, p, extra)
+	return ref, nil
+}
+
+// limit is the launch's host pattern: exactly the plan's approved hosts,
+// so that hosts added to the AWX inventory after the approval stay out of
+// the run. It refuses a plan whose hosts are not all in the inventory, or
+// whose host names Ansible would read as a pattern rather than a name. It
+// also returns the inventory's hosts that the limit keeps out.
+func (r *Runner) limit(ctx context.Context, inv awxclient.Inventory, p deploy.Plan) (string, []string, error) {
+	if len(p.Hosts) == 0 {
+		return "", nil, deploy.Errorf(deploy.EINVALID, "The plan names no hosts, so nothing ran: without a host list AWX would run on the whole inventory %s.", p.Inventory)
+	}
+	for _, h := range p.Hosts {
+		if !plainHostName(h) {
+			return "", nil, deploy.Errorf(deploy.EINVALID, "Host %q cannot be named in an Ansible limit (it holds a pattern character or space), so nothing ran. Rename it in the config.", h)
+		}
+	}
+	hosts, err := r.awx.ListHosts(ctx, inv.ID)
+	if err != nil {
+		return "", nil, fmt.Errorf("inventory %s hosts: %w", p.Inventory, err)
+	}
+	have := make(map[string]awxclient.Host, len(hosts))
+	for _, h := range hosts {
+		have[h.Name] = h
+	}
+	approved := make(map[string]bool, len(p.Hosts))
+	var missing, disabled []string
+	for _, h := range p.Hosts {
+		approved[h] = true
+		switch ah, ok := have[h]; {
+		case !ok:
+			missing = append(missing, h)
+		case !ah.Enabled:
+			disabled = append(disabled, h)
+		}
+	}
+	if len(missing) > 0 {
+		return "", nil, deploy.Errorf(deploy.EINVALID, "Approved host %s is no longer in AWX inventory %s, so nothing ran. Check the config and the inventory, then request again.", strings.Join(missing, ", "), p.Inventory)
+	}
+	if len(disabled) > 0 {
+		return "", nil, deploy.Errorf(deploy.EINVALID, "Approved host %s is disabled in AWX inventory %s, so nothing ran. Enable it in AWX (or let deploybot reconcile the inventory), then request again.", strings.Join(disabled, ", "), p.Inventory)
+	}
+	var extra []string
+	for _, h := range hosts {
+		if !approved[h.Name] {
+			extra = append(extra, h.Name)
+		}
+	}
+	sort.Strings(extra)
+	return strings.Join(p.Hosts, ","), extra, nil
+}
+
+// plainHostName reports whether name means itself in an Ansible host
+// pattern joined with commas: no comma, wildcard, regex, file reference
+// or set operator, no space.
+func plainHostName(name string) bool {
+	if name == "" || name == "all" || strings.HasPrefix(name, "~") {
+		return false
+	}
+	return !strings.ContainsAny(name, ",*?[]!&@ \t\n\r")
+}
+
+// noteExtraHosts remembers, for the job's first poll, that the inventory
+// held hosts the limit kept out.
+func (r *Runner) noteExtraHosts(ref deploy.JobRef, p deploy.Plan, extra []string) {
+	if len(extra) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notes[ref] = append(r.notes[ref], fmt.Sprintf("AWX inventory %s also holds %s, which %s not approved: the launch's limit kept the job to %s.",
+		p.Inventory, strings.Join(extra, ", "), plural(len(extra), "was", "were"), strings.Join(p.Hosts, ", ")))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// refuseSettings words a template that cannot take the launch for the
+// requester: nothing ran, and an AWX admin must change the template.
+func refuseSettings(err error) error {
+	var tse *awxclient.TemplateSettingsError
+	if !errors.As(err, &tse) {
+		return err
+	}
+	labels := make([]string, len(tse.Missing))
+	for i, m := range tse.Missing {
+		labels[i] = m + " (\"" + awxclient.SettingLabel(m) + "\")"
+	}
+	return fmt.Errorf("%w: %w", deploy.Errorf(deploy.EINVALID,
+		"AWX job template %s does not prompt on launch for what this run needs: %s; %s. Nothing ran. An AWX admin must enable %s on the template (deploybot awx bootstrap does).",
+		tse.Template, strings.Join(labels, ", "), tse.Why, strings.Join(labels, " and ")), err)
 }
 
 // classify marks errors that leave the launch's outcome unknown.
@@ -271,6 +397,12 @@ func (r *Runner) FindLaunched(ctx context.Context, req *deploy.Request) (deploy.
 func (r *Runner) Poll(ctx context.Context, job deploy.JobRef, cursor string) (deploy.Update, error) {
 	f := r.follower(job, cursor)
 	events, done, err := f.Poll(ctx)
+	if errors.Is(err, awxclient.ErrNotFound) {
+		// Deleted in AWX while followed: the follower counts these and
+		// ends the request once it is sure.
+		r.forget(job)
+		return deploy.Update{}, fmt.Errorf("%w: %w", deploy.Errorf(deploy.ENOTFOUND, "AWX has no job %d (deleted?)", job.ID), err)
+	}
 	if err != nil {
 		return deploy.Update{}, err
 	}
@@ -280,6 +412,34 @@ func (r *Runner) Poll(ctx context.Context, job deploy.JobRef, cursor string) (de
 		Cursor:      strconv.Itoa(f.Cursor()),
 		Done:        done,
 		Explanation: j.JobExplanation,
+	}
+	if j.Status == awxclient.StatusError {
+		u.Explanation = errorExplanation(j)
+	}
+	r.mu.Lock()
+	u.Notes = r.notes[job]
+	delete(r.notes, job)
+	st := r.watch[job]
+	if st == nil {
+		st = &jobWatch{}
+		r.watch[job] = st
+	}
+	r.mu.Unlock()
+	now := time.Now()
+	switch j.Status {
+	case awxclient.StatusNew, awxclient.StatusPending, awxclient.StatusWaiting:
+		if st.pendingSince.IsZero() {
+			st.pendingSince = now
+		}
+		if !st.pendingNoted && r.PendingNote > 0 && now.Sub(st.pendingSince) >= r.PendingNote {
+			st.pendingNoted = true
+			u.Notes = append(u.Notes, fmt.Sprintf("AWX has kept job %d %s for %s: it waits for free capacity, or for another job of the same job template to end (when the template does not allow simultaneous jobs). It starts when AWX can run it; cancel the request to stop it instead.",
+				job.ID, j.Status, now.Sub(st.pendingSince).Round(time.Second)))
+		}
+	case awxclient.StatusCanceled:
+		if done && !st.canceled {
+			u.Notes = append(u.Notes, fmt.Sprintf("Job %d was canceled in AWX, not from Slack. The hosts may be part-way through the release: check them (or roll back) before deploying again.", job.ID))
+		}
 	}
 	for _, e := range events {
 		ev := Convert(e)
@@ -291,11 +451,53 @@ func (r *Runner) Poll(ctx context.Context, job deploy.JobRef, cursor string) (de
 		}
 	}
 	if done {
-		r.mu.Lock()
-		delete(r.followers, job)
-		r.mu.Unlock()
+		if f.Incomplete() {
+			u.Notes = append(u.Notes, fmt.Sprintf("AWX had not finished saving this job's events %s after it ended, so the progress and output shown may be incomplete; AWX's page for job %d has the rest.",
+				r.EventWait, job.ID))
+		}
+		r.forget(job)
 	}
 	return u, nil
+}
+
+// jobWatch is what the runner remembers of a followed job between polls.
+type jobWatch struct {
+	pendingSince time.Time
+	pendingNoted bool
+	// canceled is set when the bot asked AWX to cancel the job.
+	canceled bool
+}
+
+// forget drops what the runner keeps for a job that is done or gone.
+func (r *Runner) forget(job deploy.JobRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.followers, job)
+	delete(r.watch, job)
+	delete(r.notes, job)
+}
+
+// errorExplanation says what AWX said of a job that ended "error" (it ran
+// into a problem of AWX's own, often before the playbook started: an
+// execution environment image it could not pull, a credential it could not
+// use) and what to do.
+func errorExplanation(j awxclient.Job) string {
+	said := strings.TrimSpace(j.JobExplanation)
+	if tb := lastLine(j.ResultTraceback); tb != "" && !strings.Contains(said, tb) {
+		if said != "" {
+			said += ": "
+		}
+		said += tb
+	}
+	if said == "" {
+		said = "no explanation given"
+	}
+	return fmt.Sprintf("AWX ended job %d with an error of its own (%s). Look at the job in AWX and fix the cause (often the execution environment, a credential or instance capacity), then request again.", j.ID, said)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 func (r *Runner) follower(job deploy.JobRef, cursor string) *awxclient.EventFollower {
@@ -305,7 +507,7 @@ func (r *Runner) follower(job deploy.JobRef, cursor string) *awxclient.EventFoll
 		return f
 	}
 	after, _ := strconv.Atoi(cursor)
-	opts := awxclient.FollowOptions{After: after}
+	opts := awxclient.FollowOptions{After: after, EventWait: r.EventWait}
 	var f *awxclient.EventFollower
 	if job.Kind == deploy.AdHocCommand {
 		f = r.awx.FollowAdHocEvents(int(job.ID), opts)
@@ -319,6 +521,12 @@ func (r *Runner) follower(job deploy.JobRef, cursor string) *awxclient.EventFoll
 // Cancel asks AWX to cancel the job; a job that already ended is not an
 // error.
 func (r *Runner) Cancel(ctx context.Context, job deploy.JobRef) error {
+	r.mu.Lock()
+	if r.watch[job] == nil {
+		r.watch[job] = &jobWatch{}
+	}
+	r.watch[job].canceled = true
+	r.mu.Unlock()
 	var err error
 	if job.Kind == deploy.AdHocCommand {
 		err = r.awx.CancelAdHocCommand(ctx, int(job.ID))

@@ -35,8 +35,9 @@ func setup(t *testing.T, jt awxtest.JobTemplate) *fixture {
 	awx.AddInventory(invName, map[string]map[string]any{host1: {}, host2: {}})
 	if jt.Name == "" {
 		jt = awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml",
-			AskInventory: true, AskVariables: true, AskJobType: true, AskDiffMode: true}
+			AskInventory: true, AskVariables: true, AskLimit: true, AskJobType: true, AskDiffMode: true}
 	}
+	jt.Project = awx.AddProject("deploybot", "https://git.example.com/ops/deploybot.git", jt.Playbook)
 	tid := awx.AddJobTemplate(jt)
 	c, err := awxclient.NewClient(awx.URL, awxclient.WithToken(awx.Token), awxclient.WithRetry(2, time.Millisecond, 5*time.Millisecond))
 	if err != nil {
@@ -208,9 +209,10 @@ func TestCheckModeLaunch(t *testing.T) {
 }
 
 // TestTemplateNotPrompting: a template that does not prompt for the
-// inventory is refused before anything is launched; one whose prompt is
-// switched off after the bot checked it launches a job that AWX runs on the
-// template's own values, which the runner refuses and cancels.
+// inventory is refused before anything is launched; so is one whose prompt
+// is switched off after the bot checked it (the launch info is read before
+// every launch), and a dry run on a template that does not prompt for the
+// job type, which AWX would otherwise run for real.
 func TestTemplateNotPrompting(t *testing.T) {
 	f := setup(t, awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml", AskVariables: true})
 	_, err := f.runner.Launch(t.Context(), request(9, nil))
@@ -240,15 +242,38 @@ func TestTemplateNotPrompting(t *testing.T) {
 	}
 	patch(fmt.Sprintf(`{"ask_inventory_on_launch": false, "inventory": %d}`, own))
 	_, err = g.runner.Launch(t.Context(), request(11, nil))
-	if !errors.Is(err, awxclient.ErrIgnoredFields) || errors.Is(err, deploy.ErrOutcomeUnknown) {
-		t.Fatalf("err = %v, want a definite ignored-fields error", err)
+	if deploy.ErrorCode(err) != deploy.EINVALID || !strings.Contains(err.Error(), "ask_inventory_on_launch") {
+		t.Fatalf("err = %v, want a refusal naming ask_inventory_on_launch", err)
 	}
-	launches := g.awx.Launches()
-	id := launches[len(launches)-1].Job
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := g.awx.AwaitJob(ctx, id, "canceled"); err != nil {
-		t.Errorf("the job launched with ignored fields was not canceled: %v (status %s)", err, g.awx.JobStatus(id))
+	if n := len(g.awx.Launches()); n != 1 {
+		t.Fatalf("%d launches, want only the first (the second refused before launch)", n)
+	}
+
+	for _, tc := range []struct {
+		name    string
+		jt      awxtest.JobTemplate
+		setting string
+	}{
+		{"no job type prompt", awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml",
+			AskInventory: true, AskVariables: true, AskLimit: true, AskDiffMode: true}, "ask_job_type_on_launch"},
+		{"no diff mode prompt", awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml",
+			AskInventory: true, AskVariables: true, AskLimit: true, AskJobType: true}, "ask_diff_mode_on_launch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := setup(t, tc.jt)
+			_, err := h.runner.Launch(t.Context(), request(12, func(p *deploy.Plan) { p.Check = true }))
+			if deploy.ErrorCode(err) != deploy.EINVALID || !strings.Contains(err.Error(), tc.setting) ||
+				!strings.Contains(err.Error(), "deploybot-web-deploy") || !strings.Contains(err.Error(), "Nothing ran") {
+				t.Fatalf("dry run err = %v, want a refusal naming the template and %s", err, tc.setting)
+			}
+			if n := len(h.awx.Launches()); n != 0 {
+				t.Fatalf("%d launches for a dry run the template would run for real", n)
+			}
+			// A real run needs neither prompt.
+			if _, err := h.runner.Launch(t.Context(), request(13, nil)); err != nil {
+				t.Fatalf("real run: %v", err)
+			}
+		})
 	}
 }
 
@@ -429,6 +454,252 @@ func TestStateMapping(t *testing.T) {
 	for in, want := range tests {
 		if got := awxrunner.State(in); got != want {
 			t.Errorf("State(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestLaunchLimitsToApprovedHosts: the launch carries limit = the approved
+// hosts; a host added to the AWX inventory after approval stays out of the
+// run and the first poll says so; an approved host gone from the inventory
+// refuses the launch, naming it, before anything starts.
+func TestLaunchLimitsToApprovedHosts(t *testing.T) {
+	f := setup(t, awxtest.JobTemplate{})
+	// Someone added a host to the inventory in AWX after the approval.
+	f.awx.AddInventory("other", nil)
+	intruder := "prod-db-01.example.com"
+	c, err := awxclient.NewClient(f.awx.URL, awxclient.WithToken(f.awx.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := c.GetInventoryByName(t.Context(), 1, invName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateHost(t.Context(), inv.ID, awxclient.HostRequest{Name: intruder}); err != nil {
+		t.Fatal(err)
+	}
+	job, err := f.runner.Launch(t.Context(), request(51, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.awx.Launches()[0].Body["limit"]; got != host1+","+host2 {
+		t.Fatalf("launch limit = %v, want the approved hosts %s,%s", got, host1, host2)
+	}
+	ups := follow(t, f.runner, job, "")
+	if len(ups[0].Notes) != 1 || !strings.Contains(ups[0].Notes[0], intruder) || !strings.Contains(ups[0].Notes[0], "limit") {
+		t.Errorf("first update notes = %q, want one naming %s and the limit", ups[0].Notes, intruder)
+	}
+	for i, u := range ups {
+		for _, e := range u.Events {
+			if e.Host == intruder {
+				t.Fatalf("the job ran on %s, which nobody approved", intruder)
+			}
+		}
+		if i > 0 && len(u.Notes) > 0 {
+			t.Errorf("notes repeated: %q", u.Notes)
+		}
+	}
+
+	// An approved host no longer in the inventory: refused, named.
+	gone := "stg-web-03.example.com"
+	_, err = f.runner.Launch(t.Context(), request(52, func(p *deploy.Plan) { p.Hosts = []string{host1, gone} }))
+	if deploy.ErrorCode(err) != deploy.EINVALID || !strings.Contains(err.Error(), gone) || !strings.Contains(err.Error(), "nothing ran") {
+		t.Fatalf("err = %v, want a refusal naming %s", err, gone)
+	}
+	// Host names Ansible would read as patterns, and an empty host list
+	// (no limit: the whole inventory), are refused too.
+	for _, hosts := range [][]string{{"stg-web-*"}, {host1 + "," + intruder}, {"!" + host1}, nil} {
+		_, err := f.runner.Launch(t.Context(), request(53, func(p *deploy.Plan) { p.Hosts = hosts }))
+		if deploy.ErrorCode(err) != deploy.EINVALID {
+			t.Errorf("hosts %q: err = %v, want a refusal", hosts, err)
+		}
+	}
+	if n := len(f.awx.Launches()); n != 1 {
+		t.Fatalf("%d launches, want 1", n)
+	}
+}
+
+// TestEventProcessingNeverFinishes: AWX can leave event_processing_finished
+// false for good after a job ends; the follow ends after EventWait with a
+// note that the output may be incomplete, instead of holding the release
+// (and its lock) for ever.
+func TestEventProcessingNeverFinishes(t *testing.T) {
+	f := setup(t, awxtest.JobTemplate{Name: "deploybot-web-deploy", Playbook: "web_deploy.yml",
+		AskInventory: true, AskVariables: true, AskLimit: true, AskJobType: true, AskDiffMode: true, EventsNeverProcessed: true})
+	f.runner.EventWait = 300 * time.Millisecond
+	job, err := f.runner.Launch(t.Context(), request(61, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ups := follow(t, f.runner, job, "")
+	last := ups[len(ups)-1]
+	if !last.Done || last.State != deploy.JobSucceeded {
+		t.Fatalf("last update = %+v", last)
+	}
+	if time.Since(start) < f.runner.EventWait {
+		t.Errorf("follow ended after %s, before EventWait", time.Since(start))
+	}
+	if len(last.Notes) != 1 || !strings.Contains(last.Notes[0], "may be incomplete") {
+		t.Errorf("final notes = %q, want one saying the output may be incomplete", last.Notes)
+	}
+	events := 0
+	for _, u := range ups {
+		events += len(u.Events)
+	}
+	if events == 0 {
+		t.Error("no events delivered")
+	}
+}
+
+// TestOtherJobEndings: each way a job can end or stall in AWX besides a
+// playbook's own outcome ends the follow, or says why it waits, in words
+// the requester can act on.
+func TestOtherJobEndings(t *testing.T) {
+	awxDo := func(t *testing.T, f *fixture, method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, f.awx.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+f.awx.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	hold := awxtest.NewPlaybook("web_deploy.yml").Task("t", "ping").OK(host1, "").Behavior(awxtest.ScriptOptions{HoldRunning: true})
+
+	t.Run("error with an explanation and no events", func(t *testing.T) {
+		f := setup(t, awxtest.JobTemplate{})
+		f.awx.SetBehavior(f.tmpl, awxtest.BehaviorFunc(func(context.Context, *awxtest.Run) error {
+			return &awxtest.JobError{Explanation: "Job terminated due to error",
+				Traceback: "Traceback...\nError: initializing source docker://quay.io/ansible/awx-ee:bad: reading manifest bad: manifest unknown"}
+		}), false)
+		job, err := f.runner.Launch(t.Context(), request(71, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := follow(t, f.runner, job, "")
+		u := last[len(last)-1]
+		if u.State != deploy.JobFailed || !strings.Contains(u.Explanation, "manifest unknown") ||
+			!strings.Contains(u.Explanation, "execution environment") {
+			t.Errorf("final = %s %q, want failed with AWX's words and what to do", u.State, u.Explanation)
+		}
+	})
+
+	t.Run("canceled in the AWX UI", func(t *testing.T) {
+		f := setup(t, awxtest.JobTemplate{})
+		f.awx.SetBehavior(f.tmpl, hold, false)
+		job, err := f.runner.Launch(t.Context(), request(72, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := awxDo(t, f, http.MethodPost, fmt.Sprintf("/api/v2/jobs/%d/cancel/", job.ID)); code != http.StatusAccepted {
+			t.Fatalf("cancel = %d", code)
+		}
+		ups := follow(t, f.runner, job, "")
+		u := ups[len(ups)-1]
+		if u.State != deploy.JobCanceled || len(u.Notes) != 1 || !strings.Contains(u.Notes[0], "not from Slack") {
+			t.Errorf("final = %s %q, want canceled with a note that it was not from Slack", u.State, u.Notes)
+		}
+		// Canceled by the bot: no such note.
+		job2, err := f.runner.Launch(t.Context(), request(73, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.runner.Cancel(t.Context(), job2); err != nil {
+			t.Fatal(err)
+		}
+		ups = follow(t, f.runner, job2, "")
+		if u := ups[len(ups)-1]; u.State != deploy.JobCanceled || len(u.Notes) != 0 {
+			t.Errorf("bot cancel final = %s %q", u.State, u.Notes)
+		}
+	})
+
+	t.Run("deleted while followed", func(t *testing.T) {
+		f := setup(t, awxtest.JobTemplate{})
+		job, err := f.runner.Launch(t.Context(), request(74, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.awx.AwaitJob(t.Context(), int(job.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if code := awxDo(t, f, http.MethodDelete, fmt.Sprintf("/api/v2/jobs/%d/", job.ID)); code != http.StatusNoContent {
+			t.Fatalf("delete = %d", code)
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := f.runner.Poll(t.Context(), job, ""); deploy.ErrorCode(err) != deploy.ENOTFOUND {
+				t.Fatalf("poll of a deleted job = %v, want ENOTFOUND (the follower ends the request on it)", err)
+			}
+		}
+	})
+
+	t.Run("stuck pending", func(t *testing.T) {
+		f := setup(t, awxtest.JobTemplate{})
+		f.runner.PendingNote = 150 * time.Millisecond
+		f.awx.SetBehavior(f.tmpl, awxtest.BehaviorFunc(func(ctx context.Context, r *awxtest.Run) error {
+			r.SetStatus("pending") // no capacity: AWX's task manager does not start it
+			<-ctx.Done()
+			return ctx.Err()
+		}), false)
+		job, err := f.runner.Launch(t.Context(), request(75, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var notes []string
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && len(notes) == 0 {
+			u, err := f.runner.Poll(t.Context(), job, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.State != deploy.JobPending || u.Done {
+				t.Fatalf("update = %+v, want pending", u)
+			}
+			notes = u.Notes
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(notes) != 1 || !strings.Contains(notes[0], "pending") || !strings.Contains(notes[0], "capacity") {
+			t.Fatalf("notes = %q, want one saying why the job waits", notes)
+		}
+		if u, _ := f.runner.Poll(t.Context(), job, ""); len(u.Notes) != 0 {
+			t.Errorf("pending note repeated: %q", u.Notes)
+		}
+		if err := f.runner.Cancel(t.Context(), job); err != nil {
+			t.Fatal(err)
+		}
+		ups := follow(t, f.runner, job, "")
+		if u := ups[len(ups)-1]; u.State != deploy.JobCanceled {
+			t.Errorf("after cancel: %s", u.State)
+		}
+	})
+}
+
+// TestAdHocBraces: a custom command with literal braces runs as written;
+// one with Jinja markup ends as AWX ends it (an error before anything
+// runs), with AWX's reason on the card. check-config refuses the latter
+// up front (config tests).
+func TestAdHocBraces(t *testing.T) {
+	f := setup(t, awxtest.JobTemplate{})
+	for _, tc := range []struct {
+		args      string
+		state     deploy.JobState
+		inExplain string
+	}{
+		{`echo '{"release": {"version": "1.4.2"}}' > /tmp/release.json`, deploy.JobSucceeded, ""},
+		{`echo {{ deploy_version }}`, deploy.JobFailed, "Inline Jinja variables are not allowed"},
+	} {
+		job, err := f.runner.Launch(t.Context(), request(81, func(p *deploy.Plan) {
+			p.AdHoc, p.JobTemplate, p.ModuleArgs = true, "", tc.args
+		}))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.args, err)
+		}
+		ups := follow(t, f.runner, job, "")
+		u := ups[len(ups)-1]
+		if u.State != tc.state || !strings.Contains(u.Explanation, tc.inExplain) {
+			t.Errorf("%s: final %s %q, want %s with %q", tc.args, u.State, u.Explanation, tc.state, tc.inExplain)
 		}
 	}
 }
