@@ -45,7 +45,11 @@ test: deps build
 	$(GO) test -race -count=1 -timeout 10m -run '^TestChain' ./cmd/deploybot/
 	$(GO) test -race -count=1 -timeout 10m ./playbooks/...
 
-lint:
+# gofmt, vet and staticcheck for the Go code; yamllint and ansible-lint for
+# the YAML (their settings: .yamllint and .ansible-lint at the root).
+lint: deps
+	yamllint --strict .
+	ANSIBLE_LOCAL_TEMP="$$(mktemp -d)" ansible-lint --nocolor
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing: a C compiler for
-# go-sqlite3, Debian's ansible-core and ansible-lint for the playbooks, and
-# nginx, Apache and HAProxy, which the playbook tests run on loopback.
+# go-sqlite3, Debian's ansible-core, ansible-lint and yamllint for the
+# playbooks and the YAML files (make lint), and nginx, Apache and HAProxy,
+# which the playbook tests run on loopback.
 set -euo pipefail
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v ansible-playbook >/dev/null || need+=(ansible-core)
 command -v ansible-lint >/dev/null || need+=(ansible-lint)
+command -v yamllint >/dev/null || need+=(yamllint)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v apache2ctl >/dev/null || [ -x /usr/sbin/apache2 ] || need+=(apache2)
