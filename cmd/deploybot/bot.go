@@ -124,6 +124,8 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	h.addReadiness("database", db.Ping)
 	h.addReadiness("awx", watch.Ready)
 	h.addReadiness("slack", slackAlive)
+	registerBuildInfo(reg)
+	reg.MustRegister(newDependencyCollector(h.snapshot(&h.readiness)), newStateCollector(cfg, db.EnvStats, log))
 
 	ln, err := net.Listen("tcp", o.HTTPAddr)
 	if err != nil {
