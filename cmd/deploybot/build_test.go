@@ -8,14 +8,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // deploybotBinary is the binary built by scripts/build.sh that the tests
-// run, with the version and commit it must report: $DEPLOYBOT_BIN (make
-// test builds it once and passes it in; it reports $VERSION and $COMMIT, or
-// what git says), or one built here with a test version. The build has no
-// deadline of its own: a cold cgo build on a busy machine takes minutes.
+// run, with the version line it must print: $DEPLOYBOT_BIN (make test
+// builds it once and passes it in; it reports $VERSION and $COMMIT, or what
+// git says), or the one TestMain built with a test version before any
+// clock started.
 func deploybotBinary(t testing.TB) (bin, wantVersion string) {
 	t.Helper()
 	if bin := os.Getenv("DEPLOYBOT_BIN"); bin != "" {
@@ -28,18 +27,13 @@ func deploybotBinary(t testing.TB) (bin, wantVersion string) {
 		return bin, "deploybot " + stamp("VERSION", "dev", "describe", "--tags", "--always", "--dirty") +
 			" (commit " + stamp("COMMIT", "none", "rev-parse", "--short", "HEAD") + ")"
 	}
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Fatal("gcc is needed to build go-sqlite3 (cgo): run scripts/install-test-deps.sh")
+	if prebuilt.err != nil {
+		t.Fatal(prebuilt.err)
 	}
-	bin = filepath.Join(t.TempDir(), "deploybot")
-	cmd := exec.Command("../../scripts/build.sh", bin)
-	cmd.Env = append(os.Environ(), "VERSION=9.9.9-test", "COMMIT=abc1234")
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/build.sh: %v\n%s", err, out)
+	if prebuilt.path == "" {
+		t.Fatal("TestMain built no deploybot binary")
 	}
-	t.Logf("built cmd/deploybot in %s (set DEPLOYBOT_BIN to reuse a binary)", time.Since(start).Round(time.Millisecond))
-	return bin, "deploybot 9.9.9-test (commit abc1234)"
+	return prebuilt.path, "deploybot " + prebuiltVersion + " (commit " + prebuiltCommit + ")"
 }
 
 // stamp is what scripts/build.sh stamps: $env, or what git says, or def

@@ -101,9 +101,8 @@ var script = []struct {
 var promptRE = regexp.MustCompile(`(?m)^[a-z]+@#[a-z]+> `)
 
 // deploybotBinary is the bot binary the tests run: $DEPLOYBOT_BIN (make
-// test builds it once with scripts/build.sh and passes it in), or one built
-// here. The build has no deadline of its own: a cold cgo build on a busy
-// machine takes minutes, and no test's clock may include it.
+// test builds it once with scripts/build.sh and passes it in), or the one
+// TestMain built before any clock started.
 func deploybotBinary(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("DEPLOYBOT_BIN"); bin != "" {
@@ -115,14 +114,13 @@ func deploybotBinary(t *testing.T) string {
 		}
 		return bin
 	}
-	start := time.Now()
-	var out bytes.Buffer
-	bin, err := buildBot(t.Context(), "../..", t.TempDir(), &out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	if prebuilt.err != nil {
+		t.Fatal(prebuilt.err)
 	}
-	t.Logf("built cmd/deploybot in %s (set DEPLOYBOT_BIN to reuse a binary)", time.Since(start).Round(time.Millisecond))
-	return bin
+	if prebuilt.path == "" {
+		t.Fatal("TestMain built no deploybot binary")
+	}
+	return prebuilt.path
 }
 
 // TestSandboxScript runs the sandbox with the real bot and the script on
