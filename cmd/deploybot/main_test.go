@@ -26,10 +26,11 @@ const (
 )
 
 // TestMain builds the binary once, before m.Run, when a selected test or
-// benchmark runs it: a cold cgo build takes minutes on a busy machine, and
-// neither a test's own deadline nor go test's -timeout (whose alarm starts
-// in m.Run) may include it. make test builds it beforehand and passes it as
-// DEPLOYBOT_BIN; then nothing is built here.
+// benchmark runs it, so that no test's own deadline includes it (a cold cgo
+// build takes minutes on a busy machine). go test still kills a test
+// process that outlives -timeout by a minute, TestMain included: make test
+// therefore builds the binary before go test starts and passes it as
+// DEPLOYBOT_BIN, and then nothing is built here.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Exit(func() int {

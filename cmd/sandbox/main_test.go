@@ -19,11 +19,13 @@ var prebuilt struct {
 	err  error
 }
 
-// TestMain builds the deploybot binary once, before m.Run: a cold cgo build
-// takes minutes on a busy machine, and neither a test's own deadline nor go
-// test's -timeout (whose alarm starts in m.Run) may include it. make test
-// builds it beforehand and passes it as DEPLOYBOT_BIN; then nothing is
-// built here.
+// TestMain builds the deploybot binary once, before m.Run, so that no
+// test's own deadline includes it (a cold cgo build takes minutes on a busy
+// machine). go test still kills a test process that outlives -timeout by a
+// minute, TestMain included: make test therefore builds the binary before
+// go test starts and passes it as DEPLOYBOT_BIN, and then nothing is built
+// here. Run alone on a cold build cache, give go test -timeout 0 or
+// DEPLOYBOT_BIN.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Exit(func() int {
