@@ -1,6 +1,18 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build: cgo is needed by go-sqlite3, so build on Debian with
 # gcc and run on a small glibc base as a non-root user.
+#
+# Build it from a clone (the context needs no .git; the version comes in as
+# build arguments, which `make image` fills in from git):
+#
+#   docker build \
+#     --build-arg VERSION="$(git describe --tags --always --dirty)" \
+#     --build-arg COMMIT="$(git rev-parse --short HEAD)" \
+#     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+#     -t deploybot .
+#
+# Base images: pin them by digest with scripts/pin-images.sh (it asks the
+# registry for the current digest of each tag below and writes it here).
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -10,16 +22,31 @@ ARG VERSION=dev
 ARG COMMIT=none
 # The same script the test suite runs (cmd/deploybot TestBuildScript).
 RUN VERSION="$VERSION" COMMIT="$COMMIT" scripts/build.sh /out/deploybot
+# The final image has no shell: its /data is made here, empty, and copied
+# in owned by the runtime user, so the bot can create its database there
+# (a volume mounted on an image directory starts with its owner).
+RUN mkdir -p /out/data
 
 FROM gcr.io/distroless/base-debian12:nonroot
+ARG VERSION=dev
+ARG COMMIT=none
+ARG CREATED=""
+LABEL org.opencontainers.image.title="deploybot" \
+      org.opencontainers.image.description="Releases software from Slack through Ansible AWX (Slack Socket Mode, SQLite)" \
+      org.opencontainers.image.version="$VERSION" \
+      org.opencontainers.image.revision="$COMMIT" \
+      org.opencontainers.image.created="$CREATED" \
+      org.opencontainers.image.base.name="gcr.io/distroless/base-debian12:nonroot"
 COPY --from=build /out/deploybot /usr/local/bin/deploybot
 COPY deploybot.example.yaml /etc/deploybot/deploybot.example.yaml
+# 65532 is the distroless "nonroot" user and group.
+COPY --from=build --chown=65532:65532 /out/data /data
 ENV DEPLOYBOT_DB=/data/deploybot.db \
     DEPLOYBOT_CONFIG=/etc/deploybot/deploybot.yaml \
     DEPLOYBOT_HTTP_ADDR=:8080
 VOLUME ["/data"]
 EXPOSE 8080
-USER nonroot:nonroot
+USER 65532:65532
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["/usr/local/bin/deploybot", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/deploybot"]

@@ -1,10 +1,11 @@
-# deploybot: two targets do all the set-up on a fresh machine.
-#   make run    build and run the bot (SQLite is embedded; settings from the environment)
-#   make test   install what the tests need when missing, then run the whole suite
+# deploybot: three targets do all the set-up on a fresh machine.
+#   make sandbox  build the bot and run it against a fake Slack and a fake AWX (no accounts needed)
+#   make test     install what the tests need when missing, then run the whole suite
+#   make run      build and run the bot against a real workspace (settings from the environment)
 
 GO ?= go
 
-.PHONY: run test deps build lint
+.PHONY: run test deps build lint image
 
 run: build
 	./bin/deploybot
@@ -18,18 +19,37 @@ build:
 sandbox: build
 	$(GO) run ./cmd/sandbox --bot bin/deploybot
 
+# The container image, its version stamped from git through build
+# arguments (the build context needs no .git).
+image:
+	docker build \
+	  --build-arg VERSION="$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" \
+	  --build-arg COMMIT="$$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
+	  --build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+	  -t deploybot:latest .
+
 deps:
 	scripts/install-test-deps.sh
 
 # The playbook tests and the whole-chain test (Slack → bot → AWX → Ansible →
 # nginx behind HAProxy) measure downtime under load, so they run on their
 # own, after the rest, not beside other packages competing for two cores.
-test: deps
+#
+# The binary is built once, before any test's clock starts (a cold cgo
+# build takes minutes on a busy machine), and the tests that run it as a
+# process (cmd/sandbox, cmd/deploybot TestBuildScript) get it through
+# DEPLOYBOT_BIN; run alone, they build it themselves before their clocks.
+test: export DEPLOYBOT_BIN = $(CURDIR)/bin/deploybot
+test: deps build
 	$(GO) test -race -count=1 -timeout 12m -skip '^TestChain' $$($(GO) list ./... | grep -v /playbooks)
 	$(GO) test -race -count=1 -timeout 10m -run '^TestChain' ./cmd/deploybot/
 	$(GO) test -race -count=1 -timeout 10m ./playbooks/...
 
-lint:
+# gofmt, vet and staticcheck for the Go code; yamllint and ansible-lint for
+# the YAML (their settings: .yamllint and .ansible-lint at the root).
+lint: deps
+	yamllint --strict .
+	ANSIBLE_LOCAL_TEMP="$$(mktemp -d)" ansible-lint --nocolor
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

@@ -245,7 +245,7 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 				d += time.Duration(rand.Int64N(int64(d)/4 + 1))
 			}
 			c.log.Warn().Str("method", req.method).Str("path", sanitizePath(u)).
-				Int("attempt", attempt).Dur("wait", d).Err(lastErr).Msg("awx retry")
+				Int("attempt", attempt).Int64("wait_ms", d.Milliseconds()).Err(lastErr).Msg("awx retry")
 			if err := sleepCtx(ctx, d); err != nil {
 				return nil, errors.Join(lastErr, err)
 			}
@@ -282,12 +282,12 @@ func (c *Client) once(ctx context.Context, req request, u *url.URL, payload []by
 			resp.RawBody().Close()
 		}
 		c.log.Debug().Str("method", req.method).Str("path", path).Int("attempt", attempt).
-			Dur("duration", time.Since(start)).Str("error", cleanNetError(err)).Msg("awx request")
+			Int64("took_ms", time.Since(start).Milliseconds()).Str("error", cleanNetError(err)).Msg("awx request")
 		return nil, &Error{Method: req.method, Path: path, Detail: cleanNetError(err), err: err}
 	}
 	raw := resp.RawResponse
 	c.log.Debug().Str("method", req.method).Str("path", path).Int("status", raw.StatusCode).
-		Int("attempt", attempt).Dur("duration", time.Since(start)).Msg("awx request")
+		Int("attempt", attempt).Int64("took_ms", time.Since(start).Milliseconds()).Msg("awx request")
 	if accepted(raw.StatusCode, req.ok) {
 		return raw, nil
 	}

@@ -35,5 +35,5 @@
 //
 // The AWX API reference this package follows is AWX's own browsable API
 // (https://docs.ansible.com/automation-controller/latest/html/controllerapi/)
-// and the project notes in shared/awx-api.md.
+// and its source (ansible/awx: awx/api/views/, awx/api/serializers.py).
 package awxclient

@@ -133,7 +133,8 @@ func ourFollower(ctx context.Context, _ *awxtest.Server, c *awxclient.Client, id
 	}
 }
 
-// cliMonitor is the awx CLI's --monitor loop (awx-api.md §13): each
+// cliMonitor is the awx CLI's --monitor loop (ansible/awx:
+// awxkit/awxkit/cli/stdout.py, monitor): each
 // iteration reads one page (25) of events ordered by start_line from
 // next_line, prints those starting at next_line, then reads the job. The
 // CLI stops once event_processing_finished is true; to compare like with

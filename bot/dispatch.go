@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
@@ -48,17 +49,21 @@ func (b *Bot) register() {
 		},
 		socketmode.EventTypeHello: func(socketmode.Event) { b.touch() },
 		socketmode.EventTypeConnectionError: func(e socketmode.Event) {
-			b.log.Warn().Interface("error", e.Data).Msg("socket connection error; retrying")
+			l := b.log.Warn().Str("error", eventError(e.Data))
+			if ce, ok := e.Data.(*slack.ConnectionErrorEvent); ok {
+				l = l.Int("attempt", ce.Attempt).Int64("retry_in_ms", ce.Backoff.Milliseconds())
+			}
+			l.Msg("socket connection error; retrying")
 		},
 		socketmode.EventTypeInvalidAuth: func(socketmode.Event) {
 			b.log.Error().Msg("slack refused the app token (invalid_auth)")
 		},
 		socketmode.EventTypeIncomingError: func(e socketmode.Event) {
-			b.log.Warn().Interface("error", e.Data).Msg("unreadable socket frame")
+			b.log.Warn().Str("error", eventError(e.Data)).Msg("unreadable socket frame")
 		},
 		socketmode.EventTypeErrorBadMessage: b.badMessage,
 		socketmode.EventTypeErrorWriteFailed: func(e socketmode.Event) {
-			b.log.Warn().Interface("error", e.Data).Msg("socket write failed")
+			b.log.Warn().Str("error", eventError(e.Data)).Msg("socket write failed")
 		},
 		socketmode.EventTypeDisconnect: func(socketmode.Event) { b.log.Info().Msg("slack asked to reconnect") },
 	}
@@ -276,4 +281,30 @@ func ackMessage(m Message) any {
 // msgs under the named blocks.
 func viewErrors(msgs map[string]string) any {
 	return slack.NewErrorsViewSubmissionResponse(msgs)
+}
+
+// eventError is the error a socket event carries, as text: the "error"
+// field of a log line is always a string, and slack-go hands these errors
+// over in structs that JSON would turn into objects (an error value
+// marshals as {}).
+func eventError(data any) string {
+	switch d := data.(type) {
+	case *slack.ConnectionErrorEvent:
+		if d.ErrorObj != nil {
+			return d.ErrorObj.Error()
+		}
+	case *socketmode.ErrorWriteFailed:
+		if d.Cause != nil {
+			return d.Cause.Error()
+		}
+	case *slack.IncomingEventError:
+		if d.ErrorObj != nil {
+			return d.ErrorObj.Error()
+		}
+	case error:
+		return d.Error()
+	case nil:
+		return "unknown error"
+	}
+	return fmt.Sprint(data)
 }

@@ -7,5 +7,9 @@
 //
 // The domain lives in package deploy; bot implements deploy.Notifier and
 // deploy.Directory and calls the domain through the small Deployer interface.
-// See ../shared/slack-api.md for the Slack behaviour this package relies on.
+// The Slack behaviour it relies on is Slack's own documentation: Socket Mode
+// (https://docs.slack.dev/apis/events-api/using-socket-mode/), the Web API
+// and its rate limits (https://docs.slack.dev/apis/web-api/rate-limits) and
+// Block Kit (https://docs.slack.dev/block-kit); bot/slacktest's doc says
+// which of it the fake Slack reproduces.
 package bot

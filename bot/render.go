@@ -7,7 +7,8 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// Slack's Block Kit limits (slack-api.md §6). Lengths count characters.
+// Slack's Block Kit limits (https://docs.slack.dev/block-kit and its block
+// reference pages). Lengths count characters.
 const (
 	maxBlocks      = 50
 	maxSectionText = 3000

@@ -239,7 +239,7 @@ func (s *Slack) do(ctx context.Context, method, key string, call func(ctx contex
 			return fmt.Errorf("%s: gave up after %d attempts: %w", method, attempt, err)
 		}
 		s.retries.Add(1)
-		s.log.Debug().Str("method", method).Int("attempt", attempt).Dur("wait", wait).Err(err).Msg("retrying slack call")
+		s.log.Debug().Str("method", method).Int("attempt", attempt).Int64("wait_ms", wait.Milliseconds()).Err(err).Msg("retrying slack call")
 		if err := sleep(ctx, wait); err != nil {
 			s.failures.Add(1)
 			return fmt.Errorf("%s: %w", method, err)

@@ -7,7 +7,8 @@
 // storage package implements Store on SQLite, an adapter over awxclient
 // implements Runner, and the bot package implements Notifier.
 //
-// Service carries a request through its life (design.md §3): RequestDeploy
+// Service carries a request through its life (the transitions table in
+// status.go; README.md, "Using it"): RequestDeploy
 // and RequestRollback validate and freeze the plan, Approve and Reject apply
 // the approval policy, the queue and manual locks keep one release active
 // per app and environment, and Run launches each job exactly once, follows

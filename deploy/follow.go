@@ -94,7 +94,7 @@ func (s *Service) followJob(ctx context.Context, r *Request) {
 		}
 		if err != nil {
 			wait = min(wait*2, s.MaxPollBackoff)
-			log.Warn().Err(err).Dur("retry_in", wait).Msg("poll job")
+			log.Warn().Err(err).Int64("retry_in_ms", wait.Milliseconds()).Msg("poll job")
 			if !pause(ctx, wait) {
 				return
 			}
@@ -330,7 +330,11 @@ func (s *Service) finish(ctx context.Context, f *follower, upd Update) {
 		log.Error().Err(err).Msg("finish request")
 		return
 	}
-	log.Info().Str("status", string(to)).Dur("took", d).Msg("job finished")
+	ev := log.Info().Str("status", string(to)).Int64("took_ms", d.Milliseconds())
+	if fl := f.p.Failure; fl != nil {
+		ev = ev.Str("host", fl.Host).Str("task", fl.Task)
+	}
+	ev.Msg("job finished")
 	// The request has ended: tell Slack even when shutdown has begun, but
 	// start nothing new then (the next process will).
 	stopping := ctx.Err() != nil

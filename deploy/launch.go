@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// launch starts req's job once (design.md §3). req is already in
+// launch starts req's job once (the life cycle is the transitions table in
+// status.go). req is already in
 // launching, so a crash from here on leaves a trace that reconcile finds;
 // the launch itself is never retried.
 func (s *Service) launch(ctx context.Context, req *Request) {

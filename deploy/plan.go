@@ -30,7 +30,7 @@ type Plan struct {
 	// ModuleArgs is the ad-hoc shell command line.
 	ModuleArgs string `json:"module_args,omitempty"`
 	Check      bool   `json:"check,omitempty"`
-	// ExtraVars are sent to the playbook (design.md §4).
+	// ExtraVars are sent to the playbook (playbooks/README.md, "Extra vars").
 	ExtraVars map[string]any `json:"extra_vars,omitempty"`
 	// Restores says, for a rollback, what it brings back, e.g. "1.4.1
 	// (#12), the release before 1.4.2 (#15)".

@@ -199,12 +199,25 @@ func (s *Service) rerender(ctx context.Context) {
 
 // reqLog returns a logger carrying req's fields.
 func (s *Service) reqLog(req *Request) *zerolog.Logger {
-	l := s.log.With().Int64("request_id", req.ID).Str("app", req.App).Str("env", req.Env)
+	l := s.log.With().Int64("request_id", req.ID).Str("app", req.App).Str("env", req.Env).
+		Str("kind", logKind(req)).Str("version", req.Version)
+	if req.RollbackTo != "" {
+		l = l.Str("rollback_to", req.RollbackTo)
+	}
 	if !req.Job.Zero() {
 		l = l.Int64("awx_job_id", req.Job.ID)
 	}
 	lg := l.Logger()
 	return &lg
+}
+
+// logKind is what a request does, as its log lines say: deploy, rollback
+// or dry_run.
+func logKind(req *Request) string {
+	if req.Check {
+		return "dry_run"
+	}
+	return string(req.Kind)
 }
 
 // now returns the service's time.

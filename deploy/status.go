@@ -3,7 +3,7 @@ package deploy
 // Status is the state of a request. The values are stored as these strings.
 type Status string
 
-// The states of a request (design.md §3).
+// The states of a request; transitions below is their life cycle.
 const (
 	StatusPendingApproval Status = "pending_approval"
 	StatusQueued          Status = "queued"

@@ -7,7 +7,7 @@ import (
 )
 
 // TestTransitions checks every (from, to) pair against the life cycle of
-// design.md §3.
+// the transitions table in status.go.
 func TestTransitions(t *testing.T) {
 	const (
 		pa = deploy.StatusPendingApproval

@@ -87,7 +87,7 @@ func (r *rig) inventory(override map[string]map[string]any) webrig.Inventory {
 	return inv
 }
 
-// extraVars are the extra vars the bot sends (design.md §4). The app-wide
+// extraVars are the extra vars the bot sends (README.md, "Extra vars"). The app-wide
 // docroot, deploy_path, pid_file and web_port point nowhere: the loopback
 // hosts override them with host_* inventory variables.
 func (r *rig) extraVars(requestID, version string) map[string]any {

@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing: a C compiler for
-# go-sqlite3, Debian's ansible-core and ansible-lint for the playbooks, and
-# nginx, Apache and HAProxy, which the playbook tests run on loopback.
+# go-sqlite3, Debian's ansible-core, ansible-lint and yamllint for the
+# playbooks and the YAML files (make lint), nginx, Apache and HAProxy,
+# which the playbook tests run on loopback, and promtool, which checks the
+# bot's /metrics.
 set -euo pipefail
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v ansible-playbook >/dev/null || need+=(ansible-core)
 command -v ansible-lint >/dev/null || need+=(ansible-lint)
+command -v yamllint >/dev/null || need+=(yamllint)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v apache2ctl >/dev/null || [ -x /usr/sbin/apache2 ] || need+=(apache2)
-if [ ${#need[@]} -eq 0 ]; then
+need_promtool=false
+command -v promtool >/dev/null || need_promtool=true
+if [ ${#need[@]} -eq 0 ] && ! $need_promtool; then
   exit 0
 fi
-echo "installing test dependencies: ${need[*]}"
+echo "installing test dependencies: ${need[*]}$($need_promtool && echo " promtool")"
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null; then
@@ -25,6 +30,19 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
-# --no-install-recommends keeps ansible-core from pulling the whole
-# 350 MB ansible collection bundle.
-$sudo apt-get install -y -q --no-install-recommends "${need[@]}"
+if [ ${#need[@]} -gt 0 ]; then
+  # --no-install-recommends keeps ansible-core from pulling the whole
+  # 350 MB ansible collection bundle.
+  $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+if $need_promtool; then
+  # promtool (the metrics test runs "promtool check metrics") ships only in
+  # Debian's prometheus server package: take the one binary from it rather
+  # than install, and start, a Prometheus server.
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"
+  (cd "$tmp" && apt-get download -q prometheus)
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+  $sudo install -m 0755 "$tmp/root/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$tmp"
+fi

@@ -12,7 +12,7 @@ import (
 	"github.com/deploybot/deploybot/deploy"
 )
 
-// legalEdges is the life cycle of design.md §3, written out again here so
+// legalEdges is the life cycle of deploy's transitions table, written out again here so
 // that a change of the table in deploy shows up in this test too.
 var legalEdges = map[[2]deploy.Status]bool{
 	{deploy.StatusPendingApproval, deploy.StatusQueued}:    true,

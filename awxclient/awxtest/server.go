@@ -21,7 +21,8 @@ import (
 )
 
 // Server is a fake AWX: a real HTTP server on 127.0.0.1 that keeps its
-// objects in memory and answers like AWX does (see shared/awx-api.md §15).
+// objects in memory and answers like AWX does (ansible/awx: the views in
+// awx/api/views/, the serializers in awx/api/serializers.py).
 // Create it with NewServer; it closes itself when the test ends. Start
 // creates one outside of tests.
 type Server struct {

@@ -14,8 +14,9 @@ import (
 	"github.com/deploybot/deploybot/awxclient/awxtest"
 )
 
-// These tests check the fake against AWX's documented behaviour
-// (shared/awx-api.md §15), with raw HTTP so nothing is smoothed over.
+// These tests check the fake against AWX's behaviour (ansible/awx:
+// awx/api/views/__init__.py, awx/api/serializers.py, awx/api/pagination.py),
+// with raw HTTP so nothing is smoothed over.
 
 type answer struct {
 	status int

@@ -9,7 +9,8 @@ import (
 )
 
 // Block Kit limits (https://docs.slack.dev/block-kit and the block reference
-// pages; see ../shared/slack-api.md §6). Lengths count characters (runes).
+// pages, e.g. https://docs.slack.dev/reference/block-kit/blocks/section-block).
+// Lengths count characters (runes).
 const (
 	maxMessageBlocks   = 50
 	maxViewBlocks      = 100

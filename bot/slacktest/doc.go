@@ -13,8 +13,10 @@
 // Outside of tests (a sandbox, a demo), Start runs the same server without a
 // testing.TB; the caller closes it.
 //
-// The server behaves as Slack does on the wire (see ../shared/slack-api.md,
-// sections 0 and 9): errors are HTTP 200 with ok:false, rate limits answer 429
+// The server behaves as Slack does on the wire (Slack's Web API and Socket
+// Mode docs: https://docs.slack.dev/apis/web-api/,
+// https://docs.slack.dev/apis/web-api/rate-limits,
+// https://docs.slack.dev/apis/events-api/using-socket-mode/): errors are HTTP 200 with ok:false, rate limits answer 429
 // with an integer Retry-After, Block Kit limits are enforced with
 // invalid_blocks, apps.connections.open hands out single-use socket URLs, the
 // socket sends hello and WebSocket pings, envelopes must be acked within a

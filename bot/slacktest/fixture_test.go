@@ -151,7 +151,9 @@ func TestPayloadShapesMatchSamples(t *testing.T) {
 		fixture string
 		payload json.RawMessage
 		// Fields real Slack sends that the sample lacks or types
-		// differently (slack-api.md §1.3, §3.3).
+		// differently (Slack's Socket Mode envelope and view_submission
+		// payload docs: https://docs.slack.dev/apis/events-api/using-socket-mode/,
+		// https://docs.slack.dev/reference/interaction-payloads/view-interactions-payload).
 		allowed []string
 	}{
 		{"SlashCommandPayload.json", envs[0].Payload, []string{"/is_enterprise_install"}},

@@ -81,7 +81,9 @@ func (s *Server) viewsOpen(rq *apiRequest) (map[string]any, *apiError) {
 	case tr == nil:
 		return nil, invalidArgs("invalid `trigger_id`")
 	case tr.used:
-		// Unverified string; see slack-api.md §10.
+		// Unverified string: views.open documents expired_trigger_id
+		// (https://docs.slack.dev/reference/methods/views.open) but names
+		// no error for a trigger used twice.
 		return nil, errf("exchanged_trigger_id")
 	case !s.now().Before(tr.expires):
 		return nil, errf("expired_trigger_id")

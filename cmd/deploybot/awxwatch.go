@@ -76,7 +76,7 @@ func (w *awxWatch) Run(ctx context.Context) error {
 			break
 		}
 		w.set(false, err)
-		w.log.Warn().Err(err).Dur("retry_in", backoff).Msg("AWX not ready; retrying")
+		w.log.Warn().Err(err).Int64("retry_in_ms", backoff.Milliseconds()).Msg("AWX not ready; retrying")
 		select {
 		case <-ctx.Done():
 			return nil

@@ -52,12 +52,18 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, _, s
 	return runBotWith(ctx, args, getenv, stderr, defaultTunables())
 }
 
-func runBotWith(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, tun botTunables) error {
+func runBotWith(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, tun botTunables) (err error) {
 	o, _, err := parseOptions("deploybot", args, getenv, stderr, nil)
 	if err != nil {
 		return err
 	}
 	secrets := redactor{o.SlackAppToken, o.SlackBotToken, o.AWXToken}
+	// What stops the bot, at start-up or later, is its last log line.
+	defer func() {
+		if err != nil {
+			err = logFatal(stderr, o.LogFormat, secrets, err)
+		}
+	}()
 	log, err := newLogger(stderr, o.LogLevel, o.LogFormat, secrets)
 	if err != nil {
 		return err
@@ -141,6 +147,8 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	})
 	h.addReadiness("awx", watch.Ready)
 	h.addReadiness("slack", slackAlive)
+	registerBuildInfo(reg)
+	reg.MustRegister(newDependencyCollector(h.snapshot(&h.readiness)), newStateCollector(cfg, db.EnvStats, log))
 
 	ln, err := net.Listen("tcp", o.HTTPAddr)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -248,10 +247,8 @@ func benchReleases(b *testing.B, hosts int) {
 // process; its peak RSS (VmHWM).
 func benchInFlight(b *testing.B) {
 	const n = 100
-	bin := filepath.Join(b.TempDir(), "deploybot")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin, _ := deploybotBinary(b)
+	b.ResetTimer()
 	for range b.N {
 		channels := loadChannels(20)
 		s := newLoadStack(b, n, 2, channels)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -18,7 +19,10 @@ var (
 
 func main() {
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "deploybot:", err)
+		var logged *fatalLogged
+		if !errors.As(err, &logged) {
+			fmt.Fprintln(os.Stderr, "deploybot:", err)
+		}
 		os.Exit(1)
 	}
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // TestSlackManifest checks the app manifest against what the bot needs
-// (slack-api.md §7): Socket Mode, interactivity, /deploy, least scopes.
+// (https://docs.slack.dev/reference/app-manifest): Socket Mode,
+// interactivity, /deploy, least scopes.
 func TestSlackManifest(t *testing.T) {
 	data, err := os.ReadFile("../../slack-app-manifest.yaml")
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// options are the settings of design.md §6: environment variables, which
-// flags override.
+// options are the settings listed in README.md ("Environment variables"):
+// environment variables, which flags override.
 type options struct {
 	ConfigPath  string
 	DBPath      string
@@ -52,6 +52,16 @@ func parseOptions(name string, args []string, getenv func(string) string, stderr
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		if name == "deploybot" {
+			// The bare command runs the bot; its help also lists the
+			// subcommands.
+			fmt.Fprintf(fs.Output(), "%s\n\nFlags of the bot (each names the environment variable it overrides):\n", usage)
+		} else {
+			fmt.Fprintf(fs.Output(), "usage: deploybot %s [flags]\n\nFlags:\n", name)
+		}
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.ConfigPath, "config", envDefault(getenv, "DEPLOYBOT_CONFIG", "deploybot.yaml"), "configuration file (DEPLOYBOT_CONFIG)")
 	fs.StringVar(&o.DBPath, "db", envDefault(getenv, "DEPLOYBOT_DB", "deploybot.db"), "SQLite database file (DEPLOYBOT_DB)")
 	fs.StringVar(&o.HTTPAddr, "http-addr", envDefault(getenv, "DEPLOYBOT_HTTP_ADDR", ":8080"), "address of /healthz, /readyz and /metrics (DEPLOYBOT_HTTP_ADDR)")

@@ -14,7 +14,9 @@ const usage = `usage:
   deploybot [flags]                                   run the bot
   deploybot check-config [flags]                      validate the configuration and summarise it
   deploybot awx bootstrap --project-url URL [flags]   create the AWX project and job templates
+  deploybot healthcheck [flags]                       ask the running bot's /healthz (the image's HEALTHCHECK)
   deploybot version                                   print the version
+  deploybot help                                      print this help
 Run "deploybot <command> -h" for the flags of a command.`
 
 // run is the whole program; main only calls it. Tests call it too, with

@@ -209,3 +209,24 @@ func TestSubcommands(t *testing.T) {
 		t.Errorf("unknown subcommand: %v", err)
 	}
 }
+
+// TestHelpListsSubcommands: "deploybot -h" (and --help, and help) shows
+// the subcommands beside the bot's flags, and exits 0.
+func TestHelpListsSubcommands(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			if err := run(t.Context(), append([]string{"deploybot"}, args...), func(string) string { return "" }, &out, &out); err != nil {
+				t.Fatalf("exit with %v", err)
+			}
+			for _, want := range []string{"deploybot check-config", "deploybot awx bootstrap", "deploybot healthcheck", "deploybot version"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("help lacks %q:\n%s", want, out.String())
+				}
+			}
+			if args[0] != "help" && !strings.Contains(out.String(), "-log-format") {
+				t.Errorf("help lacks the bot's flags:\n%s", out.String())
+			}
+		})
+	}
+}

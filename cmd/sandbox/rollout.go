@@ -22,7 +22,7 @@ type task struct {
 	Check bool
 }
 
-// webTasks is web_deploy.yml's choreography (design.md §5), one host batch
+// webTasks is web_deploy.yml's choreography (playbooks/README.md), one host batch
 // at a time.
 func webTasks(server string) []task {
 	return []task{

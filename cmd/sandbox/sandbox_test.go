@@ -100,12 +100,37 @@ var script = []struct {
 
 var promptRE = regexp.MustCompile(`(?m)^[a-z]+@#[a-z]+> `)
 
-// TestSandboxScript builds the real bot, runs the sandbox with the script
-// on its input and checks the answer to every command.
+// deploybotBinary is the bot binary the tests run: $DEPLOYBOT_BIN (make
+// test builds it once with scripts/build.sh and passes it in), or the one
+// TestMain built before any clock started.
+func deploybotBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("DEPLOYBOT_BIN"); bin != "" {
+		if !filepath.IsAbs(bin) {
+			t.Fatalf("DEPLOYBOT_BIN=%s: give an absolute path", bin)
+		}
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("DEPLOYBOT_BIN: %v (build it with scripts/build.sh, or unset it to build here)", err)
+		}
+		return bin
+	}
+	if prebuilt.err != nil {
+		t.Fatal(prebuilt.err)
+	}
+	if prebuilt.path == "" {
+		t.Fatal("TestMain built no deploybot binary")
+	}
+	return prebuilt.path
+}
+
+// TestSandboxScript runs the sandbox with the real bot and the script on
+// its input, and checks the answer to every command. The script's deadline
+// starts once the binary exists.
 func TestSandboxScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the deploybot binary")
 	}
+	bin := deploybotBinary(t)
 	var in strings.Builder
 	for _, s := range script {
 		in.WriteString(s.line + "\n")
@@ -115,7 +140,7 @@ func TestSandboxScript(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	err := run(ctx, []string{"sandbox", "--dir", dir, "--step", "50ms", "--quiet", "300ms"},
+	err := run(ctx, []string{"sandbox", "--bot", bin, "--dir", dir, "--step", "50ms", "--quiet", "300ms"},
 		func(string) string { return "" }, strings.NewReader(in.String()), &out, &errOut)
 	t.Logf("the script took %s", time.Since(start).Round(time.Millisecond))
 	if err != nil {
