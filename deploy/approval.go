@@ -36,10 +36,10 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 		s.reqLog(req).Info().Str("slack_user", user).Str("reason", ErrorCode(err)).Msg("approval refused")
 		return nil, err
 	}
-	if req.PlanHash != req.Plan.Hash() {
+	if req.PlanHash != s.planHash(req.Plan) {
 		return nil, fmt.Errorf("approve request %d: stored plan does not match its hash %s", id, req.PlanHash)
 	}
-	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now})
+	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now, PlanHash: req.PlanHash})
 	if err != nil {
 		return nil, internal("add approval", err)
 	}

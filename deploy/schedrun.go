@@ -113,16 +113,18 @@ func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request
 	plan := s.buildPlan(app, env, planInput{kind: KindDeploy, version: sch.Version, build: build})
 	req := &Request{
 		Kind: KindDeploy, App: app.Name, Env: env.Name, Version: sch.Version,
-		RequestedBy: sch.CreatedBy, Channel: sch.Channel, Plan: plan, PlanHash: plan.Hash(), ScheduleID: sch.ID,
+		RequestedBy: sch.CreatedBy, Channel: sch.Channel, Plan: plan, PlanHash: s.planHash(plan), ScheduleID: sch.ID,
 	}
 	why := ""
 	if env.Approval.Required {
-		base := s.schedulePlanHash(app, env, sch.Version)
+		// The plan this run would send, without the build details the
+		// schedule could not know, must be the one the schedule approved.
+		base := s.planHash(buildBase(plan))
 		switch {
 		case len(sch.ApprovedBy) == 0:
 			why = fmt.Sprintf("%s now requires approval and the schedule was created without one", env.Name)
 		case base != sch.PlanHash:
-			why = fmt.Sprintf("its plan changed since the schedule was approved (plan %s then, %s now: hosts, template or settings were edited)", sch.PlanHash, base)
+			why = fmt.Sprintf("its plan changed since the schedule was approved (plan %s then, %s now: hosts, template or settings were edited)", ShortHash(sch.PlanHash), ShortHash(base))
 		}
 	}
 	return req, why, nil

@@ -159,7 +159,7 @@ func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedu
 	if sch.Status == SchedulePendingApproval {
 		kind = AnnounceApproval
 		text = fmt.Sprintf(":calendar: <@%s> scheduled %s. It needs %d approval(s) from %s before it runs. Approving it approves plan `%s`; a run whose plan differs asks again.",
-			in.User, s.scheduleTitle(sch), max(env.Approval.MinApprovals, 1), strings.Join(mentions(env.Approval.Approvers), ", "), sch.PlanHash)
+			in.User, s.scheduleTitle(sch), max(env.Approval.MinApprovals, 1), strings.Join(mentions(env.Approval.Approvers), ", "), ShortHash(sch.PlanHash))
 	}
 	if sch.Note != "" {
 		text += " " + sch.Note
@@ -209,7 +209,7 @@ func loadZone(tz string) (*time.Location, error) {
 // when it starts). A run whose plan hash differs from the approved one
 // needs a new approval.
 func (s *Service) schedulePlanHash(app *config.App, env *config.Environment, version string) string {
-	return s.buildPlan(app, env, planInput{kind: KindDeploy, version: version}).Hash()
+	return s.planHash(s.buildPlan(app, env, planInput{kind: KindDeploy, version: version}))
 }
 
 // Timing returns the parsed timing of a stored schedule.

@@ -274,3 +274,44 @@ func TestRequest_MessageProgressCancel(t *testing.T) {
 		t.Fatalf("message = %q", msg)
 	}
 }
+
+// TestApprovalBindsWholePlan_PlanIsTheRequestsOwn forces two different
+// plans onto one hash (a digest truncated to nothing) and shows that each
+// request still reads its own plan: a plan is never found through its
+// hash.
+func TestApprovalBindsWholePlan_PlanIsTheRequestsOwn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := MustOpen(t)
+	db.HashPlan = func(deploy.Plan) string { return "c0111de" }
+
+	first := newRequest("shop-web", "production")
+	MustCreate(t, db, first, deploy.StatusPendingApproval)
+	second := newRequest("shop-web", "production")
+	second.Version, second.Plan.Version = "2.0.0-rc.1", "2.0.0-rc.1"
+	second.Plan.ExtraVars = map[string]any{"deploy_version": "2.0.0-rc.1"}
+	MustCreate(t, db, second, deploy.StatusPendingApproval)
+	if first.PlanHash != second.PlanHash {
+		t.Fatalf("the seam did not collide: %s, %s", first.PlanHash, second.PlanHash)
+	}
+
+	for _, want := range []*deploy.Request{first, second} {
+		got, err := db.Request(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Plan, want.Plan) {
+			t.Errorf("request #%d reads plan %+v, want its own %+v", want.ID, got.Plan, want.Plan)
+		}
+	}
+	list, err := db.Requests(ctx, deploy.RequestFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range list {
+		want := map[int64]*deploy.Request{first.ID: first, second.ID: second}[got.ID]
+		if !reflect.DeepEqual(got.Plan, want.Plan) {
+			t.Errorf("Requests: #%d has plan %+v, want %+v", got.ID, got.Plan, want.Plan)
+		}
+	}
+}
