@@ -46,6 +46,9 @@ type scheduleState struct {
 	// loaded is set once the announcement memory was read from the audit
 	// trail.
 	loaded bool
+	// deferred are claimed runs waiting for their checks to be possible
+	// ("id@unix"), retried by ScheduleTick (schedcheck.go).
+	deferred map[string]deferredRun
 }
 
 // changed tells the scheduler about a schedule change.
