@@ -81,6 +81,7 @@ func TestApprovalBindsWholePlan_LaunchRefusesAnotherPlan(t *testing.T) {
 		{"plan body swapped", `UPDATE requests SET plan_body = '` + string(body) + `' WHERE id = ?`, "its stored plan hashes to"},
 		{"plan and hash swapped", `UPDATE requests SET plan_body = '` + string(body) + `', plan_hash = '` + other.Hash() + `' WHERE id = ?`, "approved plan"},
 		{"approval of another plan", `UPDATE approvals SET plan_hash = '` + other.Hash() + `' WHERE request_id = ?`, "approved plan " + deploy.ShortHash(other.Hash())},
+		{"made by an older deploybot", `UPDATE requests SET plan_hash = substr(plan_hash, 1, 12) WHERE id = ?`, "made by an older deploybot"},
 		{"approval bound to no plan", `UPDATE approvals SET plan_hash = '' WHERE request_id = ?`, "approved plan (none)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,5 +128,50 @@ func TestApprovalBindsWholePlan_LaunchRefusesAnotherPlan(t *testing.T) {
 				t.Errorf("audit of #%d has no launch_refused entry: %+v", req.ID, log)
 			}
 		})
+	}
+}
+
+// TestApprovalBindsWholePlan_ScheduledRun: a schedule approves the full
+// hash of its plan (its card shows the short form), and a run that starts
+// on the schedule's approval is launched only with the plan the schedule
+// approved.
+func TestApprovalBindsWholePlan_ScheduledRun(t *testing.T) {
+	h := newSchedHarness(t)
+	ctx := context.Background()
+	s := h.schedule(deploy.ScheduleInput{User: alice, App: "shop-web", Env: "production", Version: "1.4.2", Cron: "0 6 * * *"})
+	if len(s.PlanHash) != 64 {
+		t.Fatalf("schedule plan hash %q: want the full SHA-256", s.PlanHash)
+	}
+	card, _ := h.last(s.ID, deploy.AnnounceApproval)
+	if !strings.Contains(card.Text, "`"+deploy.ShortHash(s.PlanHash)+"`") || strings.Contains(card.Text, s.PlanHash) {
+		t.Errorf("approval card %q: want the short hash shown", card.Text)
+	}
+	if _, err := h.svc.ApproveSchedule(ctx, s.ID, carol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Lock(ctx, alice, "shop-web", "production", "hold"); err != nil {
+		t.Fatal(err)
+	}
+	req := h.trigger(s.ID, utc("2026-11-25T05:00:00Z"))
+	if req.Status != deploy.StatusQueued {
+		t.Fatalf("run is %s, want queued behind the lock", req.Status)
+	}
+
+	raw, err := sql.Open("sqlite3", h.path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	// Same first 12 digits, another plan: only a full comparison sees it.
+	other := deploy.ShortHash(s.PlanHash) + strings.Repeat("0", 64-deploy.ShortHashLen)
+	if _, err := raw.ExecContext(ctx, `UPDATE schedules SET plan_hash = ? WHERE id = ?`, other, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Unlock(ctx, alice, "shop-web", "production"); err != nil {
+		t.Fatal(err)
+	}
+	r := h.waitStatus(req.ID, deploy.StatusFailed)
+	if n := len(h.runner.Launches()); n != 0 || !strings.Contains(r.Outcome, "schedule #1 approved plan") {
+		t.Fatalf("%d launch(es), outcome %q; want the launch refused", n, r.Outcome)
 	}
 }

@@ -63,11 +63,11 @@ func (s *Service) approvedPlan(ctx context.Context, req *Request) (*Request, str
 		return nil, "it was made by an older deploybot, whose approvals did not bind the full plan. Request it again."
 	}
 	if hash != stored.PlanHash || hash != req.PlanHash {
-		return nil, fmt.Sprintf("its stored plan hashes to %s, not to %s, the plan on its card.", ShortHash(hash), ShortHash(req.PlanHash))
+		return nil, "its stored plan hashes to " + hashPair(hash, req.PlanHash) + ", the plan on its card."
 	}
 	for _, a := range stored.Approvals {
 		if a.PlanHash != hash {
-			return nil, fmt.Sprintf("<@%s> approved plan %s, not %s, the plan it would run. Request it again.", a.User, shortOrNone(a.PlanHash), ShortHash(hash))
+			return nil, fmt.Sprintf("<@%s> approved plan %s, the plan it would run. Request it again.", a.User, hashPair(a.PlanHash, hash))
 		}
 	}
 	if stored.ScheduleID != 0 && len(stored.Approvals) == 0 {
@@ -76,21 +76,30 @@ func (s *Service) approvedPlan(ctx context.Context, req *Request) (*Request, str
 			s.reqLog(req).Error().Err(err).Msg("read schedule before launch")
 			return nil, fmt.Sprintf("I could not read schedule #%d, whose approval it runs on.", stored.ScheduleID)
 		}
-		if len(sch.ApprovedBy) > 0 {
+		if _, env, err := s.lookup(stored.App, stored.Env); err == nil && env.Approval.Required && len(sch.ApprovedBy) > 0 {
 			if base := s.planHash(buildBase(stored.Plan)); base != sch.PlanHash {
-				return nil, fmt.Sprintf("schedule #%d approved plan %s, not %s, the plan this run would send.", sch.ID, ShortHash(sch.PlanHash), ShortHash(base))
+				return nil, fmt.Sprintf("schedule #%d approved plan %s, the plan this run would send.", sch.ID, hashPair(sch.PlanHash, base))
 			}
 		}
 	}
 	return stored, ""
 }
 
-// shortOrNone shows a plan hash, or says there is none.
-func shortOrNone(h string) string {
-	if h == "" {
-		return "(none)"
+// hashPair says "a, not b" of two different plan hashes for people:
+// their short forms, or the whole hashes when the short forms are the
+// same; an empty hash shows as "(none)".
+func hashPair(a, b string) string {
+	show := ShortHash
+	if ShortHash(a) == ShortHash(b) {
+		show = func(h string) string { return h }
 	}
-	return ShortHash(h)
+	none := func(h string) string {
+		if h == "" {
+			return "(none)"
+		}
+		return show(h)
+	}
+	return none(a) + ", not " + none(b)
 }
 
 // launchReason is the user-facing reason of a definite launch failure.

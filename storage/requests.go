@@ -25,8 +25,9 @@ const requestColumns = `r.id, r.kind, r.app, r.env, r.version, r.rollback_to, r.
 const requestFrom = ` FROM requests r
 	LEFT JOIN jobs j ON j.request_id = r.id`
 
-// CreateRequest stores req and its approvals, sets req.ID, CreatedAt and
-// UpdatedAt (and PlanHash when empty), and appends a "requested" audit
+// CreateRequest stores req with its own copy of its plan and its
+// approvals, sets req.ID, CreatedAt and UpdatedAt (and PlanHash, and the
+// PlanHash of its approvals, when empty), and appends a "requested" audit
 // entry. req's times are rounded to the millisecond in UTC, as stored.
 //
 // It returns EINVALID for a request without app, env or a known status, and
@@ -104,6 +105,15 @@ func (db *DB) CreateRequest(ctx context.Context, req *deploy.Request) error {
 			if at.IsZero() {
 				at = now
 			}
+			// An approval stored with the request binds its plan.
+			switch a.PlanHash {
+			case "":
+				a.PlanHash = hash
+			case hash:
+			default:
+				return deploy.Errorf(deploy.EINVALID, "%s approved plan %s, not this request's plan %s.",
+					a.User, deploy.ShortHash(a.PlanHash), deploy.ShortHash(hash))
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (request_id, user, at, plan_hash) VALUES (?, ?, ?, ?)`,
 				id, a.User, millis(at), a.PlanHash); err != nil {
 				if isUnique(err) {
@@ -111,7 +121,7 @@ func (db *DB) CreateRequest(ctx context.Context, req *deploy.Request) error {
 				}
 				return fmt.Errorf("insert approval: %w", err)
 			}
-			req.Approvals[i].At = at
+			req.Approvals[i].At, req.Approvals[i].PlanHash = at, a.PlanHash
 		}
 		if !req.Job.Zero() {
 			if err := recordJob(ctx, tx, id, req.Job); err != nil {

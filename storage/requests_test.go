@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,6 +182,14 @@ func TestRequest_Errors(t *testing.T) {
 			if err := db.CreateRequest(ctx, req); deploy.ErrorCode(err) != deploy.EINVALID {
 				t.Errorf("%s: err = %v, want EINVALID", name, err)
 			}
+		}
+	})
+
+	t.Run("ErrApprovalOfAnotherPlan", func(t *testing.T) {
+		req := newRequest("shop-web", "production")
+		req.Approvals = []deploy.Approval{{User: "U_A1", PlanHash: strings.Repeat("0", 64)}}
+		if err := db.CreateRequest(ctx, req); deploy.ErrorCode(err) != deploy.EINVALID {
+			t.Fatalf("err = %v, want EINVALID for an approval of another plan", err)
 		}
 	})
 
