@@ -65,7 +65,14 @@ type deferredRun struct {
 	// Since is when it was first deferred; it is retried until
 	// Since+RunGrace.
 	Since time.Time
+	// Tried is when it was last tried; retries are at least
+	// deferredRetryEvery apart, not to press a Slack API that is failing.
+	Tried time.Time
 }
+
+// deferredRetryEvery is the least time between two tries of a deferred
+// run.
+const deferredRetryEvery = 30 * time.Second
 
 func (d deferredRun) key() string { return announcementKey(d.ScheduleID, d.At) }
 
@@ -73,7 +80,7 @@ func (d deferredRun) key() string { return announcementKey(d.ScheduleID, d.At) }
 // trail for a restart) and tells the announce channel why it did not
 // start.
 func (s *Service) deferRun(ctx context.Context, sch *Schedule, run RunTime, err error) {
-	d := deferredRun{ScheduleID: sch.ID, At: run.At, Since: s.now()}
+	d := deferredRun{ScheduleID: sch.ID, At: run.At, Since: s.now(), Tried: s.now()}
 	s.sched.mu.Lock()
 	if s.sched.deferred == nil {
 		s.sched.deferred = map[string]deferredRun{}
@@ -107,6 +114,9 @@ func (s *Service) retryDeferred(ctx context.Context, now time.Time) {
 	s.sched.mu.Unlock()
 	sort.Slice(runs, func(i, j int) bool { return runs[i].At.Before(runs[j].At) })
 	for _, d := range runs {
+		if now.Sub(d.Tried) < deferredRetryEvery && now.Sub(d.Since) <= s.RunGrace {
+			continue
+		}
 		s.retryRun(ctx, d, now)
 	}
 }
@@ -153,7 +163,13 @@ func (s *Service) retryRun(ctx context.Context, d deferredRun, now time.Time) {
 	req, err := s.startRun(ctx, sch, run)
 	switch {
 	case errors.Is(err, errUnverified):
-		return // still unverifiable: the next tick tries again
+		// Still unverifiable: a later tick tries again.
+		s.sched.mu.Lock()
+		if _, ok := s.sched.deferred[d.key()]; ok {
+			d.Tried = now
+			s.sched.deferred[d.key()] = d
+		}
+		s.sched.mu.Unlock()
 	case err != nil:
 		s.endDeferred(ctx, sch, d, "failed: "+ErrorMessage(err))
 	default:

@@ -87,6 +87,13 @@ func TestChecksFailClosed_ScheduledRunUnverified(t *testing.T) {
 			if n := h.count(s.ID, deploy.AnnounceNotStarted); n != 1 {
 				t.Errorf("%d not-started announcements, want 1 (a retry is not announced again)", n)
 			}
+			// Retries are spaced out: a tick 10 s later does not ask Slack again.
+			calls := h.dir.Calls()
+			h.clock.Set(at.Add(time.Minute + 10*time.Second))
+			h.svc.ScheduleTick(ctx)
+			if n := h.dir.Calls(); n != calls {
+				t.Errorf("a tick 10 s after a retry asked Slack again (%d calls, was %d)", n, calls)
+			}
 
 			h.dir.Err = nil
 			h.clock.Set(at.Add(tc.wait))
