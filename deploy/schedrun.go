@@ -151,7 +151,7 @@ func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request
 		case len(sch.ApprovedBy) == 0:
 			why = fmt.Sprintf("%s now requires approval and the schedule was created without one", env.Name)
 		case len(sch.PlanHash) == ShortHashLen && strings.HasPrefix(base, sch.PlanHash):
-			why = "the schedule was approved by an older deploybot, whose approval did not bind the full plan"
+			why = fmt.Sprintf("schedule #%d was made by an older deploybot, whose approval did not bind the full plan (every run asks until it is unscheduled and scheduled again)", sch.ID)
 		case base != sch.PlanHash:
 			why = fmt.Sprintf("its plan changed since the schedule was approved (plan %s then, %s now: hosts, template or settings were edited)", ShortHash(sch.PlanHash), ShortHash(base))
 		default:
