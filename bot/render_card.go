@@ -144,7 +144,7 @@ func cardFields(req *deploy.Request) []*slack.TextBlockObject {
 		field("Status", statusIcon(req.Status)+" "+req.Status.Label()),
 	)
 	if req.PlanHash != "" {
-		fs = append(fs, field("Plan", "`"+escape(req.PlanHash)+"`"))
+		fs = append(fs, field("Plan", "`"+escape(deploy.ShortHash(req.PlanHash))+"`"))
 	}
 	return fs
 }

@@ -142,7 +142,7 @@ var t0 = time.Date(2026, 11, 24, 14, 2, 0, 0, time.UTC)
 func baseRequest(st deploy.Status) *deploy.Request {
 	return &deploy.Request{
 		ID: 42, Kind: deploy.KindDeploy, App: "shop-web", Env: "production", Version: "1.4.2",
-		RequestedBy: "U0REQ", Channel: "C0DEPLOY", Status: st, PlanHash: "3f9a0c1d2b7e",
+		RequestedBy: "U0REQ", Channel: "C0DEPLOY", Status: st, PlanHash: "3f9a0c1d2b7e5d81e0c4a9b2f6e3d7c1a0b9e8f7d6c5b4a3928170f6e5d4c3b2", // the card shows its first 12 digits
 		Plan: deploy.Plan{
 			Kind: deploy.KindDeploy, App: "shop-web", Env: "production", Version: "1.4.2",
 			ArtifactURL:  "https://builds.example.com/shop-web/1.4.2.tar.gz",

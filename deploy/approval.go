@@ -36,10 +36,11 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 		s.reqLog(req).Info().Str("slack_user", user).Str("reason", ErrorCode(err)).Msg("approval refused")
 		return nil, err
 	}
-	if req.PlanHash != req.Plan.Hash() {
-		return nil, fmt.Errorf("approve request %d: stored plan does not match its hash %s", id, req.PlanHash)
+	if req.PlanHash != s.planHash(req.Plan) {
+		s.audit(ctx, req, user, "approve_refused", "stored plan does not match its hash "+req.PlanHash)
+		return nil, Errorf(ECONFLICT, "Request #%d's stored plan is not the plan `%s` its card shows (or it was made by an older deploybot), so it cannot be approved. Request it again.", id, ShortHash(req.PlanHash))
 	}
-	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now})
+	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now, PlanHash: req.PlanHash})
 	if err != nil {
 		return nil, internal("add approval", err)
 	}

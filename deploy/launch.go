@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -17,6 +18,18 @@ func (s *Service) launch(ctx context.Context, req *Request) {
 	// launch must still be recorded.
 	ctx = context.WithoutCancel(ctx)
 	log := s.reqLog(req)
+	// What AWX receives is derived from the stored record, checked
+	// against what was approved, right before it is sent.
+	stored, why := s.approvedPlan(ctx, req)
+	if why != "" {
+		log.Error().Str("plan_hash", req.PlanHash).Str("reason", why).Msg("launch refused: plan not approved")
+		s.audit(ctx, req, "", "launch_refused", why)
+		if _, err := s.finishEarly(ctx, req, StatusLaunching, StatusFailed, "", "Launch refused, nothing ran: "+why); err != nil {
+			log.Error().Err(err).Msg("fail refused launch")
+		}
+		return
+	}
+	req = stored
 	s.show(ctx, req)
 	lctx, cancel := context.WithTimeout(ctx, s.LaunchTimeout)
 	ref, err := s.runner.Launch(lctx, req)
@@ -32,6 +45,62 @@ func (s *Service) launch(ctx context.Context, req *Request) {
 		log.Error().Err(err).Msg("launch refused")
 		s.finishEarly(ctx, req, StatusLaunching, StatusFailed, "", "AWX did not start the job: "+launchReason(err))
 	}
+}
+
+// approvedPlan reads req again from the store and checks that the plan it
+// holds, the one about to be sent to AWX, is exactly the one approved: its
+// full hash is the request's, every approval was given to that hash, and
+// a run that started on its schedule's approval has the plan the schedule
+// approved. It returns the stored request, or why the launch must not
+// happen.
+func (s *Service) approvedPlan(ctx context.Context, req *Request) (*Request, string) {
+	stored, err := s.store.Request(ctx, req.ID)
+	if err != nil {
+		s.reqLog(req).Error().Err(err).Msg("read request before launch")
+		return nil, "I could not read the approved plan back from the database."
+	}
+	hash := s.planHash(stored.Plan)
+	if len(stored.PlanHash) == ShortHashLen && len(hash) > ShortHashLen && strings.HasPrefix(hash, stored.PlanHash) {
+		return nil, "it was made by an older deploybot, whose approvals did not bind the full plan. Request it again."
+	}
+	if hash != stored.PlanHash || hash != req.PlanHash {
+		return nil, "its stored plan hashes to " + hashPair(hash, req.PlanHash) + ", the plan on its card."
+	}
+	for _, a := range stored.Approvals {
+		if a.PlanHash != hash {
+			return nil, fmt.Sprintf("<@%s> approved plan %s, the plan it would run. Request it again.", a.User, hashPair(a.PlanHash, hash))
+		}
+	}
+	if stored.ScheduleID != 0 && len(stored.Approvals) == 0 {
+		sch, err := s.store.Schedule(ctx, stored.ScheduleID)
+		if err != nil {
+			s.reqLog(req).Error().Err(err).Msg("read schedule before launch")
+			return nil, fmt.Sprintf("I could not read schedule #%d, whose approval it runs on.", stored.ScheduleID)
+		}
+		if _, env, err := s.lookup(stored.App, stored.Env); err == nil && env.Approval.Required && len(sch.ApprovedBy) > 0 {
+			if base := s.planHash(buildBase(stored.Plan)); base != sch.PlanHash {
+				return nil, fmt.Sprintf("schedule #%d approved plan %s, the plan this run would send.", sch.ID, hashPair(sch.PlanHash, base))
+			}
+		}
+	}
+	return stored, ""
+}
+
+// hashPair says "a, not b" of two different plan hashes for people:
+// their short forms, or the whole hashes when the short forms are the
+// same; an empty hash shows as "(none)".
+func hashPair(a, b string) string {
+	show := ShortHash
+	if ShortHash(a) == ShortHash(b) {
+		show = func(h string) string { return h }
+	}
+	none := func(h string) string {
+		if h == "" {
+			return "(none)"
+		}
+		return show(h)
+	}
+	return none(a) + ", not " + none(b)
 }
 
 // launchReason is the user-facing reason of a definite launch failure.

@@ -8,7 +8,7 @@ import (
 )
 
 // Plan is what a request will do, frozen when it is made: approving a
-// request approves exactly this plan, identified by its hash.
+// request approves exactly this plan, identified by its full hash.
 type Plan struct {
 	Kind    Kind   `json:"kind"`
 	App     string `json:"app"`
@@ -37,8 +37,9 @@ type Plan struct {
 	Restores string `json:"restores,omitempty"`
 }
 
-// Hash is a short stable digest of the plan: the same plan always gives the
-// same hash, and any change of what would run changes it.
+// Hash is the plan's full SHA-256 digest in hex (64 characters): the same
+// plan always gives the same hash, and any change of what would run changes
+// it. Approvals bind this full hash; ShortHash is for display only.
 func (p Plan) Hash() string {
 	// encoding/json writes map keys sorted, so the encoding is canonical.
 	b, err := json.Marshal(p)
@@ -48,5 +49,35 @@ func (p Plan) Hash() string {
 		b = fmt.Appendf(nil, "%#v", p)
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])[:12]
+	return hex.EncodeToString(sum[:])
+}
+
+// ShortHashLen is how many hex digits of a plan hash cards show.
+const ShortHashLen = 12
+
+// ShortHash is the prefix of a plan hash shown to people. It identifies
+// nothing: two plans may share it, so it is never used to find or check
+// a plan.
+func ShortHash(h string) string {
+	if len(h) > ShortHashLen {
+		return h[:ShortHashLen]
+	}
+	return h
+}
+
+// buildBase is p without what the build server said of the build (size
+// and checksum): what a schedule approves, since a run checks the build
+// only when it starts.
+func buildBase(p Plan) Plan {
+	p.ArtifactSize, p.ArtifactChecksum = 0, ""
+	if _, ok := p.ExtraVars["artifact_checksum"]; ok {
+		vars := make(map[string]any, len(p.ExtraVars))
+		for k, v := range p.ExtraVars {
+			if k != "artifact_checksum" {
+				vars[k] = v
+			}
+		}
+		p.ExtraVars = vars
+	}
+	return p
 }

@@ -45,8 +45,9 @@ type RequestStore interface {
 	// transaction.
 	Transition(ctx context.Context, id int64, ch Change) (*Request, error)
 	// AddApproval records one approval of a pending request, once per user
-	// (ECONFLICT for a second one from the same user or when the request is
-	// no longer pending), and appends an audit entry.
+	// (ECONFLICT for a second one from the same user, when the request is
+	// no longer pending, or when a.PlanHash is not the request's plan
+	// hash), and appends an audit entry.
 	AddApproval(ctx context.Context, id int64, a Approval) (*Request, error)
 	// SetMessage records where the request card lives.
 	SetMessage(ctx context.Context, id int64, m MessageRef) error

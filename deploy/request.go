@@ -41,6 +41,10 @@ type MessageRef struct {
 type Approval struct {
 	User string
 	At   time.Time
+	// PlanHash is the full hash of the plan the approver approved: the
+	// plan the card showed. A launch whose plan hashes otherwise is
+	// refused.
+	PlanHash string
 }
 
 // Request is one release (or rollback) asked for in Slack, with everything
@@ -60,7 +64,8 @@ type Request struct {
 	// Channel is where the request was made and its card lives.
 	Channel string
 	Status  Status
-	// Plan is frozen at request time; approvals apply to its hash only.
+	// Plan is frozen at request time and belongs to this request alone;
+	// approvals apply to its full hash, PlanHash.
 	Plan      Plan
 	PlanHash  string
 	Approvals []Approval

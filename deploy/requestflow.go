@@ -57,7 +57,7 @@ func (s *Service) RequestDeploy(ctx context.Context, in DeployInput) (*Request, 
 	plan := s.buildPlan(app, env, planInput{kind: KindDeploy, version: in.Version, check: in.Check, build: build})
 	req := &Request{
 		Kind: KindDeploy, App: app.Name, Env: env.Name, Version: in.Version, Check: in.Check,
-		RequestedBy: in.User, Channel: in.Channel, Plan: plan, PlanHash: plan.Hash(),
+		RequestedBy: in.User, Channel: in.Channel, Plan: plan, PlanHash: s.planHash(plan),
 	}
 	return s.submit(ctx, req, env)
 }
@@ -87,7 +87,7 @@ func (s *Service) RequestRollback(ctx context.Context, in RollbackInput) (*Reque
 	plan.Restores = restores
 	req := &Request{
 		Kind: KindRollback, App: app.Name, Env: env.Name, RollbackTo: in.To,
-		RequestedBy: in.User, Channel: in.Channel, Plan: plan, PlanHash: plan.Hash(),
+		RequestedBy: in.User, Channel: in.Channel, Plan: plan, PlanHash: s.planHash(plan),
 	}
 	return s.submit(ctx, req, env)
 }

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,8 +19,13 @@ import (
 // schedule that is no longer active, or that was already handled (the
 // same instant, or the second occurrence of a repeated wall time), does
 // nothing and returns nil, nil; so does a run skipped with "Skip this
-// run". The scheduler calls it when cron fires; recovery calls it for a
-// run_once catch-up.
+// run". Checks fail closed: a run whose deployer or approver rights cannot
+// be checked now (the Slack user group lookup failed) does not start; the
+// announce channel is told why, ScheduleTick retries it within RunGrace
+// and records it as skipped after. A run whose schedule approval no longer
+// holds under the current policy waits for approval on its card. The
+// scheduler calls it when cron fires; recovery calls it for a run_once
+// catch-up.
 func (s *Service) TriggerSchedule(ctx context.Context, id int64, scheduledFor time.Time) (*Request, error) {
 	s.sched.trigger.Lock()
 	defer s.sched.trigger.Unlock()
@@ -65,21 +71,38 @@ func (s *Service) TriggerSchedule(ctx context.Context, id int64, scheduledFor ti
 			Text: fmt.Sprintf(":fast_forward: The run of %s at %s was skipped, as asked.", s.scheduleTitle(&upd), runText(scheduledFor, upd.TZ))})
 		return nil, nil
 	}
-	req, why, err := s.scheduledRequest(ctx, &upd)
+	req, err := s.startRun(ctx, &upd, run)
+	if errors.Is(err, errUnverified) {
+		s.deferRun(ctx, &upd, run, err)
+	}
+	return req, err
+}
+
+// startRun starts the claimed run of sch at run: it checks the run
+// (deployer rights, approval under the current policy, the build) and
+// starts its request. When a check cannot be made it returns an error
+// wrapping errUnverified and nothing is announced: the caller retries.
+func (s *Service) startRun(ctx context.Context, sch *Schedule, run RunTime) (*Request, error) {
+	log := s.log.With().Int64("schedule_id", sch.ID).Time("run", run.At).Logger()
+	req, why, err := s.scheduledRequest(ctx, sch)
+	if errors.Is(err, errUnverified) {
+		log.Warn().Err(err).Msg("scheduled run not started: rights not verified")
+		return nil, err
+	}
 	if err != nil {
 		log.Warn().Err(err).Msg("scheduled run not started")
-		s.auditSchedule(ctx, &upd, "", "schedule_run_failed", ErrorMessage(err))
-		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceNotStarted, Schedule: upd, Run: run,
-			Text: fmt.Sprintf(":x: The run of %s at %s did not start: %s", s.scheduleTitle(&upd), runText(scheduledFor, upd.TZ), ErrorMessage(err))})
+		s.auditSchedule(ctx, sch, "", "schedule_run_failed", ErrorMessage(err))
+		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceNotStarted, Schedule: *sch, Run: run,
+			Text: fmt.Sprintf(":x: The run of %s at %s did not start: %s", s.scheduleTitle(sch), runText(run.At, sch.TZ), ErrorMessage(err))})
 		return nil, err
 	}
 	req, err = s.startScheduled(ctx, req, why)
 	if err != nil {
 		return nil, err
 	}
-	s.auditSchedule(ctx, &upd, "", "schedule_run", fmt.Sprintf("run of %s: request #%d", scheduledFor.UTC().Format(time.RFC3339), req.ID))
+	s.auditSchedule(ctx, sch, "", "schedule_run", fmt.Sprintf("run of %s: request #%d", run.At.UTC().Format(time.RFC3339), req.ID))
 	log.Info().Int64("request_id", req.ID).Str("status", string(req.Status)).Msg("scheduled run started")
-	s.announceStart(ctx, &upd, run, req, why)
+	s.announceStart(ctx, sch, run, req, why)
 	return req, nil
 }
 
@@ -93,10 +116,14 @@ func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request
 	if err := checkVersion(app, sch.Version); err != nil {
 		return nil, "", err
 	}
-	if who, err := s.identity(ctx, sch.CreatedBy, env.Deployers); err == nil {
-		if err := MayDeploy(app.Name, env, who); err != nil {
-			return nil, "", Errorf(EFORBIDDEN, "<@%s>, who created the schedule, may no longer deploy %s to %s.", sch.CreatedBy, app.Name, env.Name)
-		}
+	// Fail closed: a run whose creator's rights cannot be checked now
+	// does not start.
+	who, err := s.identity(ctx, sch.CreatedBy, env.Deployers)
+	if err != nil {
+		return nil, "", unverified("<@%s>, who created the schedule, may still deploy %s to %s", sch.CreatedBy, app.Name, env.Name)
+	}
+	if err := MayDeploy(app.Name, env, who); err != nil {
+		return nil, "", Errorf(EFORBIDDEN, "<@%s>, who created the schedule, may no longer deploy %s to %s.", sch.CreatedBy, app.Name, env.Name)
 	}
 	var build Build
 	if app.Type == config.TypeWeb {
@@ -113,16 +140,25 @@ func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request
 	plan := s.buildPlan(app, env, planInput{kind: KindDeploy, version: sch.Version, build: build})
 	req := &Request{
 		Kind: KindDeploy, App: app.Name, Env: env.Name, Version: sch.Version,
-		RequestedBy: sch.CreatedBy, Channel: sch.Channel, Plan: plan, PlanHash: plan.Hash(), ScheduleID: sch.ID,
+		RequestedBy: sch.CreatedBy, Channel: sch.Channel, Plan: plan, PlanHash: s.planHash(plan), ScheduleID: sch.ID,
 	}
 	why := ""
 	if env.Approval.Required {
-		base := s.schedulePlanHash(app, env, sch.Version)
+		// The plan this run would send, without the build details the
+		// schedule could not know, must be the one the schedule approved.
+		base := s.planHash(buildBase(plan))
 		switch {
 		case len(sch.ApprovedBy) == 0:
 			why = fmt.Sprintf("%s now requires approval and the schedule was created without one", env.Name)
+		case len(sch.PlanHash) == ShortHashLen && strings.HasPrefix(base, sch.PlanHash):
+			why = fmt.Sprintf("schedule #%d was made by an older deploybot, whose approval did not bind the full plan (every run asks until it is unscheduled and scheduled again)", sch.ID)
 		case base != sch.PlanHash:
-			why = fmt.Sprintf("its plan changed since the schedule was approved (plan %s then, %s now: hosts, template or settings were edited)", sch.PlanHash, base)
+			why = fmt.Sprintf("its plan changed since the schedule was approved (plan %s then, %s now: hosts, template or settings were edited)", ShortHash(sch.PlanHash), ShortHash(base))
+		default:
+			why, err = s.approvalHolds(ctx, sch, env.Approval)
+			if err != nil {
+				return nil, "", err
+			}
 		}
 	}
 	return req, why, nil
@@ -175,13 +211,15 @@ func (s *Service) announceStart(ctx context.Context, sch *Schedule, run RunTime,
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceStarted, Schedule: *sch, Run: run, Request: req, Text: text})
 }
 
-// ScheduleTick does the periodic work of schedules: it announces each run
+// ScheduleTick does the periodic work of schedules: it retries the runs
+// whose checks could not be made (see TriggerSchedule), announces each run
 // that is due within AnnounceLead (once), and the end of every run whose
 // request has finished (once, remembered in the audit trail). The
 // scheduler calls it every few seconds; tests call it directly.
 func (s *Service) ScheduleTick(ctx context.Context) {
 	s.loadAnnounced(ctx)
 	now := s.now()
+	s.retryDeferred(ctx, now)
 	list, err := s.store.Schedules(ctx)
 	if err != nil {
 		s.log.Error().Err(err).Msg("list schedules")
@@ -305,6 +343,7 @@ func (s *Service) loadAnnounced(ctx context.Context) {
 			s.markAnnounced(e.Detail)
 		}
 	}
+	s.loadDeferred(log)
 }
 
 // RecoverSchedules handles the runs that fell while deploybot was down:

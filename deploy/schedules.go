@@ -46,6 +46,9 @@ type scheduleState struct {
 	// loaded is set once the announcement memory was read from the audit
 	// trail.
 	loaded bool
+	// deferred are claimed runs waiting for their checks to be possible
+	// ("id@unix"), retried by ScheduleTick (schedcheck.go).
+	deferred map[string]deferredRun
 }
 
 // changed tells the scheduler about a schedule change.
@@ -159,7 +162,7 @@ func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedu
 	if sch.Status == SchedulePendingApproval {
 		kind = AnnounceApproval
 		text = fmt.Sprintf(":calendar: <@%s> scheduled %s. It needs %d approval(s) from %s before it runs. Approving it approves plan `%s`; a run whose plan differs asks again.",
-			in.User, s.scheduleTitle(sch), max(env.Approval.MinApprovals, 1), strings.Join(mentions(env.Approval.Approvers), ", "), sch.PlanHash)
+			in.User, s.scheduleTitle(sch), max(env.Approval.MinApprovals, 1), strings.Join(mentions(env.Approval.Approvers), ", "), ShortHash(sch.PlanHash))
 	}
 	if sch.Note != "" {
 		text += " " + sch.Note
@@ -209,7 +212,7 @@ func loadZone(tz string) (*time.Location, error) {
 // when it starts). A run whose plan hash differs from the approved one
 // needs a new approval.
 func (s *Service) schedulePlanHash(app *config.App, env *config.Environment, version string) string {
-	return s.buildPlan(app, env, planInput{kind: KindDeploy, version: version}).Hash()
+	return s.planHash(s.buildPlan(app, env, planInput{kind: KindDeploy, version: version}))
 }
 
 // Timing returns the parsed timing of a stored schedule.

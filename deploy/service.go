@@ -65,6 +65,13 @@ type Service struct {
 	// GoneAfter is how many polls in a row must find no job before a
 	// running request is failed as lost (a job deleted in AWX).
 	GoneAfter int
+	// HashPlan digests a plan; Plan.Hash by default. Tests replace it with
+	// a truncated digest to force two plans onto one hash.
+	HashPlan func(Plan) string
+	// RunGrace is how long after its time a scheduled run that could not
+	// be checked (the Slack user group lookup failed) is retried on each
+	// schedule tick; past it the run is recorded as skipped.
+	RunGrace time.Duration
 	// AnnounceLead is how long before a scheduled run it is announced
 	// with "Skip this run" and "Pause schedule" buttons; zero means 10
 	// minutes.
@@ -109,6 +116,8 @@ func NewService(cfg *config.Config, store Store, runner Runner, notifier Notifie
 		LaunchGrace:    time.Minute,
 		DigestLines:    15,
 		GoneAfter:      5,
+		HashPlan:       Plan.Hash,
+		RunGrace:       15 * time.Minute,
 		following:      map[int64]bool{},
 		inflight:       map[int64]bool{},
 		logSent:        map[int64]time.Time{},
@@ -219,6 +228,9 @@ func logKind(req *Request) string {
 	}
 	return string(req.Kind)
 }
+
+// planHash is the digest of p that approvals bind.
+func (s *Service) planHash(p Plan) string { return s.HashPlan(p) }
 
 // now returns the service's time.
 func (s *Service) now() time.Time { return s.clock.Now() }

@@ -118,9 +118,18 @@ type harness struct {
 	ticks    chan time.Time
 	tickDone chan struct{}
 	stop     func()
+	// configure, when set, adjusts the database and the Service of each
+	// start before Run starts.
+	configure func(db *storage.DB, svc *deploy.Service)
 }
 
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with configure applied at each start.
+func newHarnessWith(t *testing.T, configure func(db *storage.DB, svc *deploy.Service)) *harness {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(testConfig))
 	if err != nil {
@@ -137,6 +146,7 @@ func newHarness(t *testing.T) *harness {
 			alice: {"@shop-devs"}, carol: {"@shop-leads"}, dan: {"@shop-leads"}, dev: {"@shop-devs"},
 			plat: {"@platform"}, plead: {"@platform-leads"},
 		}),
+		configure: configure,
 	}
 	h.start()
 	t.Cleanup(h.shutdown)
@@ -156,6 +166,9 @@ func (h *harness) start() {
 	h.svc.PollInterval = time.Millisecond
 	h.svc.Metrics = h.metrics
 	h.svc.MaxPollBackoff = 10 * time.Millisecond
+	if h.configure != nil {
+		h.configure(h.db, h.svc)
+	}
 	h.ticks = make(chan time.Time)
 	h.tickDone = make(chan struct{})
 	h.svc.Ticks = h.ticks

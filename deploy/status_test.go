@@ -52,8 +52,11 @@ func TestPlanHashStable(t *testing.T) {
 	p := deploy.Plan{Kind: deploy.KindDeploy, App: "shop", Env: "prod", Version: "1.0.0", Hosts: []string{"a", "b"},
 		ExtraVars: map[string]any{"b": 1, "a": "x", "nested": map[string]any{"z": 1, "y": 2}}}
 	h := p.Hash()
-	if len(h) != 12 {
-		t.Fatalf("hash %q: want 12 hex characters", h)
+	if len(h) != 64 {
+		t.Fatalf("hash %q: want the full SHA-256, 64 hex characters", h)
+	}
+	if got := deploy.ShortHash(h); got != h[:12] {
+		t.Fatalf("ShortHash = %q, want the first 12 hex digits of %q", got, h)
 	}
 	for i := 0; i < 20; i++ {
 		q := p

@@ -90,7 +90,7 @@ func TestConcurrentApprove(t *testing.T) {
 
 			errs := race(racers, func(i int) error {
 				user := fmt.Sprintf("U_APPROVER_%02d", i)
-				if _, err := dbs[i].AddApproval(ctx, req.ID, deploy.Approval{User: user}); err != nil {
+				if _, err := dbs[i].AddApproval(ctx, req.ID, deploy.Approval{User: user, PlanHash: req.PlanHash}); err != nil {
 					return err
 				}
 				_, err := dbs[i].Transition(ctx, req.ID, deploy.Change{
@@ -152,7 +152,7 @@ func TestConcurrentSameApprover(t *testing.T) {
 			req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusPendingApproval)
 			dbs := handles(t, db, racers, separate)
 			errs := race(racers, func(i int) error {
-				_, err := dbs[i].AddApproval(ctx, req.ID, deploy.Approval{User: "U_SAME"})
+				_, err := dbs[i].AddApproval(ctx, req.ID, deploy.Approval{User: "U_SAME", PlanHash: req.PlanHash})
 				return err
 			})
 			ok, conflict := countOutcomes(t, errs)

@@ -45,6 +45,11 @@ type DB struct {
 	// forever.
 	DedupeTTL time.Duration
 
+	// HashPlan digests a request's plan (CreateRequest fills in or checks
+	// PlanHash with it); deploy.Plan.Hash when nil. Tests replace it with a
+	// truncated digest to force two plans onto one hash.
+	HashPlan func(deploy.Plan) string
+
 	// w is the write pool: one connection whose transactions begin with
 	// BEGIN IMMEDIATE, so a write transaction takes the write lock first
 	// and never fails later on a lock upgrade. r is the read pool, whose

@@ -14,18 +14,20 @@ import (
 
 // requestColumns is the select list scanRequest reads.
 const requestColumns = `r.id, r.kind, r.app, r.env, r.version, r.rollback_to, r.check_mode,
-	r.requested_by, r.channel, r.status, p.body, r.plan_hash, r.schedule_id,
+	r.requested_by, r.channel, r.status, r.plan_body, r.plan_hash, r.schedule_id,
 	COALESCE(j.kind, ''), COALESCE(j.awx_id, 0), r.cancel_requested, r.canceled_by,
 	r.message_channel, r.message_ts, r.outcome, r.progress, r.cursor,
 	r.created_at, r.updated_at, r.expires_at, r.started_at, r.finished_at`
 
-// requestFrom joins a request with its plan and its job.
+// requestFrom joins a request with its job. A request's plan is read from
+// its own row (plan_body), never through its hash: two requests whose
+// plans share a hash still each get their own.
 const requestFrom = ` FROM requests r
-	JOIN plans p ON p.hash = r.plan_hash
 	LEFT JOIN jobs j ON j.request_id = r.id`
 
-// CreateRequest stores req and its approvals, sets req.ID, CreatedAt and
-// UpdatedAt (and PlanHash when empty), and appends a "requested" audit
+// CreateRequest stores req with its own copy of its plan and its
+// approvals, sets req.ID, CreatedAt and UpdatedAt (and PlanHash, and the
+// PlanHash of its approvals, when empty), and appends a "requested" audit
 // entry. req's times are rounded to the millisecond in UTC, as stored.
 //
 // It returns EINVALID for a request without app, env or a known status, and
@@ -38,7 +40,7 @@ func (db *DB) CreateRequest(ctx context.Context, req *deploy.Request) error {
 	if !req.Status.Valid() {
 		return deploy.Errorf(deploy.EINVALID, "Unknown request status %q.", req.Status)
 	}
-	hash := req.Plan.Hash()
+	hash := db.hashPlan(req.Plan)
 	if req.PlanHash != "" && req.PlanHash != hash {
 		return fmt.Errorf("create request: plan hash %s does not match the plan (%s)", req.PlanHash, hash)
 	}
@@ -70,17 +72,19 @@ func (db *DB) CreateRequest(ctx context.Context, req *deploy.Request) error {
 			}
 		}
 
+		// The plans row only satisfies requests.plan_hash's foreign key
+		// (migration 0002); the plan is read from the request's own row.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO plans (hash, body, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (hash) DO NOTHING`, hash, string(plan), millis(now)); err != nil {
 			return fmt.Errorf("insert plan: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO requests (kind, app, env, version, rollback_to,
-			check_mode, requested_by, channel, status, plan_hash, schedule_id, cancel_requested,
+			check_mode, requested_by, channel, status, plan_hash, plan_body, schedule_id, cancel_requested,
 			canceled_by, message_channel, message_ts, outcome, progress, cursor, created_at,
 			updated_at, expires_at, queued_at, started_at, finished_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			req.Kind, req.App, req.Env, req.Version, req.RollbackTo,
-			boolInt(req.Check), req.RequestedBy, req.Channel, req.Status, hash,
+			boolInt(req.Check), req.RequestedBy, req.Channel, req.Status, hash, string(plan),
 			sql.NullInt64{Int64: req.ScheduleID, Valid: req.ScheduleID != 0}, boolInt(req.CancelRequested),
 			req.CanceledBy, req.Message.Channel, req.Message.TS, req.Outcome, string(progress), req.Cursor,
 			millis(now), millis(now), millis(req.ExpiresAt), millis(queued), millis(started), millis(finished))
@@ -101,14 +105,23 @@ func (db *DB) CreateRequest(ctx context.Context, req *deploy.Request) error {
 			if at.IsZero() {
 				at = now
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (request_id, user, at) VALUES (?, ?, ?)`,
-				id, a.User, millis(at)); err != nil {
+			// An approval stored with the request binds its plan.
+			switch a.PlanHash {
+			case "":
+				a.PlanHash = hash
+			case hash:
+			default:
+				return deploy.Errorf(deploy.EINVALID, "%s approved plan %s, not this request's plan %s.",
+					a.User, deploy.ShortHash(a.PlanHash), deploy.ShortHash(hash))
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (request_id, user, at, plan_hash) VALUES (?, ?, ?, ?)`,
+				id, a.User, millis(at), a.PlanHash); err != nil {
 				if isUnique(err) {
 					return deploy.Errorf(deploy.EINVALID, "%s approves the request twice.", a.User)
 				}
 				return fmt.Errorf("insert approval: %w", err)
 			}
-			req.Approvals[i].At = at
+			req.Approvals[i].At, req.Approvals[i].PlanHash = at, a.PlanHash
 		}
 		if !req.Job.Zero() {
 			if err := recordJob(ctx, tx, id, req.Job); err != nil {
@@ -215,7 +228,7 @@ func (db *DB) Requests(ctx context.Context, f deploy.RequestFilter) ([]*deploy.R
 			ids = append(ids, r.ID)
 		}
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
-		arows, err := tx.QueryContext(ctx, `SELECT request_id, user, at FROM approvals
+		arows, err := tx.QueryContext(ctx, `SELECT request_id, user, at, plan_hash FROM approvals
 			WHERE request_id IN (`+marks+`) ORDER BY id`, ids...)
 		if err != nil {
 			return err
@@ -227,7 +240,7 @@ func (db *DB) Requests(ctx context.Context, f deploy.RequestFilter) ([]*deploy.R
 				a   deploy.Approval
 				at  sql.NullInt64
 			)
-			if err := arows.Scan(&rid, &a.User, &at); err != nil {
+			if err := arows.Scan(&rid, &a.User, &at, &a.PlanHash); err != nil {
 				return err
 			}
 			a.At = fromMillis(at)
@@ -318,6 +331,14 @@ func (db *DB) RequestCancel(ctx context.Context, id int64, by string) (*deploy.R
 	return req, nil
 }
 
+// hashPlan is DB.HashPlan, or deploy.Plan.Hash when unset.
+func (db *DB) hashPlan(p deploy.Plan) string {
+	if db.HashPlan != nil {
+		return db.HashPlan(p)
+	}
+	return p.Hash()
+}
+
 func notFoundRequest(id int64) error {
 	return deploy.Errorf(deploy.ENOTFOUND, "There is no request #%d.", id)
 }
@@ -359,7 +380,7 @@ func loadRequest(ctx context.Context, q querier, id int64) (*deploy.Request, err
 	} else if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT user, at FROM approvals WHERE request_id = ? ORDER BY id`, id)
+	rows, err := q.QueryContext(ctx, `SELECT user, at, plan_hash FROM approvals WHERE request_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +390,7 @@ func loadRequest(ctx context.Context, q querier, id int64) (*deploy.Request, err
 			a  deploy.Approval
 			at sql.NullInt64
 		)
-		if err := rows.Scan(&a.User, &at); err != nil {
+		if err := rows.Scan(&a.User, &at, &a.PlanHash); err != nil {
 			return nil, err
 		}
 		a.At = fromMillis(at)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,6 +185,14 @@ func TestRequest_Errors(t *testing.T) {
 		}
 	})
 
+	t.Run("ErrApprovalOfAnotherPlan", func(t *testing.T) {
+		req := newRequest("shop-web", "production")
+		req.Approvals = []deploy.Approval{{User: "U_A1", PlanHash: strings.Repeat("0", 64)}}
+		if err := db.CreateRequest(ctx, req); deploy.ErrorCode(err) != deploy.EINVALID {
+			t.Fatalf("err = %v, want EINVALID for an approval of another plan", err)
+		}
+	})
+
 	t.Run("ErrPlanHashMismatch", func(t *testing.T) {
 		req := newRequest("shop-web", "production")
 		req.PlanHash = "000000000000"
@@ -272,5 +281,46 @@ func TestRequest_MessageProgressCancel(t *testing.T) {
 	wantCode(t, err, deploy.ECONFLICT)
 	if msg := deploy.ErrorMessage(err); msg != fmt.Sprintf("Request #%d is already canceled.", req.ID) {
 		t.Fatalf("message = %q", msg)
+	}
+}
+
+// TestApprovalBindsWholePlan_PlanIsTheRequestsOwn forces two different
+// plans onto one hash (a digest truncated to nothing) and shows that each
+// request still reads its own plan: a plan is never found through its
+// hash.
+func TestApprovalBindsWholePlan_PlanIsTheRequestsOwn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := MustOpen(t)
+	db.HashPlan = func(deploy.Plan) string { return "c0111de" }
+
+	first := newRequest("shop-web", "production")
+	MustCreate(t, db, first, deploy.StatusPendingApproval)
+	second := newRequest("shop-web", "production")
+	second.Version, second.Plan.Version = "2.0.0-rc.1", "2.0.0-rc.1"
+	second.Plan.ExtraVars = map[string]any{"deploy_version": "2.0.0-rc.1"}
+	MustCreate(t, db, second, deploy.StatusPendingApproval)
+	if first.PlanHash != second.PlanHash {
+		t.Fatalf("the seam did not collide: %s, %s", first.PlanHash, second.PlanHash)
+	}
+
+	for _, want := range []*deploy.Request{first, second} {
+		got, err := db.Request(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Plan, want.Plan) {
+			t.Errorf("request #%d reads plan %+v, want its own %+v", want.ID, got.Plan, want.Plan)
+		}
+	}
+	list, err := db.Requests(ctx, deploy.RequestFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range list {
+		want := map[int64]*deploy.Request{first.ID: first, second.ID: second}[got.ID]
+		if !reflect.DeepEqual(got.Plan, want.Plan) {
+			t.Errorf("Requests: #%d has plan %+v, want %+v", got.ID, got.Plan, want.Plan)
+		}
 	}
 }

@@ -153,7 +153,18 @@ func (db *DB) AddApproval(ctx context.Context, id int64, a deploy.Approval) (*de
 			return deploy.Errorf(deploy.ECONFLICT, "Request #%d no longer waits for approval: it is %s.",
 				id, strings.ToLower(status.Label()))
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO approvals (request_id, user, at) VALUES (?, ?, ?)`, id, a.User, millis(at))
+		// The approval binds the plan the approver saw: refuse it when the
+		// request's plan is another one.
+		var planHash string
+		if err := tx.QueryRowContext(ctx, `SELECT plan_hash FROM requests WHERE id = ?`, id).Scan(&planHash); err != nil {
+			return err
+		}
+		if a.PlanHash != planHash {
+			return deploy.Errorf(deploy.ECONFLICT, "Request #%d's plan is not the one approved (plan %s, approved %s); nothing was recorded.",
+				id, deploy.ShortHash(planHash), deploy.ShortHash(a.PlanHash))
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO approvals (request_id, user, at, plan_hash) VALUES (?, ?, ?, ?)`,
+			id, a.User, millis(at), a.PlanHash)
 		if isUnique(err) {
 			return deploy.Errorf(deploy.ECONFLICT, "You have already approved #%d.", id)
 		} else if err != nil {

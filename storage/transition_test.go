@@ -267,7 +267,7 @@ func TestApproval(t *testing.T) {
 	req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusPendingApproval)
 
 	clk.Advance(time.Minute)
-	got, err := db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A1"})
+	got, err := db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A1", PlanHash: req.PlanHash})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,16 +275,22 @@ func TestApproval(t *testing.T) {
 		t.Fatalf("after one approval: %+v", got)
 	}
 	clk.Advance(time.Minute)
-	got, err = db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A2"})
+	got, err = db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A2", PlanHash: req.PlanHash})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []deploy.Approval{{User: "U_A1", At: clk.Now().Add(-time.Minute)}, {User: "U_A2", At: clk.Now()}}
+	want := []deploy.Approval{{User: "U_A1", At: clk.Now().Add(-time.Minute), PlanHash: req.PlanHash}, {User: "U_A2", At: clk.Now(), PlanHash: req.PlanHash}}
 	if !reflect.DeepEqual(got.Approvals, want) {
 		t.Fatalf("approvals = %+v, want %+v", got.Approvals, want)
 	}
 
-	_, err = db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A1"})
+	// An approval of another plan (or of none) is refused.
+	for _, h := range []string{"", deploy.ShortHash(req.PlanHash), strings.Repeat("0", 64)} {
+		_, err = db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A4", PlanHash: h})
+		wantCode(t, err, deploy.ECONFLICT)
+	}
+
+	_, err = db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A1", PlanHash: req.PlanHash})
 	wantCode(t, err, deploy.ECONFLICT)
 	if msg := deploy.ErrorMessage(err); msg != fmt.Sprintf("You have already approved #%d.", req.ID) {
 		t.Fatalf("message = %q", msg)
@@ -293,7 +299,7 @@ func TestApproval(t *testing.T) {
 	if _, err := db.Transition(ctx, req.ID, deploy.Change{From: deploy.StatusPendingApproval, To: deploy.StatusQueued}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A3"})
+	_, err = db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A3", PlanHash: req.PlanHash})
 	wantCode(t, err, deploy.ECONFLICT)
 	if msg := deploy.ErrorMessage(err); msg != fmt.Sprintf("Request #%d no longer waits for approval: it is queued.", req.ID) {
 		t.Fatalf("message = %q", msg)
