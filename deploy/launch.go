@@ -39,7 +39,7 @@ func launchReason(err error) string {
 	if errors.As(err, &e) {
 		return e.Message
 	}
-	return oneLine(err.Error(), 300)
+	return Literal(oneLine(err.Error(), 300))
 }
 
 // markRunning records the job of a launching request and starts following
