@@ -34,3 +34,15 @@ func TestUserTextInertInDomainText(t *testing.T) {
 		t.Errorf("Literal = %q", got)
 	}
 }
+
+// TestRequestFromDirectMessageRefused: the domain's own channel check
+// refuses a release asked for in a direct message, whatever the channel
+// list says, with a message saying where to ask.
+func TestRequestFromDirectMessageRefused(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.svc.RequestDeploy(context.Background(), deploy.DeployInput{User: dev, Channel: "D0DIRECT01", App: "shop-web", Env: "staging", Version: "1.0.1"})
+	wantCode(t, err, deploy.EFORBIDDEN)
+	if msg := deploy.ErrorMessage(err); !strings.Contains(msg, "not in a direct message") && !strings.Contains(msg, "not used in this channel") {
+		t.Errorf("refusal = %q", msg)
+	}
+}
