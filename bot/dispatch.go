@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
@@ -129,7 +130,29 @@ func (b *Bot) badMessage(e socketmode.Event) {
 // HandleEvent handles one socketmode event: lifecycle events update the
 // liveness and counters; envelopes are routed, queued and acked. It never
 // blocks for longer than one ack hand-over (Config.AckTimeout).
+//
+// It never panics: a panic while reading an envelope (a payload no handler
+// expected) is recovered, logged with the envelope id, counted
+// (Counters.Panics) and the envelope acked with no payload, so that Slack
+// does not redeliver what would fail again.
 func (b *Bot) HandleEvent(ctx context.Context, evt socketmode.Event) {
+	acked := false
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		id := ""
+		if evt.Request != nil {
+			id = evt.Request.EnvelopeID
+		}
+		b.panics.Add(1)
+		b.log.Error().Interface("panic", r).Str("envelope_id", id).Str("type", string(evt.Type)).
+			Bytes("stack", debug.Stack()).Msg("envelope handler panicked; envelope acked and dropped")
+		if !acked {
+			b.sendAck(ctx, id, nil)
+		}
+	}()
 	if h, ok := b.lifecycle[evt.Type]; ok {
 		h(evt)
 		return
@@ -147,6 +170,7 @@ func (b *Bot) HandleEvent(ctx context.Context, evt socketmode.Event) {
 	if d.work != nil && !b.enqueue(job{key: d.key, log: log, work: d.work}) {
 		payload = d.busyAck
 	}
+	acked = true
 	b.sendAck(ctx, evt.Request.EnvelopeID, payload)
 }
 
@@ -171,6 +195,10 @@ func (b *Bot) routeSlash(evt socketmode.Event, log zerolog.Logger) decision {
 		// Slack delivers only this app's commands; a second command
 		// name in the manifest gets the same grammar.
 		in.log.Debug().Str("command", sc.Command).Msg("slash command under another name")
+	}
+	if msg, ok := commandRefusal(b.conf.Load(), sc.ChannelID, sc.ChannelName, sc.Text); ok {
+		in.log.Info().Msg("command refused by the channel policy")
+		return decision{ack: ackMessage(msg)}
 	}
 	if msg, ok := b.quickReply(in); ok {
 		return decision{ack: ackMessage(msg)}
@@ -235,6 +263,16 @@ func (b *Bot) routeActions(cb *slack.InteractionCallback, log zerolog.Logger) de
 			in.Channel = cb.Container.ChannelID
 		}
 		key = "click:" + a.ActionTs + ":" + cb.User.ID + ":" + a.ActionID + ":" + a.Value
+		where := in.Channel
+		if where == "" && in.ViewID != "" {
+			// A field of the form: the channel it was opened from.
+			where = in.ViewChannel
+		}
+		if msg, refused := clickRefusal(b.conf.Load(), where, cb.Channel.Name); refused {
+			in.log.Info().Str("channel", where).Msg("click refused by the channel policy")
+			works = append(works, func(ctx context.Context) { b.reply(ctx, "", where, in.User, msg) })
+			continue
+		}
 		works = append(works, func(ctx context.Context) { h(ctx, in) })
 	}
 	if len(works) == 0 {

@@ -127,6 +127,9 @@ func (b *Bot) cmdForm(ctx context.Context, in *slashInput) {
 // the typed text. The field's block id is found by prefix, since the env
 // block's id carries the chosen app.
 func formValue(cb *slack.InteractionCallback, block string) string {
+	if cb.View.State == nil {
+		return ""
+	}
 	v, ok := cb.View.State.Values[block][block]
 	if !ok {
 		for id, actions := range cb.View.State.Values {
@@ -164,7 +167,14 @@ func (b *Bot) submitForm(cb *slack.InteractionCallback, log zerolog.Logger) deci
 	appName := strings.ToLower(formValue(cb, formApp))
 	envName := strings.ToLower(formValue(cb, formEnv))
 	version := formValue(cb, formVersion)
-	check := len(cb.View.State.Values[formCheck][formCheck].SelectedOptions) > 0
+	check := cb.View.State != nil && len(cb.View.State.Values[formCheck][formCheck].SelectedOptions) > 0
+	channel := cb.View.PrivateMetadata
+	if _, refused := commandRefusal(conf, channel, "", ""); refused {
+		// The form carries the channel it was opened from; the policy
+		// may have changed since, and the release would go there.
+		log.Info().Str("channel", channel).Msg("form refused by the channel policy")
+		return decision{ack: viewErrors(map[string]string{formVersion: "This form was opened where deploybot is not used (now); nothing was done. Close it and use /deploy in a deploy channel."})}
+	}
 	errs := validateForm(conf, appName, envName, version)
 	if msg, ok := errs[formEnv]; ok {
 		// Name the env block as the form shows it.
@@ -174,7 +184,6 @@ func (b *Bot) submitForm(cb *slack.InteractionCallback, log zerolog.Logger) deci
 	if len(errs) > 0 {
 		return decision{ack: viewErrors(errs)}
 	}
-	channel := cb.View.PrivateMetadata
 	user := cb.User.ID
 	log = log.With().Str("app", appName).Str("env", envName).Logger()
 	return decision{
@@ -192,6 +201,9 @@ func (b *Bot) submitForm(cb *slack.InteractionCallback, log zerolog.Logger) deci
 
 // envFieldID is the block id of the env field in the submitted view.
 func envFieldID(cb *slack.InteractionCallback) string {
+	if cb.View.State == nil {
+		return formEnv
+	}
 	for id := range cb.View.State.Values {
 		if id == formEnv || strings.HasPrefix(id, formEnv+"-") {
 			return id

@@ -417,10 +417,14 @@ func plural(n int) string {
 	return "s"
 }
 
-// safeText makes text composed by the domain (which may hold mentions such
-// as <@U1>, <#C1> or <!subteam^S1>, next to user-supplied words) safe to
-// show: it keeps those control sequences and entities already escaped, and
-// escapes every other &, < and >. Text is thus escaped exactly once.
+// safeText makes text composed by the domain safe to show. The domain
+// writes mentions of users and channels (<@U1>, <#C1>) and links to request
+// cards, and escapes every piece of user or AWX text it places next to them
+// (deploy.Literal). safeText keeps exactly those forms and escapes every
+// other &, < and >, so a broadcast (<!channel>, <!here>), a group mention
+// (<!subteam^…>), a labelled mention or a link elsewhere shows literally
+// even if unescaped text reached it. Entities already escaped are kept, so
+// text is escaped exactly once.
 func safeText(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
@@ -458,26 +462,37 @@ const maxControlSeq = 128
 // slackArchive starts the links to Slack messages that safeText keeps.
 const slackArchive = "https://slack.com/archives/"
 
-// controlSeq reports whether inner (the text between < and >) is a mention
-// of a user, channel or user group, or a link to a Slack message.
-// Broadcasts (<!here>, <!channel>) and other links are not kept: a lock
-// reason must not ping a channel or carry a link elsewhere.
+// controlSeq reports whether inner (the text between < and >) is one of
+// the forms the domain writes: a mention of a user or a channel by ID with
+// no label, or a link to a Slack message labelled with a request number
+// (<https://slack.com/archives/C1/p123|#12>).
 func controlSeq(inner string) bool {
 	if strings.ContainsAny(inner, "<>\n") {
 		return false
 	}
 	switch {
 	case strings.HasPrefix(inner, "@"), strings.HasPrefix(inner, "#"):
-		id, _, _ := strings.Cut(inner[1:], "|")
-		return isSlackID(id)
-	case strings.HasPrefix(inner, "!subteam^"):
-		id, _, _ := strings.Cut(inner[len("!subteam^"):], "|")
-		return isSlackID(id)
+		return isSlackID(inner[1:])
 	case strings.HasPrefix(inner, slackArchive):
-		// Links to messages (the domain links to request cards) lead
-		// nowhere but Slack.
-		u, _, _ := strings.Cut(inner, "|")
-		return !strings.ContainsAny(u[len(slackArchive):], "@:?#\\")
+		u, label, labelled := strings.Cut(inner, "|")
+		channel, msg, ok := strings.Cut(u[len(slackArchive):], "/")
+		if !ok || !isSlackID(channel) || !strings.HasPrefix(msg, "p") || !digits(msg[1:]) {
+			return false
+		}
+		return !labelled || (strings.HasPrefix(label, "#") && digits(label[1:]))
 	}
 	return false
+}
+
+// digits reports whether s is a non-empty run of ASCII digits.
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

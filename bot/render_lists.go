@@ -69,7 +69,7 @@ func RenderStatus(rep StatusView, app, env string) Message {
 		for _, r := range reqs {
 			lines = append(lines, requestLine(r))
 		}
-		blocks = append(blocks, listSection(id, name, lines, "more with `/deploy status <app> <env>`"))
+		blocks = append(blocks, listSection(id, name, lines, "more with `/deploy status &lt;app&gt; &lt;env&gt;`"))
 	}
 	add("active", "Running", rep.Active)
 	add("queued", "Queued", rep.Queued)
@@ -79,12 +79,12 @@ func RenderStatus(rep StatusView, app, env string) Message {
 		for _, l := range rep.Locks {
 			lines = append(lines, lockLine(l))
 		}
-		blocks = append(blocks, listSection("locks", "Locks", lines, "more with `/deploy status <app> <env>`"))
+		blocks = append(blocks, listSection("locks", "Locks", lines, "more with `/deploy status &lt;app&gt; &lt;env&gt;`"))
 	}
 	if len(blocks) == 1 {
 		blocks = append(blocks, section("empty", "Nothing runs, waits or is locked.", ""))
 	}
-	return newMessage("Status of "+scope, fitBlocks(blocks, 0, "narrow it with `/deploy status <app> <env>`"))
+	return newMessage("Status of "+scope, fitBlocks(blocks, 0, "narrow it with `/deploy status &lt;app&gt; &lt;env&gt;`"))
 }
 
 // lockLine is one manual lock on one line.

@@ -57,7 +57,7 @@ func scheduleTitle(s *deploy.Schedule) string {
 func RenderSchedules(list []*deploy.Schedule, next func(*deploy.Schedule) []deploy.RunTime) Message {
 	blocks := []slack.Block{header("title", "Scheduled releases")}
 	if len(list) == 0 {
-		blocks = append(blocks, section("empty", "No scheduled releases. Create one with `/deploy schedule <app> <env> <version> \"<cron>\"`.", ""))
+		blocks = append(blocks, section("empty", "No scheduled releases. Create one with `/deploy schedule &lt;app&gt; &lt;env&gt; &lt;version&gt; \"&lt;cron&gt;\"`.", ""))
 		return newMessage("Scheduled releases", blocks)
 	}
 	lines := make([]string, 0, len(list))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,9 @@ type Counters struct {
 	Busy int64
 	// AckErrors counts acks that could not be handed to the socket.
 	AckErrors int64
+	// Panics counts envelopes whose handling panicked (recovered, logged
+	// with the envelope id and acked).
+	Panics int64
 }
 
 // Bot is the Socket Mode adapter. Every envelope is acked at once by the
@@ -117,7 +121,7 @@ type Bot struct {
 
 	lastSeen atomic.Int64 // unix nanos
 
-	connects, envelopes, duplicates, busy, ackErrors atomic.Int64
+	connects, envelopes, duplicates, busy, ackErrors, panics atomic.Int64
 }
 
 // job is work to do after an ack. key, when set, is checked against the
@@ -197,6 +201,7 @@ func (b *Bot) Counters() Counters {
 		Duplicates: b.duplicates.Load(),
 		Busy:       b.busy.Load(),
 		AckErrors:  b.ackErrors.Load(),
+		Panics:     b.panics.Load(),
 	}
 }
 
@@ -256,7 +261,8 @@ func (b *Bot) runJob(ctx context.Context, j job) {
 	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
-			j.log.Error().Interface("panic", r).Msg("handler panicked")
+			b.panics.Add(1)
+			j.log.Error().Interface("panic", r).Bytes("stack", debug.Stack()).Msg("handler panicked")
 		}
 	}()
 	if j.key != "" && b.dedupe != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -42,10 +43,17 @@ type Config struct {
 
 // Slack holds the Slack settings of the file (tokens come from the environment).
 type Slack struct {
-	// Channels where /deploy may be used; empty means any channel.
+	// Channels where /deploy and the bot's buttons may be used; empty
+	// means every channel. Direct messages are never a channel here: see
+	// AllowDM.
 	Channels []string
-	// AnnounceChannel is where scheduled releases are announced.
+	// AnnounceChannel is where scheduled releases are announced. The
+	// buttons the bot posts there work there too.
 	AnnounceChannel string
+	// AllowDM lets the read-only commands (status, history, apps,
+	// schedules, help) be used in direct messages with the bot. Nothing
+	// that changes state is ever done from a direct message.
+	AllowDM bool
 }
 
 // AWX holds the AWX settings of the file (URL and token come from the environment).
@@ -154,8 +162,13 @@ func (c *Config) InventoryName(app, env string) string {
 	return c.AWX.InventoryPrefix + "-" + app + "-" + env
 }
 
-// ChannelAllowed reports whether /deploy may be used in channel.
+// ChannelAllowed reports whether requests may be made in channel: a
+// listed channel, or any channel when the list is empty. A direct message
+// (an ID starting with D) is never allowed.
 func (c *Config) ChannelAllowed(channel string) bool {
+	if IsDirectMessage(channel) {
+		return false
+	}
 	if len(c.Slack.Channels) == 0 {
 		return true
 	}
@@ -165,4 +178,10 @@ func (c *Config) ChannelAllowed(channel string) bool {
 		}
 	}
 	return false
+}
+
+// IsDirectMessage reports whether a Slack conversation ID is a direct
+// message with the bot (Slack's IM IDs start with D).
+func IsDirectMessage(channel string) bool {
+	return strings.HasPrefix(channel, "D")
 }

@@ -182,3 +182,40 @@ func TestLiteralBracesAllowed(t *testing.T) {
 		t.Fatalf("literal braces refused: %v", err)
 	}
 }
+
+// TestChannelPolicyConfig: allow_dm is read, a direct message is never a
+// deploy channel (listed or under an empty list), and listing one is an
+// error that says what to do.
+func TestChannelPolicyConfig(t *testing.T) {
+	cfg, err := config.Parse("test.yaml", []byte("slack: {allow_dm: true}\n"+base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Slack.AllowDM {
+		t.Error("allow_dm: true not read")
+	}
+	for _, ch := range []string{"C0ANY00001", "G0PRIVATE1"} {
+		if !cfg.ChannelAllowed(ch) {
+			t.Errorf("empty channel list: %s refused, want every channel", ch)
+		}
+	}
+	if cfg.ChannelAllowed("D0DIRECT01") {
+		t.Error("empty channel list: a direct message is allowed")
+	}
+	example, err := config.Load("../deploybot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if example.Slack.AllowDM {
+		t.Error("the example must document allow_dm with its default, false")
+	}
+	for _, tc := range []struct{ yaml, where string }{
+		{"slack: {channels: [D0DIRECT01]}\n", "slack.channels[0]"},
+		{"slack: {announce_channel: D0DIRECT01}\n", "slack.announce_channel"},
+	} {
+		_, err := config.Parse("test.yaml", []byte(tc.yaml+base))
+		if err == nil || !strings.Contains(err.Error(), tc.where) || !strings.Contains(err.Error(), "direct message") {
+			t.Errorf("%q: err = %v, want a direct-message problem at %s", tc.yaml, err, tc.where)
+		}
+	}
+}

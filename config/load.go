@@ -27,6 +27,7 @@ type rawConfig struct {
 type rawSlack struct {
 	Channels        []string `yaml:"channels"`
 	AnnounceChannel string   `yaml:"announce_channel"`
+	AllowDM         bool     `yaml:"allow_dm"`
 }
 
 type rawAWX struct {

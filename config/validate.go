@@ -28,7 +28,7 @@ var (
 func (v *validator) build(raw *rawConfig) *Config {
 	cfg := &Config{
 		Timezone: raw.Timezone,
-		Slack:    Slack{Channels: raw.Slack.Channels, AnnounceChannel: raw.Slack.AnnounceChannel},
+		Slack:    Slack{Channels: raw.Slack.Channels, AnnounceChannel: raw.Slack.AnnounceChannel, AllowDM: raw.Slack.AllowDM},
 		AWX: AWX{
 			Organization:    raw.AWX.Organization,
 			InventoryPrefix: raw.AWX.InventoryPrefix,
@@ -50,10 +50,14 @@ func (v *validator) build(raw *rawConfig) *Config {
 	for i, ch := range raw.Slack.Channels {
 		if !channelRE.MatchString(ch) {
 			v.addf(fmt.Sprintf("slack.channels[%d]", i), "%q is not a Slack channel ID (like C0123ABCD)", ch)
+		} else if IsDirectMessage(ch) {
+			v.addf(fmt.Sprintf("slack.channels[%d]", i), "%q is a direct message, not a channel: list channels here and use allow_dm for direct messages", ch)
 		}
 	}
 	if ch := raw.Slack.AnnounceChannel; ch != "" && !channelRE.MatchString(ch) {
 		v.addf("slack.announce_channel", "%q is not a Slack channel ID (like C0123ABCD)", ch)
+	} else if IsDirectMessage(ch) {
+		v.addf("slack.announce_channel", "%q is a direct message: announcements go to a channel", ch)
 	}
 
 	cfg.AWX.EventWait = 2 * time.Minute

@@ -3,6 +3,7 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes. They say what kind of failure happened; the message says what
@@ -57,4 +58,17 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "Internal error."
+}
+
+// Literal makes text that came from a user or from AWX (a lock reason, a
+// host or task name, an AWX message, job output) safe to place in the
+// Slack text the service composes: it escapes &, < and >, Slack's control
+// characters, so the text is shown as written and can never become a
+// mention, a broadcast (<!channel>) or a link. The bot keeps the mentions
+// the service itself writes (<@U…>, <#C…>) and leaves escaped text as is.
+func Literal(s string) string {
+	if !strings.ContainsAny(s, "&<>") {
+		return s
+	}
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }

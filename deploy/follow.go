@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -172,7 +173,7 @@ func (f *follower) apply(upd Update) bool {
 			// name is worth one milestone.
 			if ev.Play != "" && ev.Play != f.p.Play {
 				f.p.Play = ev.Play
-				f.milestone(":arrow_forward: Play: " + ev.Play)
+				f.milestone(":arrow_forward: Play: " + Literal(ev.Play))
 			}
 		case "task_start":
 			f.p.Task = ev.Task
@@ -208,7 +209,7 @@ func (f *follower) apply(upd Update) bool {
 			f.p.Hosts[ev.Host] = hp
 			if f.p.Failure == nil {
 				f.p.Failure = &Failure{Host: ev.Host, Task: ev.Task, Message: ev.Message}
-				f.milestone(fmt.Sprintf(":x: %s %s at task %q: %s", ev.Host, hp.State, ev.Task, oneLine(ev.Message, 200)))
+				f.milestone(fmt.Sprintf(":x: %s %s at task %s: %s", Literal(ev.Host), hp.State, Literal(strconv.Quote(ev.Task)), Literal(oneLine(ev.Message, 200))))
 			}
 		case "stats":
 			f.hostsDone(nil)
@@ -264,7 +265,7 @@ func (f *follower) hostsDone(only map[string]bool) {
 			hp.State = "changed"
 		}
 		f.p.Hosts[h] = hp
-		f.milestone(":white_check_mark: " + h + " done")
+		f.milestone(":white_check_mark: " + Literal(h) + " done")
 	}
 }
 
@@ -313,7 +314,7 @@ func (s *Service) finish(ctx context.Context, f *follower, upd Update) {
 	}
 	outcome := outcomeText(r, to, f.p, canceledBy, d)
 	if to == StatusFailed && f.p.Failure == nil && upd.Explanation != "" {
-		outcome += ": " + oneLine(upd.Explanation, 200)
+		outcome += ": " + Literal(oneLine(upd.Explanation, 200))
 	}
 	// The output goes to a file on disk, not memory: it may be large.
 	out, outErr := s.spoolOutput(ctx, r.Job)
@@ -375,13 +376,13 @@ func (s *Service) digest(r *Request, p Progress, explanation, output string) str
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Failure digest for #%d*\n", r.ID)
 	if f := p.Failure; f != nil {
-		fmt.Fprintf(&b, "• Host: `%s`\n• Task: %s\n• Message: %s\n", f.Host, f.Task, oneLine(f.Message, 500))
+		fmt.Fprintf(&b, "• Host: `%s`\n• Task: %s\n• Message: %s\n", Literal(f.Host), Literal(f.Task), Literal(oneLine(f.Message, 500)))
 	}
 	if explanation != "" {
-		fmt.Fprintf(&b, "• AWX: %s\n", oneLine(explanation, 300))
+		fmt.Fprintf(&b, "• AWX: %s\n", Literal(oneLine(explanation, 300)))
 	}
 	if tail := lastLines(output, s.DigestLines); tail != "" {
-		fmt.Fprintf(&b, "Last %d lines of output:\n```\n%s\n```", strings.Count(tail, "\n")+1, strings.ReplaceAll(tail, "```", "'''"))
+		fmt.Fprintf(&b, "Last %d lines of output:\n```\n%s\n```", strings.Count(tail, "\n")+1, Literal(strings.ReplaceAll(tail, "```", "'''")))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -109,7 +110,7 @@ func launchReason(err error) string {
 	if errors.As(err, &e) {
 		return e.Message
 	}
-	return oneLine(err.Error(), 300)
+	return Literal(oneLine(err.Error(), 300))
 }
 
 // markRunning records the job of a launching request and starts following
@@ -232,7 +233,7 @@ func outcomeText(r *Request, to Status, p Progress, canceledBy string, d time.Du
 		return "Canceled in AWX"
 	}
 	if f := p.Failure; f != nil {
-		return fmt.Sprintf("Failed on %s at task %q: %s", f.Host, f.Task, oneLine(f.Message, 200)) + took
+		return fmt.Sprintf("Failed on %s at task %s: %s", Literal(f.Host), Literal(strconv.Quote(f.Task)), Literal(oneLine(f.Message, 200))) + took
 	}
 	return "Failed"
 }

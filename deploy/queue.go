@@ -186,7 +186,7 @@ func (s *Service) lockOf(ctx context.Context, app, env string) (Lock, bool) {
 func (s *Service) lockText(l Lock) string {
 	t := fmt.Sprintf("locked by <@%s> since %s", l.By, s.clockText(l.Since))
 	if l.Reason != "" {
-		t += ": " + l.Reason
+		t += ": " + Literal(l.Reason)
 	}
 	return t
 }

@@ -99,6 +99,9 @@ func (s *Service) authorizeRequest(ctx context.Context, user, channel, appName, 
 		return nil, nil, err
 	}
 	if !s.cfg.ChannelAllowed(channel) {
+		if len(s.cfg.Slack.Channels) == 0 {
+			return nil, nil, Errorf(EFORBIDDEN, "Releases are requested in a channel, where the card can be seen, not in a direct message.")
+		}
 		chans := make([]string, 0, len(s.cfg.Slack.Channels))
 		for _, c := range s.cfg.Slack.Channels {
 			chans = append(chans, "<#"+c+">")

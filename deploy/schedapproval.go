@@ -109,7 +109,7 @@ func (s *Service) RejectSchedule(ctx context.Context, id int64, user, reason str
 	s.scheduleChanged(&upd)
 	text := fmt.Sprintf(":no_entry_sign: <@%s> rejected schedule %s.", user, s.scheduleTitle(&upd))
 	if reason != "" {
-		text += " Reason: " + reason
+		text += " Reason: " + Literal(reason)
 	}
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: upd, Text: text})
 	return &upd, nil

@@ -114,7 +114,8 @@ func envBusy(app, env, why string) error {
 func lockText(by, reason string, since time.Time) string {
 	s := fmt.Sprintf("locked by <@%s> since %s", by, since.Format("2006-01-02 15:04 MST"))
 	if reason != "" {
-		s += ": " + reason
+		// The reason is user text: escaped so that Slack shows it as typed.
+		s += ": " + deploy.Literal(reason)
 	}
 	return s
 }

@@ -202,5 +202,6 @@ func registerBotMetrics(reg prometheus.Registerer, gw *bot.Slack, b *bot.Bot) {
 		counter("deploybot_slack_reconnects_total", "Socket Mode reconnections.", func() int64 { return b.Counters().Reconnects }),
 		counter("deploybot_slack_envelopes_total", "Socket Mode envelopes received.", func() int64 { return b.Counters().Envelopes }),
 		counter("deploybot_slack_duplicates_total", "Envelopes and clicks recognised as repeats and ignored.", func() int64 { return b.Counters().Duplicates }),
+		counter("deploybot_slack_handler_panics_total", "Envelopes whose handling panicked (recovered, logged with the envelope id, acked).", func() int64 { return b.Counters().Panics }),
 	)
 }
