@@ -437,3 +437,22 @@ func TestFormNarrowsEnvironmentsToTheApp(t *testing.T) {
 		return slices.Contains(h.d.Calls(), "deploy U1 C1 billing-worker production 7.0 false")
 	})
 }
+
+// An ack between 4 KiB and 20 KiB (here a syntax error echoing a long first
+// word) reaches Slack: the socket writes it as one frame, which Slack
+// requires (it does not reassemble continuation frames).
+func TestLargeAckArrivesWhole(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	startBot(t, srv, Config{}, SlackOptions{})
+	ack, err := srv.SendSlashCommand(testCtx(t), slash(strings.Repeat("x", 3000)+" staging 1.0.0"))
+	if err != nil {
+		t.Fatalf("large ack lost: %v (fragmented messages: %d)", err, srv.FragmentedMessages())
+	}
+	if n := len(ack.Payload); n <= 4096 || n >= 20480 {
+		t.Fatalf("ack payload is %d bytes; the test needs one between 4 KiB and 20 KiB", n)
+	}
+	if !strings.Contains(string(ack.Payload), "is neither a /deploy command nor an app") || len(ack.Errors) > 0 {
+		t.Errorf("ack = %.200s…, errors %v", ack.Payload, ack.Errors)
+	}
+}

@@ -62,16 +62,17 @@ type Server struct {
 	views        map[string]*View
 	responseURLs map[string]*responseURL
 
-	tickets   map[string]bool // ticket -> used
-	conns     map[int]*wsConn
-	connSeq   int
-	stopPings bool
-	opened    int // sockets ever opened
-	rr        int // round robin over sockets
-	pending   map[string]*envelope
-	envelopes []Envelope
-	acks      []Ack
-	oversized int
+	tickets    map[string]bool // ticket -> used
+	conns      map[int]*wsConn
+	connSeq    int
+	stopPings  bool
+	opened     int // sockets ever opened
+	rr         int // round robin over sockets
+	pending    map[string]*envelope
+	envelopes  []Envelope
+	acks       []Ack
+	oversized  int
+	fragmented int
 
 	responseUses []ResponseURLUse
 	lastMicros   int64
