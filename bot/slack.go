@@ -13,6 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
+
+	"github.com/deploybot/deploybot/deploy"
 )
 
 // webAPI is the part of *slack.Client that deploybot uses; always the
@@ -357,7 +359,30 @@ func (s *Slack) post(ctx context.Context, channel string, msg Message, opts ...s
 		_, ts, err = s.api.PostMessageContext(ctx, channel, opts...)
 		return err
 	})
+	if unavailable(err) {
+		err = fmt.Errorf("%w: %w", deploy.ErrChannelUnavailable, err)
+	}
 	return ts, err
+}
+
+// unavailable reports whether err says the bot cannot post in the
+// conversation at all, whatever it retries. chat.postMessage answers
+// channel_not_found for a private channel or direct message the bot is not
+// in, not_in_channel for a public one without chat:write.public, and
+// is_archived (slack-api-specs web-api/slack_web_openapi_v2.json,
+// /chat.postMessage; docs.slack.dev/reference/methods/chat.postMessage).
+func unavailable(err error) bool {
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Err {
+	case "channel_not_found", "not_in_channel", "is_archived", "restricted_action",
+		"restricted_action_read_only_channel", "restricted_action_thread_only_channel",
+		"restricted_action_non_threadable_channel":
+		return true
+	}
+	return false
 }
 
 // PostEphemeral shows msg to user in channel.
