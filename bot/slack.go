@@ -28,6 +28,7 @@ type webAPI interface {
 	GetUserGroupMembersContext(ctx context.Context, userGroup string, options ...slack.GetUserGroupMembersOption) ([]string, error)
 	OpenViewContext(ctx context.Context, triggerID string, view slack.ModalViewRequest) (*slack.ViewResponse, error)
 	UpdateViewContext(ctx context.Context, view slack.ModalViewRequest, externalID, hash, viewID string) (*slack.ViewResponse, error)
+	AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error)
 }
 
 // SlackOptions tunes the gateway. Zero values take the defaults.
@@ -408,6 +409,36 @@ func (s *Slack) Respond(ctx context.Context, responseURL string, msg Message) er
 		}
 		return err
 	})
+}
+
+// AuthTest asks Slack who the bot token belongs to (auth.test), in one
+// attempt. An error for which BadToken is true means the token itself is
+// refused; anything else is a passing failure.
+func (s *Slack) AuthTest(ctx context.Context) (*slack.AuthTestResponse, error) {
+	s.calls.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
+	defer cancel()
+	r, err := s.api.AuthTestContext(ctx)
+	if err != nil {
+		s.failures.Add(1)
+		return nil, fmt.Errorf("auth.test: %w", err)
+	}
+	return r, nil
+}
+
+// BadToken reports whether err is Slack refusing the token: wrong, revoked,
+// of the wrong kind, or of a deactivated account (auth.test errors in
+// slack-api-specs web-api/slack_web_openapi_v2.json, /auth.test).
+func BadToken(err error) bool {
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Err {
+	case "not_authed", "invalid_auth", "token_revoked", "token_expired", "account_inactive", "not_allowed_token_type":
+		return true
+	}
+	return false
 }
 
 // UpdateView replaces an open modal; hash guards against overwriting a

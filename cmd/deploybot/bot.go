@@ -39,11 +39,13 @@ type botTunables struct {
 	TickInterval time.Duration
 	// AWXTimeout bounds one AWX API call.
 	AWXTimeout time.Duration
+	// SlackAuthCheck is how long /readyz trusts the last auth.test answer.
+	SlackAuthCheck time.Duration
 }
 
 func defaultTunables() botTunables {
 	return botTunables{SlackStale: 90 * time.Second, AWXCheck: 30 * time.Second, ShutdownTimeout: 15 * time.Second,
-		AWXTimeout: awxTimeout}
+		AWXTimeout: awxTimeout, SlackAuthCheck: time.Minute}
 }
 
 // runBot runs the bot until ctx ends or a component fails for good.
@@ -84,6 +86,9 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	api := slack.New(o.SlackBotToken, slack.OptionAPIURL(o.SlackAPIURL), slack.OptionAppLevelToken(o.SlackAppToken))
 	gw := bot.NewSlack(api, log, tun.Slack)
+	if err := checkBotToken(ctx, gw, log); err != nil {
+		return err
+	}
 	runner := awxrunner.New(awx, cfg.AWX.Organization, cfg.AWX.Credential)
 	svc := deploy.NewService(cfg, db, runner, gw, gw, deploy.SystemClock{}, log)
 	svc.Metrics = newPromMetrics(reg)
@@ -124,6 +129,11 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	h.addReadiness("database", db.Ping)
 	h.addReadiness("awx", watch.Ready)
 	h.addReadiness("slack", slackAlive)
+	token := &tokenProbe{interval: tun.SlackAuthCheck, now: time.Now, check: func(ctx context.Context) error {
+		_, err := gw.AuthTest(ctx)
+		return err
+	}}
+	h.addReadiness("slack token", token.Ready)
 
 	ln, err := net.Listen("tcp", o.HTTPAddr)
 	if err != nil {

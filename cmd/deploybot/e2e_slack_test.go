@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploybot/deploybot/bot/slacktest"
 )
@@ -46,5 +49,69 @@ func TestDeployWhereTheBotCannotPost(t *testing.T) {
 	s.reply(alice, "No releases")
 	if ls := s.awx.Launches(); len(ls) != 0 {
 		t.Errorf("AWX got %d launches from conversations where no card was posted", len(ls))
+	}
+}
+
+// A bot token Slack refuses stops the bot at start with an error naming
+// SLACK_BOT_TOKEN, before anything else is done.
+func TestStoryBotTokenRefusedAtStart(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(s *stack)
+		want  string
+	}{
+		{"revoked", func(s *stack) { s.slack.RevokeBotToken() }, "token_revoked"},
+		{"wrong", func(s *stack) { s.env["SLACK_BOT_TOKEN"] = "xoxb-000000000000-0000000000000-000000000000" }, "invalid_auth"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t)
+			tt.setup(s)
+			s.startUnready()
+			var err error
+			select {
+			case err = <-s.done:
+				s.done <- nil // for the stack's own stop
+			case <-s.ctx().Done():
+				t.Fatalf("the bot kept running with a refused token; logs:\n%s", s.logs.String())
+			}
+			if err == nil || !strings.Contains(err.Error(), "SLACK_BOT_TOKEN") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("start error = %v, want one naming SLACK_BOT_TOKEN and %s", err, tt.want)
+			}
+			if strings.Contains(fmt.Sprint(err), s.env["SLACK_BOT_TOKEN"]) {
+				t.Error("the error prints the token")
+			}
+			if n := len(s.awx.Launches()); n != 0 {
+				t.Errorf("%d launches", n)
+			}
+		})
+	}
+}
+
+// A token revoked while the bot runs turns /readyz unready; /readyz asks
+// Slack (auth.test) at most once per SlackAuthCheck however often it is
+// probed.
+func TestStoryBotTokenRevokedWhileRunning(t *testing.T) {
+	s := newStack(t)
+	s.tun.SlackAuthCheck = time.Hour
+	s.start()
+	readyz := "http://" + s.env["DEPLOYBOT_HTTP_ADDR"] + "/readyz"
+	before := len(s.slack.Calls("auth.test"))
+	for range 20 {
+		waitHTTP(t, readyz, func(status int, _ string) bool { return status == http.StatusOK })
+	}
+	if n := len(s.slack.Calls("auth.test")) - before; n > 0 {
+		t.Errorf("20 probes within the interval called auth.test %d more times, want 0", n)
+	}
+	s.stop()
+
+	s.tun.SlackAuthCheck = 200 * time.Millisecond
+	s.start()
+	s.slack.RevokeBotToken()
+	_, body := waitHTTP(t, readyz, func(status int, body string) bool {
+		return status == http.StatusServiceUnavailable && strings.Contains(body, "slack token:")
+	})
+	if !strings.Contains(body, "SLACK_BOT_TOKEN refused") {
+		t.Errorf("/readyz does not say the bot token is refused:\n%s", body)
 	}
 }
