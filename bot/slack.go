@@ -396,7 +396,9 @@ func (s *Slack) PostEphemeral(ctx context.Context, channel, user string, msg Mes
 }
 
 // Respond answers through a response_url (slash commands and clicks),
-// ephemerally. It works in channels the bot is not a member of. A response
+// ephemerally and without replacing the clicked message (slack-go always
+// sends replace_original, false here). It works in channels the bot is not
+// a member of. A response
 // URL is a bearer secret, so it is kept out of the errors.
 func (s *Slack) Respond(ctx context.Context, responseURL string, msg Message) error {
 	return s.do(ctx, "response_url", "", func(ctx context.Context) error {

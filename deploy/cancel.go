@@ -3,7 +3,9 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 )
 
 // Cancel stops request id for user (the requester, a deployer or an
@@ -92,6 +94,13 @@ func (s *Service) SendLog(ctx context.Context, id int64, user string) (*Request,
 		return nil, Errorf(ECONFLICT, "AWX has no output for #%d yet; try again in a moment.", id)
 	}
 	if err := s.notifier.Upload(ctx, req, logName(req), fmt.Sprintf("Playbook output of #%d", id), out.Bytes()); err != nil {
+		if errors.Is(err, ErrChannelUnavailable) {
+			// Slack shares files only where the bot is a member; the
+			// user still gets the end of the output, and the fix.
+			tail := strings.ReplaceAll(truncate(lastLines(out.String(), 20), 2500), "```", "ʼʼʼ")
+			return nil, Errorf(ECONFLICT, "I could not attach the output of #%d in <#%s>: Slack lets an app share files only in channels it is a member of. "+
+				"Invite me there with `/invite @deploybot` and run `/deploy log %d` again. The last lines:\n```\n%s\n```", id, req.Message.Channel, id, tail)
+		}
 		return nil, internal("upload output", err)
 	}
 	s.audit(ctx, req, user, "log_sent", logName(req))

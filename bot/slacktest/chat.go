@@ -170,6 +170,20 @@ func (s *Server) postableLocked(ref string) (*channel, *apiError) {
 	return ch, nil
 }
 
+// memberLocked resolves a channel where the method needs the bot to be a
+// member (see channel for the rules and their sources): a public channel the
+// bot is not in answers outsider, a private one channel_not_found.
+func (s *Server) memberLocked(ref, outsider string) (*channel, *apiError) {
+	ch, e := s.postableLocked(ref)
+	if e != nil {
+		return nil, e
+	}
+	if !ch.BotMember {
+		return nil, errf(outsider)
+	}
+	return ch, nil
+}
+
 // findLocked returns the stored message, or nil.
 func (s *Server) findLocked(channelID, ts string) *Message {
 	for _, m := range s.messages[channelID] {
@@ -286,7 +300,7 @@ func (s *Server) chatUpdate(rq *apiRequest) (map[string]any, *apiError) {
 }
 
 func (s *Server) chatPostEphemeral(rq *apiRequest) (map[string]any, *apiError) {
-	ch, e := s.postableLocked(rq.arg("channel"))
+	ch, e := s.memberLocked(rq.arg("channel"), "channel_not_found")
 	if e != nil {
 		return nil, e
 	}

@@ -83,9 +83,29 @@ type user struct {
 	ID, Name string
 }
 
+// channel is a conversation. Slack's rules depend on its kind and on
+// whether the bot is a member:
+//
+//   - public, bot member: everything works.
+//   - public, bot not member: chat.postMessage works with chat:write.public
+//     (not_in_channel without it); sharing a file answers not_in_channel;
+//     chat.postEphemeral answers channel_not_found.
+//   - private channel, group DM or DM the bot is not in: the conversation is
+//     invisible to the bot, every method answers channel_not_found.
+//   - private channel or DM the bot is in: everything works.
+//
+// Sources: slack-api-specs web-api/slack_web_openapi_v2.json (commit
+// bc08db49625630e3585bf2f1322128ea04f2a7f3) error enums of /chat.postMessage
+// (channel_not_found, not_in_channel) and /chat.postEphemeral (which has
+// channel_not_found and no not_in_channel); docs.slack.dev/reference/scopes/
+// chat.write.public (post to public channels without joining);
+// docs.slack.dev/reference/methods/chat.postEphemeral (the user, and the app
+// posting, must be in the channel); getnao/nao#1372 (files.completeUploadExternal
+// answers not_in_channel where only chat:write.public let the bot post).
 type channel struct {
 	ID, Name  string
 	Public    bool
+	IM        bool // a direct message (D...)
 	BotMember bool
 	Archived  bool
 	Members   map[string]bool // nil: membership not tracked
@@ -318,6 +338,24 @@ func (s *Server) AddChannel(id, name string, public, botMember bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels[id] = &channel{ID: id, Name: name, Public: public, BotMember: botMember}
+	s.notifyLocked()
+}
+
+// AddDM adds a direct message (id "D...") between users. The bot can use it
+// only when it is one of them (the app's Messages tab); a DM between people
+// is invisible to it (channel_not_found), even when a slash command is typed
+// there.
+func (s *Server) AddDM(id string, users ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := &channel{ID: id, IM: true, Members: map[string]bool{}}
+	for _, u := range users {
+		ch.Members[u] = true
+		if u == s.BotUserID {
+			ch.BotMember = true
+		}
+	}
+	s.channels[id] = ch
 	s.notifyLocked()
 }
 

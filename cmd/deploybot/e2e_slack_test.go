@@ -115,3 +115,63 @@ func TestStoryBotTokenRevokedWhileRunning(t *testing.T) {
 		t.Errorf("/readyz does not say the bot token is refused:\n%s", body)
 	}
 }
+
+// In a public channel the bot posts in only through chat:write.public (it is
+// not a member): the card works, a refused click is answered through the
+// click's response_url, the job log that Slack will not let it share there
+// is replaced by a thread note saying how to get it, and /deploy log answers
+// with the end of the output and the fix.
+func TestStoryPublicChannelWithoutMembership(t *testing.T) {
+	const public = "C0PUBLIC01"
+	s := newStackConfig(t, e2eAnyChannel)
+	s.slack.AddChannel(public, "frontend", true, false)
+	s.slack.JoinChannel(public, alice, bob)
+	s.start()
+	typeIn := func(text string) {
+		t.Helper()
+		if _, err := s.slack.SendSlashCommand(s.ctx(), slacktest.SlashCommand{User: alice, Channel: public, Command: "/deploy", Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cardOf := func(label string) slacktest.Message {
+		t.Helper()
+		m, err := s.slack.AwaitMessage(s.ctx(), public, func(m slacktest.Message) bool { return strings.HasSuffix(m.Text, ": "+label) })
+		if err != nil {
+			t.Fatalf("no card showing %q in %s; logs:\n%s", label, public, s.logs.String())
+		}
+		return m
+	}
+
+	typeIn("shop-web staging 1.4.2")
+	card := cardOf("Succeeded")
+	id := cardRE.FindStringSubmatch(card.Text)[1]
+	s.await("the thread note about the log", func() bool {
+		for _, r := range s.slack.Thread(public, card.TS)[1:] {
+			if strings.Contains(r.Text, "could not attach") && strings.Contains(r.Text, "/invite @deploybot") && strings.Contains(r.Text, "/deploy log "+id) {
+				return true
+			}
+		}
+		return false
+	})
+
+	typeIn("log " + id)
+	e := s.reply(alice, "could not attach the output of #"+id, "/invite @deploybot", "PLAY RECAP")
+	if e.Source != "response_url" {
+		t.Errorf("/deploy log answered through %s, want response_url", e.Source)
+	}
+
+	typeIn("shop-web production 1.4.2")
+	pending := cardOf("Waiting for approval")
+	if _, err := s.slack.ClickButton(s.ctx(), alice, public, pending.TS, "approve"); err != nil {
+		t.Fatal(err)
+	}
+	e = s.reply(alice, "Another approver must approve")
+	if e.Source != "response_url" || e.Channel != public {
+		t.Errorf("the refused click was answered through %s in %s, want response_url in %s", e.Source, e.Channel, public)
+	}
+	for _, u := range s.slack.ResponseURLUses() {
+		if u.Kind == "actions" && strings.Contains(string(u.Body), `"replace_original":true`) {
+			t.Errorf("a click answer replaces the card: %s", u.Body)
+		}
+	}
+}
