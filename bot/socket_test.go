@@ -456,3 +456,34 @@ func TestLargeAckArrivesWhole(t *testing.T) {
 		t.Errorf("ack = %.200s…, errors %v", ack.Payload, ack.Errors)
 	}
 }
+
+// A slash command delivered again in a new envelope (same trigger_id) is
+// acked again but worked on once: the command, not the envelope, is the
+// unit of deduplication.
+func TestSlashRedeliveredInNewEnvelopeRunsOnce(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	h := startBot(t, srv, Config{}, SlackOptions{})
+	ctx := testCtx(t)
+	first, err := srv.SendSlashCommand(ctx, slash("lock shop-web staging freeze"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the lock", func() bool { return len(h.d.Calls()) == 1 })
+	again, err := srv.Redeliver(ctx, first.EnvelopeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.EnvelopeID == first.EnvelopeID {
+		t.Fatal("the redelivery reused the envelope id")
+	}
+	// A different command after it proves the redelivery was handled.
+	if _, err := srv.SendSlashCommand(ctx, slash("unlock shop-web staging")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the unlock", func() bool { return len(h.d.Calls()) >= 2 })
+	if calls := h.d.Calls(); len(calls) != 2 || !strings.HasPrefix(calls[1], "unlock") {
+		t.Errorf("domain calls = %q, want one lock then one unlock", calls)
+	}
+	eventually(t, "the repeat counted as a duplicate", func() bool { return h.bot.Counters().Duplicates == 1 })
+}

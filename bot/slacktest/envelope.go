@@ -242,3 +242,27 @@ func (s *Server) Envelopes() []Envelope {
 	defer s.mu.Unlock()
 	return slices.Clone(s.envelopes)
 }
+
+// Redeliver sends the payload of envelope id again, in a new envelope with a
+// new envelope_id, and waits for its ack. Slack documents envelope_id as the
+// identifier of one delivery to acknowledge, not of the payload
+// (docs.slack.dev/apis/events-api/using-socket-mode: every envelope is
+// acked by its own envelope_id; events_api retries come in new envelopes,
+// see eventDelivery), so an app that deduplicates work on it does the work
+// twice. Redeliver plays such a repeat for any envelope type.
+func (s *Server) Redeliver(ctx context.Context, id string) (Ack, error) {
+	s.mu.Lock()
+	var orig *Envelope
+	for i := range s.envelopes {
+		if s.envelopes[i].ID == id {
+			orig = &s.envelopes[i]
+		}
+	}
+	if orig == nil {
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("slacktest: redeliver: no envelope %s", id)
+	}
+	typ, payload := orig.Type, append(json.RawMessage(nil), orig.Payload...)
+	s.mu.Unlock()
+	return s.deliver(ctx, delivery{typ: typ, payload: payload, accepts: typ != "events_api"})
+}
