@@ -13,6 +13,10 @@ import (
 // Slack then shows the user dispatch_failed.
 var ErrNoConnection = errors.New("slacktest: no socket mode connection")
 
+// ErrNotSubscribed is returned by SendEvent for an event Slack would not
+// deliver to the app: not subscribed, or missing the scope it needs.
+var ErrNotSubscribed = errors.New("slacktest: event not delivered")
+
 // ErrNoAck is returned when the client did not ack an envelope before the
 // ack deadline.
 var ErrNoAck = errors.New("slacktest: envelope not acked in time")
@@ -208,8 +212,22 @@ func (s *Server) Acks() []Ack {
 // with the same event_id, retry_attempt 1..3 and retry_reason "timeout",
 // after the delays of WithEventRetryDelays (by default at once, 1 min and
 // 5 min); those retries run in the background.
+//
+// Slack delivers an event only to an app subscribed to its type and holding
+// the scope it needs (docs.slack.dev/apis/events-api: "subscribe to event
+// types"; each event's reference page lists its required scope): otherwise
+// nothing is sent and SendEvent returns ErrNotSubscribed.
 func (s *Server) SendEvent(ctx context.Context, event map[string]any) (Ack, error) {
+	typ, _ := event["type"].(string)
 	s.mu.Lock()
+	if !slices.Contains(s.cfg.botEvents, typ) {
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("%w: the app is not subscribed to %q", ErrNotSubscribed, typ)
+	}
+	if scope := eventScopes[typ]; scope != "" && !slices.Contains(s.botScopes, scope) {
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("%w: %q needs the %s scope", ErrNotSubscribed, typ, scope)
+	}
 	payload := map[string]any{
 		"token": verificationToken, "team_id": s.TeamID, "api_app_id": s.AppID,
 		"event": event, "type": "event_callback", "event_id": "Ev" + randHex(10),

@@ -125,6 +125,7 @@ type config struct {
 	ackDeadline  time.Duration
 	rateLimits   bool
 	botScopes    []string
+	botEvents    []string
 	connTime     int
 	eventRetries []time.Duration
 	addr         string
@@ -135,9 +136,31 @@ type config struct {
 // WithBotScopes says otherwise: those of deploybot's manifest.
 func DefaultBotScopes() []string {
 	return []string{
-		"commands", "chat:write", "chat:write.public", "files:write", "channels:read",
-		"groups:read", "usergroups:read", "users:read",
+		"app_mentions:read", "commands", "chat:write", "chat:write.public", "files:write", "usergroups:read",
 	}
+}
+
+// DefaultBotEvents returns the bot events the app subscribes to unless
+// WithBotEvents says otherwise: those of deploybot's manifest.
+func DefaultBotEvents() []string { return []string{"app_mention"} }
+
+// eventScopes is the scope each bot event needs to be delivered
+// (docs.slack.dev/reference/events/<type>, "Required scopes"; e.g.
+// app_mention needs app_mentions:read).
+var eventScopes = map[string]string{
+	"app_mention":           "app_mentions:read",
+	"message.channels":      "channels:history",
+	"message.groups":        "groups:history",
+	"message.im":            "im:history",
+	"message.mpim":          "mpim:history",
+	"member_joined_channel": "channels:read",
+	"app_home_opened":       "",
+}
+
+// WithBotEvents sets the bot events the app subscribes to
+// (settings.event_subscriptions.bot_events of the manifest).
+func WithBotEvents(events ...string) Option {
+	return func(c *config) { c.botEvents = events }
 }
 
 // WithClock replaces the clock used for expiries (trigger ids, response
@@ -215,6 +238,7 @@ func Start(opts ...Option) (*Server, error) {
 		ackDeadline:  3 * time.Second,
 		rateLimits:   true,
 		botScopes:    DefaultBotScopes(),
+		botEvents:    DefaultBotEvents(),
 		connTime:     18060,
 		eventRetries: []time.Duration{0, time.Minute, 5 * time.Minute},
 	}
