@@ -61,3 +61,16 @@ func TestMembershipPerConversation(t *testing.T) {
 		})
 	}
 }
+
+// A free workspace has no user groups.
+func TestFreePlanHasNoUserGroups(t *testing.T) {
+	srv := newTestServer(t, WithFreePlan())
+	srv.AddUserGroup("S1", "leads", "U1")
+	api := newAPI(srv)
+	if _, err := api.GetUserGroupsContext(testCtx(t)); err == nil || err.Error() != "plan_upgrade_required" {
+		t.Errorf("usergroups.list: %v, want plan_upgrade_required", err)
+	}
+	if _, err := api.GetUserGroupMembersContext(testCtx(t), "S1"); err == nil || err.Error() != "plan_upgrade_required" {
+		t.Errorf("usergroups.users.list: %v, want plan_upgrade_required", err)
+	}
+}

@@ -126,6 +126,7 @@ type config struct {
 	rateLimits   bool
 	botScopes    []string
 	botEvents    []string
+	freePlan     bool
 	connTime     int
 	eventRetries []time.Duration
 	addr         string
@@ -155,6 +156,16 @@ var eventScopes = map[string]string{
 	"message.mpim":          "mpim:history",
 	"member_joined_channel": "channels:read",
 	"app_home_opened":       "",
+}
+
+// WithFreePlan makes the workspace one on Slack's free plan, which has no
+// user groups: usergroups.list and usergroups.users.list answer
+// plan_upgrade_required ("This workspace does not have access to User
+// Groups, as that feature is only available on Standard and above plans":
+// docs.slack.dev/reference/methods/usergroups.users.list and
+// usergroups.list, error tables).
+func WithFreePlan() Option {
+	return func(c *config) { c.freePlan = true }
 }
 
 // WithBotEvents sets the bot events the app subscribes to

@@ -330,6 +330,9 @@ func (s *Server) conversationsInfo(rq *apiRequest) (map[string]any, *apiError) {
 }
 
 func (s *Server) usergroupsList(rq *apiRequest) (map[string]any, *apiError) {
+	if s.cfg.freePlan {
+		return nil, errf("plan_upgrade_required") // see WithFreePlan
+	}
 	groups := []any{}
 	for _, id := range s.groupOrder {
 		g := s.groups[id]
@@ -348,6 +351,9 @@ func (s *Server) usergroupsList(rq *apiRequest) (map[string]any, *apiError) {
 }
 
 func (s *Server) usergroupsUsersList(rq *apiRequest) (map[string]any, *apiError) {
+	if s.cfg.freePlan {
+		return nil, errf("plan_upgrade_required") // see WithFreePlan
+	}
 	g := s.groups[rq.arg("usergroup")]
 	if g == nil {
 		return nil, errf("no_such_subteam")

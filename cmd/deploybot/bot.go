@@ -86,8 +86,14 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	api := slack.New(o.SlackBotToken, slack.OptionAPIURL(o.SlackAPIURL), slack.OptionAppLevelToken(o.SlackAppToken))
 	gw := bot.NewSlack(api, log, tun.Slack)
-	if err := checkBotToken(ctx, gw, log); err != nil {
+	reached, err := checkBotToken(ctx, gw, log)
+	if err != nil {
 		return err
+	}
+	if reached {
+		if err := checkGroups(ctx, gw, cfg, log); err != nil {
+			return err
+		}
 	}
 	runner := awxrunner.New(awx, cfg.AWX.Organization, cfg.AWX.Credential)
 	svc := deploy.NewService(cfg, db, runner, gw, gw, deploy.SystemClock{}, log)

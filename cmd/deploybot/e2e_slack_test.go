@@ -175,3 +175,33 @@ func TestStoryPublicChannelWithoutMembership(t *testing.T) {
 		}
 	}
 }
+
+// On a free workspace (no user groups) a configuration that names @groups
+// stops the bot at start, saying which handles are used where; one that
+// names only user IDs starts.
+func TestStoryFreeWorkspace(t *testing.T) {
+	t.Run("config names groups", func(t *testing.T) {
+		s := newStack(t, slacktest.WithFreePlan())
+		s.startUnready()
+		var err error
+		select {
+		case err = <-s.done:
+			s.done <- nil
+		case <-s.ctx().Done():
+			t.Fatalf("the bot started on a free workspace with @groups configured; logs:\n%s", s.logs.String())
+		}
+		for _, want := range []string{"plan_upgrade_required", "no user groups", "@shop-devs in apps.shop-web.environments.production.deployers, apps.shop-web.environments.staging.deployers", "@shop-leads in apps.shop-web.environments.production.approvers", "user ID"} {
+			if !strings.Contains(fmt.Sprint(err), want) {
+				t.Errorf("start error lacks %q:\n%v", want, err)
+			}
+		}
+	})
+	t.Run("config names users only", func(t *testing.T) {
+		noGroups := strings.NewReplacer(`["@shop-devs", U01ALICE00]`, `[U01ALICE00]`, `[U01ALICE00, "@shop-devs"]`, `[U01ALICE00]`,
+			`[U02BOB0000, "@shop-leads", U01ALICE00]`, `[U02BOB0000, U01ALICE00]`).Replace(e2eConfig)
+		s := newStackConfig(t, noGroups, slacktest.WithFreePlan())
+		s.start()
+		s.slash(alice, "shop-web staging 1.4.2")
+		s.card(1, "Succeeded")
+	})
+}
