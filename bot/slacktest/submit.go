@@ -129,6 +129,21 @@ func (s *Server) applyViewAckLocked(v *View, a *Ack) {
 	case "":
 		v.Open = false
 	case "errors":
+		// Every key must be the block_id of an input block of the view;
+		// otherwise Slack shows the user "We had some trouble
+		// connecting" and the errors are lost
+		// (docs.slack.dev/surfaces/modals: "errors ... keyed by block_id
+		// of input blocks").
+		inputs := inputBlockIDs(v.Raw)
+		for k := range p.Errors {
+			if !inputs[k] {
+				a.Errors = append(a.Errors, fmt.Sprintf("errors: %q is not the block_id of an input block of the view", k))
+			}
+		}
+		if len(a.Errors) > 0 {
+			v.Trouble = true
+			return
+		}
 		v.Errors = p.Errors
 	case "update", "push":
 		if errs := ValidateView(p.View); len(errs) > 0 {
@@ -153,4 +168,22 @@ func (s *Server) applyViewAckLocked(v *View, a *Ack) {
 	default:
 		a.Errors = append(a.Errors, "unknown response_action "+p.ResponseAction)
 	}
+}
+
+// inputBlockIDs returns the block_ids of the input blocks of a view.
+func inputBlockIDs(raw json.RawMessage) map[string]bool {
+	var view struct {
+		Blocks []struct {
+			Type    string `json:"type"`
+			BlockID string `json:"block_id"`
+		} `json:"blocks"`
+	}
+	_ = json.Unmarshal(raw, &view)
+	out := map[string]bool{}
+	for _, b := range view.Blocks {
+		if b.Type == "input" {
+			out[b.BlockID] = true
+		}
+	}
+	return out
 }
