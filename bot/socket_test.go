@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/deploybot/deploybot/bot/slacktest"
 )
@@ -396,21 +395,11 @@ func TestFormNarrowsEnvironmentsToTheApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The user picks billing-worker in the app select: Slack sends
-	// block_actions from the view (slacktest has no helper for selects,
-	// so the event is handed to the bot as slack-go decodes it).
-	h.bot.HandleEvent(ctx, socketmode.Event{
-		Type: socketmode.EventTypeInteractive,
-		Data: slack.InteractionCallback{
-			Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U1"},
-			View: slack.View{ID: view.ID, Hash: view.Hash, PrivateMetadata: view.PrivateMetadata, CallbackID: formCallbackID},
-			ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{
-				ActionID: formApp, BlockID: formApp, Type: "static_select", ActionTs: "1.1",
-				SelectedOption: slack.OptionBlockObject{Value: "billing-worker"},
-			}}},
-		},
-		Request: &socketmode.Request{Type: "interactive", EnvelopeID: "select-1"},
-	})
+	// The user picks billing-worker in the app select: the block sets
+	// dispatch_action, so Slack sends block_actions from the view.
+	if _, err := srv.SelectInView(ctx, "U1", view.ID, formApp, formApp, "billing-worker"); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.WaitFor(ctx, func(s *slacktest.Server) bool { v, _ := s.View(view.ID); return v.Updates > 0 }); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -120,9 +121,12 @@ func (s *Server) send(d delivery) (*envelope, error) {
 		s.mu.Unlock()
 		return nil, ErrNoConnection
 	}
-	slices.Sort(ids)
-	s.rr++
-	c := s.conns[ids[s.rr%len(ids)]]
+	// Slack picks one of the app's open connections for each envelope,
+	// with no affinity: an app running several replicas must expect any
+	// of them to get any envelope
+	// (docs.slack.dev/apis/events-api/using-socket-mode: "payloads ...
+	// sent to any one of the open connections"; up to 10 connections).
+	c := s.conns[ids[rand.IntN(len(ids))]]
 	e := &envelope{id: newUUID(), typ: d.typ, done: make(chan struct{}), onAck: d.onAck, onTimeout: d.onTimeout}
 	payload, _ := json.Marshal(d.payload)
 	frame := map[string]any{

@@ -120,17 +120,18 @@ type userGroup struct {
 type Option func(*config)
 
 type config struct {
-	now          func() time.Time
-	pingInterval time.Duration
-	ackDeadline  time.Duration
-	rateLimits   bool
-	botScopes    []string
-	botEvents    []string
-	freePlan     bool
-	connTime     int
-	eventRetries []time.Duration
-	addr         string
-	errorf       func(format string, args ...any)
+	now             func() time.Time
+	pingInterval    time.Duration
+	ackDeadline     time.Duration
+	rateLimits      bool
+	botScopes       []string
+	botEvents       []string
+	freePlan        bool
+	disconnectGrace time.Duration
+	connTime        int
+	eventRetries    []time.Duration
+	addr            string
+	errorf          func(format string, args ...any)
 }
 
 // DefaultBotScopes returns the scopes the bot token is granted unless
@@ -156,6 +157,12 @@ var eventScopes = map[string]string{
 	"message.mpim":          "mpim:history",
 	"member_joined_channel": "channels:read",
 	"app_home_opened":       "",
+}
+
+// WithDisconnectGrace sets how long after a disconnect message Slack closes
+// the socket itself (10 s by default).
+func WithDisconnectGrace(d time.Duration) Option {
+	return func(c *config) { c.disconnectGrace = d }
 }
 
 // WithFreePlan makes the workspace one on Slack's free plan, which has no
@@ -244,14 +251,15 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 // seeded like NewServer's.
 func Start(opts ...Option) (*Server, error) {
 	cfg := config{
-		now:          time.Now,
-		pingInterval: 10 * time.Second,
-		ackDeadline:  3 * time.Second,
-		rateLimits:   true,
-		botScopes:    DefaultBotScopes(),
-		botEvents:    DefaultBotEvents(),
-		connTime:     18060,
-		eventRetries: []time.Duration{0, time.Minute, 5 * time.Minute},
+		now:             time.Now,
+		pingInterval:    10 * time.Second,
+		ackDeadline:     3 * time.Second,
+		rateLimits:      true,
+		botScopes:       DefaultBotScopes(),
+		botEvents:       DefaultBotEvents(),
+		connTime:        18060,
+		disconnectGrace: 10 * time.Second,
+		eventRetries:    []time.Duration{0, time.Minute, 5 * time.Minute},
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -184,18 +184,29 @@ func (s *Server) readLoop(c *wsConn) {
 }
 
 // Disconnect sends a disconnect message with the given reason ("warning",
-// "refresh_requested", "link_disabled") on every open socket. slack-go
-// closes the socket and reconnects with a new ticket. Envelopes are no longer
-// given to a socket told to disconnect.
+// "refresh_requested", "link_disabled") on every open socket. Envelopes are no
+// longer given to a socket told to disconnect, and Slack closes it itself
+// after a short grace (WithDisconnectGrace, 10 s by default) whether or not
+// the client did: a client that keeps reading a socket it was told to leave
+// loses it (docs.slack.dev/apis/events-api/using-socket-mode, "disconnect"
+// events: the connection is refreshed about every few hours, warned ~10 s
+// ahead). slack-go closes the socket at once and reconnects with a new
+// ticket.
 func (s *Server) Disconnect(reason string) {
 	conns := s.openConns()
 	s.mu.Lock()
 	for _, c := range conns {
 		c.draining = true
 	}
+	grace := s.cfg.disconnectGrace
 	s.mu.Unlock()
 	for _, c := range conns {
 		_ = c.writeJSON(map[string]any{"type": "disconnect", "reason": reason, "debug_info": map[string]any{"host": c.host}})
+		time.AfterFunc(grace, func() {
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+			c.drop()
+		})
 	}
 }
 

@@ -336,3 +336,61 @@ func TestSocketLateAckIgnored(t *testing.T) {
 		t.Errorf("after disconnect: err = %v, want ErrNoConnection", err)
 	}
 }
+
+// Slack closes a socket it told to disconnect, even when the client keeps
+// reading it.
+func TestSocketClosedAfterDisconnect(t *testing.T) {
+	srv := newTestServer(t, WithDisconnectGrace(200*time.Millisecond))
+	conn, _ := dialRaw(t, srv)
+	var hello map[string]any
+	if err := conn.ReadJSON(&hello); err != nil {
+		t.Fatal(err)
+	}
+	srv.Disconnect("warning")
+	_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+	var msg map[string]any
+	if err := conn.ReadJSON(&msg); err != nil || msg["type"] != "disconnect" {
+		t.Fatalf("first message after Disconnect = %v, %v", msg, err)
+	}
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			break // closed by the server
+		}
+	}
+	if err := srv.WaitFor(testCtx(t), func(s *Server) bool { return s.Connections() == 0 }); err != nil {
+		t.Fatalf("socket still open: %v", err)
+	}
+}
+
+// With several sockets open, each envelope goes to one of them at random.
+func TestSocketEnvelopesSpreadAtRandom(t *testing.T) {
+	srv := newTestServer(t)
+	runClient(t, srv, nil)
+	runClient(t, srv, nil)
+	runClient(t, srv, nil)
+	ctx := testCtx(t)
+	if err := srv.AwaitConnections(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	per := map[int]int{}
+	var order []int
+	for range 60 {
+		ack, err := srv.SendSlashCommand(ctx, SlashCommand{User: "U1", Channel: "C1", Command: "/deploy", Text: "status"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		per[ack.Conn]++
+		order = append(order, ack.Conn)
+	}
+	if len(per) != 3 {
+		t.Errorf("envelopes per connection = %v, want all three used", per)
+	}
+	// Not a rotation: some connection gets two envelopes in a row.
+	repeated := false
+	for i := 1; i < len(order); i++ {
+		repeated = repeated || order[i] == order[i-1]
+	}
+	if !repeated {
+		t.Errorf("envelopes went round robin: %v", order)
+	}
+}
