@@ -341,6 +341,11 @@ func (s *Server) usergroupsList(rq *apiRequest) (map[string]any, *apiError) {
 			"name": g.Handle, "description": "", "handle": g.Handle, "is_external": false,
 			"date_create": 1700000000, "date_update": 1700000000, "date_delete": 0,
 			"created_by": s.BotUserID, "user_count": len(g.Members),
+			// Required by objs_subteam in slack-api-specs
+			// web-api/slack_web_openapi_v2.json (see conformance_test.go).
+			"auto_type": nil, "auto_provision": false, "enterprise_subteam_id": "",
+			"updated_by": s.BotUserID, "deleted_by": nil,
+			"prefs": map[string]any{"channels": []any{}, "groups": []any{}},
 		}
 		if rq.boolArg("include_users") {
 			item["users"] = append([]string{}, g.Members...)
