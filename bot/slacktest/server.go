@@ -67,7 +67,6 @@ type Server struct {
 	connSeq    int
 	stopPings  bool
 	opened     int // sockets ever opened
-	rr         int // round robin over sockets
 	pending    map[string]*envelope
 	envelopes  []Envelope
 	acks       []Ack

@@ -205,3 +205,19 @@ func TestStoryFreeWorkspace(t *testing.T) {
 		s.card(1, "Succeeded")
 	})
 }
+
+// An answer between 4 KiB and 20 KiB (a syntax error echoing a long first
+// word, in the ack) reaches the user: the running bot writes it as one
+// WebSocket frame, which Slack requires.
+func TestStoryLargeAckReachesTheUser(t *testing.T) {
+	s := newStack(t)
+	s.start()
+	ack := s.slash(alice, strings.Repeat("y", 3000)+" staging 1.4.2")
+	if n := len(ack.Payload); n <= 4096 || n >= 20480 {
+		t.Fatalf("ack payload is %d bytes; the story needs one between 4 KiB and 20 KiB", n)
+	}
+	s.reply(alice, "is neither a /deploy command nor an app")
+	if n := s.slack.FragmentedMessages(); n != 0 {
+		t.Errorf("%d messages from the bot were split into several frames", n)
+	}
+}
