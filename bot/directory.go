@@ -2,10 +2,13 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/slack-go/slack"
 )
 
 // groupCache keeps the user group handle → id map and recent member lists.
@@ -49,6 +52,33 @@ func (s *Slack) Groups(ctx context.Context, user string, handles []string) ([]st
 		}
 	}
 	return out, nil
+}
+
+// ErrNoUserGroups means the workspace has no user groups at all: Slack's
+// free plan answers usergroups.list with plan_upgrade_required.
+var ErrNoUserGroups = errors.New("this Slack workspace has no user groups (a feature of Standard plans and above)")
+
+// CheckGroups makes sure the workspace can resolve handles (like
+// "@shop-leads"): it fails with ErrNoUserGroups on a plan without user
+// groups, and reports the handles no group has.
+func (s *Slack) CheckGroups(ctx context.Context, handles []string) (unknown []string, err error) {
+	if len(handles) == 0 {
+		return nil, nil
+	}
+	ids, err := s.groupIDs(ctx)
+	if err != nil {
+		var se slack.SlackErrorResponse
+		if errors.As(err, &se) && se.Err == "plan_upgrade_required" {
+			return nil, fmt.Errorf("%w: %w", ErrNoUserGroups, err)
+		}
+		return nil, err
+	}
+	for _, h := range handles {
+		if _, ok := ids[normHandle(h)]; !ok {
+			unknown = append(unknown, h)
+		}
+	}
+	return unknown, nil
 }
 
 func normHandle(h string) string {

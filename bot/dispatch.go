@@ -179,7 +179,7 @@ const busyText = "deploybot is busy right now and could not take this; nothing w
 
 // routeSlash routes a slash command. Parsing is pure and fast, so syntax
 // errors and help are answered in the ack itself; everything else is
-// queued, deduplicated on the envelope id.
+// queued, deduplicated on the trigger id.
 func (b *Bot) routeSlash(evt socketmode.Event, log zerolog.Logger) decision {
 	sc, ok := evt.Data.(slack.SlashCommand)
 	if !ok {
@@ -203,8 +203,16 @@ func (b *Bot) routeSlash(evt socketmode.Event, log zerolog.Logger) decision {
 	if msg, ok := b.quickReply(in); ok {
 		return decision{ack: ackMessage(msg)}
 	}
+	// Every envelope is acked, but the work is deduplicated on the
+	// command's trigger_id: one per invocation, whereas an envelope_id
+	// identifies one delivery and is not documented as stable when Slack
+	// delivers the same command again.
+	key := "env:" + evt.Request.EnvelopeID
+	if sc.TriggerID != "" {
+		key = "slash:" + sc.TriggerID
+	}
 	return decision{
-		key:     "env:" + evt.Request.EnvelopeID,
+		key:     key,
 		busyAck: ackMessage(RenderRefusal(busyText)),
 		work:    func(ctx context.Context) { b.runCommand(ctx, in) },
 	}

@@ -302,19 +302,21 @@ func (b *Bot) cmdHelp(ctx context.Context, in *slashInput) {
 func (b *Bot) clickID(ctx context.Context, in *clickInput) (int64, bool) {
 	id, err := parseID(in.Value)
 	if err != nil {
-		b.fail(ctx, in.log, "", in.Channel, in.User, err)
+		b.fail(ctx, in.log, in.ResponseURL, in.Channel, in.User, err)
 		return 0, false
 	}
 	return id, true
 }
 
-// Clicks answer refusals with an ephemeral message to the clicker; on
-// success the card's update is the answer.
+// Clicks answer refusals with an ephemeral message to the clicker, through
+// the click's response_url: chat.postEphemeral needs the bot to be a member
+// of the channel, which a card posted with chat:write.public does not make
+// it. On success the card's update is the answer.
 
 func (b *Bot) clickApprove(ctx context.Context, in *clickInput) {
 	if id, ok := b.clickID(ctx, in); ok {
 		if _, err := b.d.Approve(ctx, id, in.User); err != nil {
-			b.fail(ctx, in.log, "", in.Channel, in.User, err)
+			b.fail(ctx, in.log, in.ResponseURL, in.Channel, in.User, err)
 		}
 	}
 }
@@ -322,7 +324,7 @@ func (b *Bot) clickApprove(ctx context.Context, in *clickInput) {
 func (b *Bot) clickReject(ctx context.Context, in *clickInput) {
 	if id, ok := b.clickID(ctx, in); ok {
 		if _, err := b.d.Reject(ctx, id, in.User, ""); err != nil {
-			b.fail(ctx, in.log, "", in.Channel, in.User, err)
+			b.fail(ctx, in.log, in.ResponseURL, in.Channel, in.User, err)
 		}
 	}
 }
@@ -330,7 +332,7 @@ func (b *Bot) clickReject(ctx context.Context, in *clickInput) {
 func (b *Bot) clickCancel(ctx context.Context, in *clickInput) {
 	if id, ok := b.clickID(ctx, in); ok {
 		if _, err := b.d.Cancel(ctx, id, in.User); err != nil {
-			b.fail(ctx, in.log, "", in.Channel, in.User, err)
+			b.fail(ctx, in.log, in.ResponseURL, in.Channel, in.User, err)
 		}
 	}
 }
@@ -349,14 +351,14 @@ func (b *Bot) clickRollback(ctx context.Context, in *clickInput) {
 	if g, ok := b.d.(RequestGetter); ok {
 		req, err := g.Request(ctx, id)
 		if err != nil {
-			b.fail(ctx, in.log, "", in.Channel, in.User, err)
+			b.fail(ctx, in.log, in.ResponseURL, in.Channel, in.User, err)
 			return
 		}
 		app, env, channel, kind = req.App, req.Env, req.Channel, req.Kind
 	} else if k, ok := b.gw.knownRequest(id); ok {
 		app, env, channel, kind = k.App, k.Env, k.Channel, k.Kind
 	} else {
-		b.reply(ctx, "", in.Channel, in.User, RenderRefusal(fmt.Sprintf(
+		b.reply(ctx, in.ResponseURL, in.Channel, in.User, RenderRefusal(fmt.Sprintf(
 			"I no longer know what #%d released. Use `/deploy rollback <app> <env>` to roll back.", id)))
 		return
 	}
@@ -370,7 +372,7 @@ func (b *Bot) clickRollback(ctx context.Context, in *clickInput) {
 		to = strconv.FormatInt(id, 10)
 	}
 	if _, err := b.d.RequestRollback(ctx, deploy.RollbackInput{User: in.User, Channel: channel, App: app, Env: env, To: to}); err != nil {
-		b.fail(ctx, in.log, "", in.Channel, in.User, err)
+		b.fail(ctx, in.log, in.ResponseURL, in.Channel, in.User, err)
 	}
 }
 

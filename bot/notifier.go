@@ -260,7 +260,7 @@ func (s *Slack) Thread(ctx context.Context, req *deploy.Request, text string) er
 	}
 	if overflow {
 		name := fmt.Sprintf("deploybot-%d-note.txt", req.ID)
-		return s.upload(ctx, ref, name, "Full text", strings.NewReader(text))
+		return s.uploadOrNote(ctx, req, ref, name, "Full text", strings.NewReader(text), "the message above is clipped")
 	}
 	return nil
 }
@@ -284,7 +284,26 @@ func (s *Slack) Upload(ctx context.Context, req *deploy.Request, filename, title
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
-	return s.upload(ctx, ref, filename, title, content)
+	return s.uploadOrNote(ctx, req, ref, filename, title, content, fmt.Sprintf("then run `/deploy log %d` to get it", req.ID))
+}
+
+// uploadOrNote uploads a file in the card's thread. When Slack refuses to
+// share files there (a public channel the bot posts in through
+// chat:write.public without being a member answers not_in_channel), it
+// says so in the thread instead, with how to get the file (then, after
+// the invitation), and returns the refusal wrapped in
+// deploy.ErrChannelUnavailable.
+func (s *Slack) uploadOrNote(ctx context.Context, req *deploy.Request, ref deploy.MessageRef, filename, title string, content io.ReadSeeker, then string) error {
+	err := s.upload(ctx, ref, filename, title, content)
+	if !unavailable(err) {
+		return err
+	}
+	note := RenderInfo(fmt.Sprintf(":warning: I could not attach %s here: Slack lets an app share files only in channels it is a member of. "+
+		"Invite me with `/invite @deploybot`; %s.", filename, then))
+	if _, perr := s.post(ctx, ref.Channel, note, slack.MsgOptionTS(ref.TS)); perr != nil {
+		s.log.Warn().Err(perr).Int64("request_id", req.ID).Msg("note a refused upload")
+	}
+	return fmt.Errorf("upload: %w: %w", deploy.ErrChannelUnavailable, err)
 }
 
 func (s *Slack) upload(ctx context.Context, ref deploy.MessageRef, filename, title string, content io.ReadSeeker) error {

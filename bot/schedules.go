@@ -204,10 +204,10 @@ func (b *Bot) scheduleClick(do func(ctx context.Context, sc Scheduler, id int64,
 		}
 		msg, err := do(ctx, sc, id, in.User)
 		if err != nil {
-			b.fail(ctx, in.log, "", in.Channel, in.User, err)
+			b.fail(ctx, in.log, in.ResponseURL, in.Channel, in.User, err)
 			return
 		}
-		b.reply(ctx, "", in.Channel, in.User, RenderInfo(msg))
+		b.reply(ctx, in.ResponseURL, in.Channel, in.User, RenderInfo(msg))
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
+
+	"github.com/deploybot/deploybot/deploy"
 )
 
 // webAPI is the part of *slack.Client that deploybot uses; always the
@@ -26,6 +28,7 @@ type webAPI interface {
 	GetUserGroupMembersContext(ctx context.Context, userGroup string, options ...slack.GetUserGroupMembersOption) ([]string, error)
 	OpenViewContext(ctx context.Context, triggerID string, view slack.ModalViewRequest) (*slack.ViewResponse, error)
 	UpdateViewContext(ctx context.Context, view slack.ModalViewRequest, externalID, hash, viewID string) (*slack.ViewResponse, error)
+	AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error)
 }
 
 // SlackOptions tunes the gateway. Zero values take the defaults.
@@ -357,7 +360,30 @@ func (s *Slack) post(ctx context.Context, channel string, msg Message, opts ...s
 		_, ts, err = s.api.PostMessageContext(ctx, channel, opts...)
 		return err
 	})
+	if unavailable(err) {
+		err = fmt.Errorf("%w: %w", deploy.ErrChannelUnavailable, err)
+	}
 	return ts, err
+}
+
+// unavailable reports whether err says the bot cannot post in the
+// conversation at all, whatever it retries. chat.postMessage answers
+// channel_not_found for a private channel or direct message the bot is not
+// in, not_in_channel for a public one without chat:write.public, and
+// is_archived (slack-api-specs web-api/slack_web_openapi_v2.json,
+// /chat.postMessage; docs.slack.dev/reference/methods/chat.postMessage).
+func unavailable(err error) bool {
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Err {
+	case "channel_not_found", "not_in_channel", "is_archived", "restricted_action",
+		"restricted_action_read_only_channel", "restricted_action_thread_only_channel",
+		"restricted_action_non_threadable_channel":
+		return true
+	}
+	return false
 }
 
 // PostEphemeral shows msg to user in channel.
@@ -370,7 +396,9 @@ func (s *Slack) PostEphemeral(ctx context.Context, channel, user string, msg Mes
 }
 
 // Respond answers through a response_url (slash commands and clicks),
-// ephemerally. It works in channels the bot is not a member of. A response
+// ephemerally and without replacing the clicked message (slack-go always
+// sends replace_original, false here). It works in channels the bot is not
+// a member of. A response
 // URL is a bearer secret, so it is kept out of the errors.
 func (s *Slack) Respond(ctx context.Context, responseURL string, msg Message) error {
 	return s.do(ctx, "response_url", "", func(ctx context.Context) error {
@@ -383,6 +411,36 @@ func (s *Slack) Respond(ctx context.Context, responseURL string, msg Message) er
 		}
 		return err
 	})
+}
+
+// AuthTest asks Slack who the bot token belongs to (auth.test), in one
+// attempt. An error for which BadToken is true means the token itself is
+// refused; anything else is a passing failure.
+func (s *Slack) AuthTest(ctx context.Context) (*slack.AuthTestResponse, error) {
+	s.calls.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
+	defer cancel()
+	r, err := s.api.AuthTestContext(ctx)
+	if err != nil {
+		s.failures.Add(1)
+		return nil, fmt.Errorf("auth.test: %w", err)
+	}
+	return r, nil
+}
+
+// BadToken reports whether err is Slack refusing the token: wrong, revoked,
+// of the wrong kind, or of a deactivated account (auth.test errors in
+// slack-api-specs web-api/slack_web_openapi_v2.json, /auth.test).
+func BadToken(err error) bool {
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Err {
+	case "not_authed", "invalid_auth", "token_revoked", "token_expired", "account_inactive", "not_allowed_token_type":
+		return true
+	}
+	return false
 }
 
 // UpdateView replaces an open modal; hash guards against overwriting a

@@ -66,6 +66,10 @@ func (c *Config) defaults() {
 	}
 }
 
+// socketWriteBuffer is the WebSocket write buffer: larger than any ack
+// Slack accepts (20 KiB), so that no ack is fragmented.
+const socketWriteBuffer = 32 * 1024
+
 // acker sends acks; *socketmode.Client implements it.
 type acker interface {
 	AckCtx(ctx context.Context, envelopeID string, payload any) error
@@ -153,6 +157,13 @@ func New(cfg Config, api *slack.Client, d Deployer, gw *Slack, dedupe deploy.Ded
 		dialer := &websocket.Dialer{
 			HandshakeTimeout: 45 * time.Second,
 			Proxy:            websocket.DefaultDialer.Proxy,
+			// Slack drops a message that arrives in several frames (it does
+			// not reassemble continuation frames), and gorilla splits any
+			// message larger than the write buffer, 4 KiB by default. A
+			// buffer above Slack's 20 KiB ack limit sends every valid ack
+			// as one frame. Same value as slack-go's own dialer
+			// (socketmode.defaultWriteBufferSize; slack-go issue #1196).
+			WriteBufferSize: socketWriteBuffer,
 			// Every byte read from Slack (pings included, which slack-go
 			// does not surface) proves the socket alive.
 			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/deploybot/deploybot/bot/slacktest"
 )
@@ -396,21 +395,11 @@ func TestFormNarrowsEnvironmentsToTheApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The user picks billing-worker in the app select: Slack sends
-	// block_actions from the view (slacktest has no helper for selects,
-	// so the event is handed to the bot as slack-go decodes it).
-	h.bot.HandleEvent(ctx, socketmode.Event{
-		Type: socketmode.EventTypeInteractive,
-		Data: slack.InteractionCallback{
-			Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U1"},
-			View: slack.View{ID: view.ID, Hash: view.Hash, PrivateMetadata: view.PrivateMetadata, CallbackID: formCallbackID},
-			ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{
-				ActionID: formApp, BlockID: formApp, Type: "static_select", ActionTs: "1.1",
-				SelectedOption: slack.OptionBlockObject{Value: "billing-worker"},
-			}}},
-		},
-		Request: &socketmode.Request{Type: "interactive", EnvelopeID: "select-1"},
-	})
+	// The user picks billing-worker in the app select: the block sets
+	// dispatch_action, so Slack sends block_actions from the view.
+	if _, err := srv.SelectInView(ctx, "U1", view.ID, formApp, formApp, "billing-worker"); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.WaitFor(ctx, func(s *slacktest.Server) bool { v, _ := s.View(view.ID); return v.Updates > 0 }); err != nil {
 		t.Fatal(err)
 	}
@@ -436,4 +425,54 @@ func TestFormNarrowsEnvironmentsToTheApp(t *testing.T) {
 	eventually(t, "deploy from the narrowed form", func() bool {
 		return slices.Contains(h.d.Calls(), "deploy U1 C1 billing-worker production 7.0 false")
 	})
+}
+
+// An ack between 4 KiB and 20 KiB (here a syntax error echoing a long first
+// word) reaches Slack: the socket writes it as one frame, which Slack
+// requires (it does not reassemble continuation frames).
+func TestLargeAckArrivesWhole(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	startBot(t, srv, Config{}, SlackOptions{})
+	ack, err := srv.SendSlashCommand(testCtx(t), slash(strings.Repeat("x", 3000)+" staging 1.0.0"))
+	if err != nil {
+		t.Fatalf("large ack lost: %v (fragmented messages: %d)", err, srv.FragmentedMessages())
+	}
+	if n := len(ack.Payload); n <= 4096 || n >= 20480 {
+		t.Fatalf("ack payload is %d bytes; the test needs one between 4 KiB and 20 KiB", n)
+	}
+	if !strings.Contains(string(ack.Payload), "is neither a /deploy command nor an app") || len(ack.Errors) > 0 {
+		t.Errorf("ack = %.200s…, errors %v", ack.Payload, ack.Errors)
+	}
+}
+
+// A slash command delivered again in a new envelope (same trigger_id) is
+// acked again but worked on once: the command, not the envelope, is the
+// unit of deduplication.
+func TestSlashRedeliveredInNewEnvelopeRunsOnce(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	h := startBot(t, srv, Config{}, SlackOptions{})
+	ctx := testCtx(t)
+	first, err := srv.SendSlashCommand(ctx, slash("lock shop-web staging freeze"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the lock", func() bool { return len(h.d.Calls()) == 1 })
+	again, err := srv.Redeliver(ctx, first.EnvelopeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.EnvelopeID == first.EnvelopeID {
+		t.Fatal("the redelivery reused the envelope id")
+	}
+	// A different command after it proves the redelivery was handled.
+	if _, err := srv.SendSlashCommand(ctx, slash("unlock shop-web staging")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the unlock", func() bool { return len(h.d.Calls()) >= 2 })
+	if calls := h.d.Calls(); len(calls) != 2 || !strings.HasPrefix(calls[1], "unlock") {
+		t.Errorf("domain calls = %q, want one lock then one unlock", calls)
+	}
+	eventually(t, "the repeat counted as a duplicate", func() bool { return h.bot.Counters().Duplicates == 1 })
 }

@@ -2,7 +2,9 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -110,6 +112,17 @@ func (s *Service) SendLog(ctx context.Context, id int64, user string) (*Request,
 		return nil, Errorf(ECONFLICT, "AWX has no output for #%d yet; try again in a moment.", id)
 	}
 	if err := s.uploadOutput(ctx, req, out); err != nil {
+		if errors.Is(err, ErrChannelUnavailable) {
+			// Slack shares files only where the bot is a member; the
+			// user still gets the end of the output, and the fix.
+			last, terr := out.tail(64 << 10)
+			if terr != nil {
+				return nil, internal("read job output", terr)
+			}
+			tail := strings.ReplaceAll(truncate(lastLines(last, 20), 2500), "```", "ʼʼʼ")
+			return nil, Errorf(ECONFLICT, "I could not attach the output of #%d in <#%s>: Slack lets an app share files only in channels it is a member of. "+
+				"Invite me there with `/invite @deploybot` and run `/deploy log %d` again. The last lines:\n```\n%s\n```", id, req.Message.Channel, id, tail)
+		}
 		return nil, internal("upload output", err)
 	}
 	sent = true

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -173,7 +174,19 @@ func (s *Service) submit(ctx context.Context, req *Request, env *config.Environm
 	} else {
 		req.Status = StatusQueued
 	}
+	// The card is where a request is seen, approved and canceled: nothing
+	// is recorded, let alone launched, unless a message could be posted
+	// in the channel first. That message becomes the card once the
+	// request has its id.
+	ref, err := s.notifier.Announce(ctx, req.Channel, placeholderText(req))
+	if err != nil {
+		return nil, s.cannotPost(req, err)
+	}
+	req.Message = ref
 	if err := s.store.CreateRequest(ctx, req); err != nil {
+		if terr := s.notifier.Thread(context.WithoutCancel(ctx), req, "This request could not be recorded, so nothing will run. Please try again."); terr != nil {
+			s.log.Warn().Err(terr).Msg("note an unrecorded request")
+		}
 		return nil, internal("create request", err)
 	}
 	s.reqLog(req).Info().Str("slack_user", req.RequestedBy).Str("status", string(req.Status)).
@@ -216,4 +229,43 @@ func (s *Service) dryRunFree(ctx context.Context, app, env string) error {
 		}
 	}
 	return nil
+}
+
+// ErrChannelUnavailable is wrapped by a Notifier whose post failed because
+// the bot cannot post in that conversation at all (a private channel or
+// direct message it is not in, an archived channel), as opposed to a
+// passing failure.
+var ErrChannelUnavailable = errors.New("cannot post in this conversation")
+
+// placeholderText is the message a request's card replaces.
+func placeholderText(req *Request) string {
+	what := fmt.Sprintf("deploy %s %s to %s", req.App, req.Version, req.Env)
+	if req.Kind == KindRollback {
+		what = fmt.Sprintf("roll back %s in %s", req.App, req.Env)
+	}
+	if req.Check {
+		what += " (dry run)"
+	}
+	return fmt.Sprintf("<@%s> asked to %s; preparing the request…", req.RequestedBy, what)
+}
+
+// cannotPost is the answer to a request whose card could not be posted:
+// nothing was recorded, and the user is told what to do.
+func (s *Service) cannotPost(req *Request, err error) error {
+	s.log.Warn().Err(err).Str("channel", req.Channel).Str("app", req.App).Str("env", req.Env).
+		Str("slack_user", req.RequestedBy).Msg("request card could not be posted; nothing recorded")
+	if !errors.Is(err, ErrChannelUnavailable) {
+		return Errorf(ECONFLICT, "Slack did not take the request card just now, so nothing was requested. Please try again in a minute.")
+	}
+	where := "in a channel I am in"
+	if len(s.cfg.Slack.Channels) > 0 {
+		chans := make([]string, 0, len(s.cfg.Slack.Channels))
+		for _, c := range s.cfg.Slack.Channels {
+			chans = append(chans, "<#"+c+">")
+		}
+		where = "in " + strings.Join(chans, ", ")
+	}
+	return Errorf(EFORBIDDEN, "I cannot post in this conversation, so nothing was requested. "+
+		"In a private channel, invite me first with `/invite @deploybot`, then run the command again; "+
+		"from a direct message, run it %s instead.", where)
 }

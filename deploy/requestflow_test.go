@@ -3,6 +3,8 @@ package deploy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -195,5 +197,40 @@ func TestShellQuote(t *testing.T) {
 		if got := deploy.ShellQuote(tt.in); got != tt.want {
 			t.Errorf("ShellQuote(%q) = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// A request whose card cannot be posted is not recorded and never runs; the
+// user is told why and what to do.
+func TestRequestNotRecordedWithoutCard(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		code string
+		msg  string
+	}{
+		{"bot not in the conversation", fmt.Errorf("chat.postMessage: %w: channel_not_found", deploy.ErrChannelUnavailable), deploy.EFORBIDDEN, "/invite @deploybot"},
+		{"slack failing", errors.New("chat.postMessage: gave up after 6 attempts: internal_error"), deploy.ECONFLICT, "try again"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.notifier.RefusePosts(chan1, tt.err)
+			for _, env := range []string{"staging", "production"} {
+				_, err := h.svc.RequestDeploy(context.Background(), deploy.DeployInput{User: dev, Channel: chan1, App: "shop-web", Env: env, Version: "1.4.2"})
+				wantCode(t, err, tt.code)
+				if msg := deploy.ErrorMessage(err); !strings.Contains(msg, tt.msg) || !strings.Contains(msg, "nothing was requested") {
+					t.Errorf("%s: message %q lacks %q", env, msg, tt.msg)
+				}
+			}
+			h.tick()
+			reqs, err := h.db.Requests(context.Background(), deploy.RequestFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(reqs) != 0 || h.runner.LaunchCount() != 0 {
+				t.Errorf("unposted requests left %d requests and %d launches", len(reqs), h.runner.LaunchCount())
+			}
+		})
 	}
 }

@@ -29,6 +29,7 @@ const (
 	maxOptionTextLen   = 75
 	maxOptionValueLen  = 150
 	maxOptions         = 100
+	maxChoiceOptions   = 10 // checkboxes, radio buttons
 	maxPlaceholderLen  = 150
 	maxViewTitleLen    = 24
 	maxPrivateMetadata = 3000
@@ -328,7 +329,17 @@ func (v *validator) element(x any, p string) {
 		if t != "radio_buttons" && t != "checkboxes" {
 			v.text(e["placeholder"], p+"/placeholder", maxPlaceholderLen, true, false)
 		}
-		v.options(e["options"], p+"/options", t == "overflow")
+		// Option text is plain_text only in selects and overflow menus;
+		// radio buttons and checkboxes take at most 10 options
+		// (docs.slack.dev/reference/block-kit/composition-objects/option-object,
+		// .../block-elements/checkboxes-element, .../radio-button-group-element).
+		plainOnly := t != "radio_buttons" && t != "checkboxes"
+		limit := maxOptions
+		if !plainOnly {
+			limit = maxChoiceOptions
+		}
+		v.options(e["options"], p+"/options", t == "overflow", plainOnly, limit)
+		v.initialOptions(e, p)
 	case "plain_text_input":
 		v.text(e["placeholder"], p+"/placeholder", maxPlaceholderLen, true, false)
 		v.maxLen(e["initial_value"], p+"/initial_value", maxTextLen)
@@ -345,7 +356,7 @@ func (v *validator) element(x any, p string) {
 	}
 }
 
-func (v *validator) options(x any, p string, overflow bool) {
+func (v *validator) options(x any, p string, overflow, plainOnly bool, limit int) {
 	arr, ok := x.([]any)
 	if !ok {
 		v.add(p, "missing required field: options")
@@ -354,8 +365,8 @@ func (v *validator) options(x any, p string, overflow bool) {
 	switch {
 	case overflow && (len(arr) < 2 || len(arr) > 5):
 		v.add(p, "must provide between 2 and 5 items")
-	case len(arr) > maxOptions:
-		v.add(p, fmt.Sprintf("no more than %d items allowed", maxOptions))
+	case len(arr) > limit:
+		v.add(p, fmt.Sprintf("no more than %d items allowed", limit))
 	}
 	for i, o := range arr {
 		op := p + "/" + strconv.Itoa(i)
@@ -364,11 +375,39 @@ func (v *validator) options(x any, p string, overflow bool) {
 			v.add(op, "must be an object")
 			continue
 		}
-		v.text(obj["text"], op+"/text", maxOptionTextLen, false, true)
+		v.text(obj["text"], op+"/text", maxOptionTextLen, plainOnly, true)
 		if s, ok := obj["value"].(string); !ok || s == "" {
 			v.add(op+"/value", "missing required field: value")
 		} else {
 			v.maxLen(s, op+"/value", maxOptionValueLen)
+		}
+	}
+}
+
+// initialOptions checks that initial_option (selects, radio buttons) and
+// initial_options (multi-selects, checkboxes) are among the element's
+// options: Slack refuses the blocks otherwise
+// (docs.slack.dev/reference/block-kit/block-elements/select-menu-element:
+// "initial_option ... Must exactly match one of the options").
+func (v *validator) initialOptions(e map[string]any, p string) {
+	opts, _ := e["options"].([]any)
+	known := func(o any) bool {
+		want, _ := json.Marshal(o)
+		for _, x := range opts {
+			if got, _ := json.Marshal(x); string(got) == string(want) {
+				return true
+			}
+		}
+		return false
+	}
+	if o, ok := e["initial_option"]; ok && !known(o) {
+		v.add(p+"/initial_option", "must exactly match one of the provided options")
+	}
+	if arr, ok := e["initial_options"].([]any); ok {
+		for i, o := range arr {
+			if !known(o) {
+				v.add(p+"/initial_options/"+strconv.Itoa(i), "must exactly match one of the provided options")
+			}
 		}
 	}
 }

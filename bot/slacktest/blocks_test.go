@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/slack-go/slack"
 )
 
 func mustJSON(t *testing.T, v any) []byte {
@@ -134,5 +136,66 @@ func TestValidateView(t *testing.T) {
 				t.Errorf("errors = %q, want one containing %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Limits of choice elements that Slack enforces and the fake used not to.
+func TestValidateChoiceElements(t *testing.T) {
+	type B = map[string]any
+	opt := func(typ, s string) B { return B{"text": txt(typ, s), "value": s} }
+	opts := func(n int) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = opt("plain_text", fmt.Sprintf("o%d", i))
+		}
+		return out
+	}
+	input := func(el B) []any {
+		el["action_id"] = "f"
+		return []any{B{"type": "input", "block_id": "b", "label": txt("plain_text", "L"), "element": el}}
+	}
+	cases := []struct {
+		name   string
+		blocks []any
+		want   string // "" for valid
+	}{
+		{"10 checkboxes", input(B{"type": "checkboxes", "options": opts(10)}), ""},
+		{"11 checkboxes", input(B{"type": "checkboxes", "options": opts(11)}), "no more than 10 items allowed"},
+		{"11 radio buttons", input(B{"type": "radio_buttons", "options": opts(11)}), "no more than 10 items allowed"},
+		{"mrkdwn option in a checkbox", input(B{"type": "checkboxes", "options": []any{opt("mrkdwn", "*a*")}}), ""},
+		{"mrkdwn option in a select", input(B{"type": "static_select", "options": []any{opt("mrkdwn", "*a*")}}), "plain_text"},
+		{"initial option among options", input(B{"type": "static_select", "options": opts(3), "initial_option": opt("plain_text", "o1")}), ""},
+		{"initial option not among options", input(B{"type": "static_select", "options": opts(3), "initial_option": opt("plain_text", "o9")}), "must exactly match one of the provided options [json-pointer:/blocks/0/element/initial_option]"},
+		{"initial options not among checkboxes", input(B{"type": "checkboxes", "options": opts(2), "initial_options": []any{opt("plain_text", "x")}}), "[json-pointer:/blocks/0/element/initial_options/0]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := strings.Join(ValidateBlocks(mustJSON(t, tc.blocks)), "\n")
+			if (tc.want == "") != (errs == "") || !strings.Contains(errs, tc.want) {
+				t.Errorf("errors = %q, want %q", errs, tc.want)
+			}
+		})
+	}
+}
+
+// chat.postMessage and chat.update refuse blocks carrying more than about
+// 12,000 characters of text in all; a response_url answer does not.
+func TestMessageBlocksTooLong(t *testing.T) {
+	srv := newTestServer(t)
+	api := newAPI(srv)
+	section := func(n int) slack.Block {
+		return slack.NewSectionBlock(slack.NewTextBlockObject("mrkdwn", strings.Repeat("x", n), false, false), nil, nil)
+	}
+	long := []slack.Block{section(3000), section(3000), section(3000), section(3000)}
+	_, _, err := api.PostMessageContext(testCtx(t), "C1", slack.MsgOptionBlocks(long...))
+	if err == nil || err.Error() != "msg_blocks_too_long" {
+		t.Errorf("post of 12,000 characters of blocks: %v, want msg_blocks_too_long", err)
+	}
+	_, ts, err := api.PostMessageContext(testCtx(t), "C1", slack.MsgOptionBlocks(long[:3]...))
+	if err != nil {
+		t.Fatalf("post of 9,000 characters of blocks: %v", err)
+	}
+	if _, _, _, err := api.UpdateMessageContext(testCtx(t), "C1", ts, slack.MsgOptionBlocks(long...)); err == nil || err.Error() != "msg_blocks_too_long" {
+		t.Errorf("update to 12,000 characters: %v, want msg_blocks_too_long", err)
 	}
 }

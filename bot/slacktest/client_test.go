@@ -24,7 +24,9 @@ const (
 // member).
 func newTestServer(t *testing.T, opts ...Option) *Server {
 	t.Helper()
-	srv := NewServer(t, append([]Option{WithPingInterval(testServerPing)}, opts...)...)
+	// The fake's own tests also exercise methods deploybot does not call.
+	scopes := append(DefaultBotScopes(), "users:read", "channels:read", "groups:read")
+	srv := NewServer(t, append([]Option{WithPingInterval(testServerPing), WithBotScopes(scopes...)}, opts...)...)
 	srv.AddUser("U1", "alice")
 	srv.AddUser("U2", "bob")
 	srv.AddChannel("C1", "deploys", true, true)

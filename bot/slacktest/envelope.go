@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -12,6 +13,10 @@ import (
 // ErrNoConnection is returned when an envelope is due but no socket is open;
 // Slack then shows the user dispatch_failed.
 var ErrNoConnection = errors.New("slacktest: no socket mode connection")
+
+// ErrNotSubscribed is returned by SendEvent for an event Slack would not
+// deliver to the app: not subscribed, or missing the scope it needs.
+var ErrNotSubscribed = errors.New("slacktest: event not delivered")
 
 // ErrNoAck is returned when the client did not ack an envelope before the
 // ack deadline.
@@ -116,9 +121,12 @@ func (s *Server) send(d delivery) (*envelope, error) {
 		s.mu.Unlock()
 		return nil, ErrNoConnection
 	}
-	slices.Sort(ids)
-	s.rr++
-	c := s.conns[ids[s.rr%len(ids)]]
+	// Slack picks one of the app's open connections for each envelope,
+	// with no affinity: an app running several replicas must expect any
+	// of them to get any envelope
+	// (docs.slack.dev/apis/events-api/using-socket-mode: "payloads ...
+	// sent to any one of the open connections"; up to 10 connections).
+	c := s.conns[ids[rand.IntN(len(ids))]]
 	e := &envelope{id: newUUID(), typ: d.typ, done: make(chan struct{}), onAck: d.onAck, onTimeout: d.onTimeout}
 	payload, _ := json.Marshal(d.payload)
 	frame := map[string]any{
@@ -208,8 +216,22 @@ func (s *Server) Acks() []Ack {
 // with the same event_id, retry_attempt 1..3 and retry_reason "timeout",
 // after the delays of WithEventRetryDelays (by default at once, 1 min and
 // 5 min); those retries run in the background.
+//
+// Slack delivers an event only to an app subscribed to its type and holding
+// the scope it needs (docs.slack.dev/apis/events-api: "subscribe to event
+// types"; each event's reference page lists its required scope): otherwise
+// nothing is sent and SendEvent returns ErrNotSubscribed.
 func (s *Server) SendEvent(ctx context.Context, event map[string]any) (Ack, error) {
+	typ, _ := event["type"].(string)
 	s.mu.Lock()
+	if !slices.Contains(s.cfg.botEvents, typ) {
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("%w: the app is not subscribed to %q", ErrNotSubscribed, typ)
+	}
+	if scope := eventScopes[typ]; scope != "" && !slices.Contains(s.botScopes, scope) {
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("%w: %q needs the %s scope", ErrNotSubscribed, typ, scope)
+	}
 	payload := map[string]any{
 		"token": verificationToken, "team_id": s.TeamID, "api_app_id": s.AppID,
 		"event": event, "type": "event_callback", "event_id": "Ev" + randHex(10),
@@ -241,4 +263,28 @@ func (s *Server) Envelopes() []Envelope {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.envelopes)
+}
+
+// Redeliver sends the payload of envelope id again, in a new envelope with a
+// new envelope_id, and waits for its ack. Slack documents envelope_id as the
+// identifier of one delivery to acknowledge, not of the payload
+// (docs.slack.dev/apis/events-api/using-socket-mode: every envelope is
+// acked by its own envelope_id; events_api retries come in new envelopes,
+// see eventDelivery), so an app that deduplicates work on it does the work
+// twice. Redeliver plays such a repeat for any envelope type.
+func (s *Server) Redeliver(ctx context.Context, id string) (Ack, error) {
+	s.mu.Lock()
+	var orig *Envelope
+	for i := range s.envelopes {
+		if s.envelopes[i].ID == id {
+			orig = &s.envelopes[i]
+		}
+	}
+	if orig == nil {
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("slacktest: redeliver: no envelope %s", id)
+	}
+	typ, payload := orig.Type, append(json.RawMessage(nil), orig.Payload...)
+	s.mu.Unlock()
+	return s.deliver(ctx, delivery{typ: typ, payload: payload, accepts: typ != "events_api"})
 }

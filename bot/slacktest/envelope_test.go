@@ -68,3 +68,26 @@ func TestSendEventRedeliveredWhenNotAcked(t *testing.T) {
 		}
 	}
 }
+
+// Slack delivers an event only to an app subscribed to it and holding its
+// scope.
+func TestSendEventNeedsSubscriptionAndScope(t *testing.T) {
+	mention := map[string]any{"type": "app_mention", "user": "U1", "channel": "C1", "ts": "1.000001", "text": "<@U0DEPLOYBOT> hi"}
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"not subscribed", []Option{WithBotEvents()}},
+		{"no app_mentions:read", []Option{WithBotScopes("chat:write", "commands")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t, tc.opts...)
+			if _, err := srv.SendEvent(testCtx(t), mention); !errors.Is(err, ErrNotSubscribed) {
+				t.Errorf("SendEvent = %v, want ErrNotSubscribed", err)
+			}
+			if n := len(srv.Envelopes()); n != 0 {
+				t.Errorf("%d envelopes written", n)
+			}
+		})
+	}
+}

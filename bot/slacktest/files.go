@@ -128,7 +128,7 @@ func (s *Server) filesCompleteUpload(rq *apiRequest) (map[string]any, *apiError)
 	}
 	var resolved []*channel
 	for _, c := range chans {
-		ch, e := s.postableLocked(c)
+		ch, e := s.memberLocked(c, "not_in_channel")
 		if e != nil {
 			return nil, e
 		}

@@ -263,6 +263,19 @@ func TestSubmitView(t *testing.T) {
 	if !got.Open || got.Errors["env"] != "unknown environment" {
 		t.Errorf("after errors: view = %+v", got)
 	}
+	// An errors key that is not an input block_id: Slack cannot show it,
+	// the user sees "We had some trouble connecting".
+	mu.Lock()
+	answer = map[string]any{"response_action": "errors", "errors": map[string]string{"env_select": "unknown environment"}}
+	mu.Unlock()
+	ack, err := srv.SubmitView(ctx, "U1", v.ID, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-subs
+	if got, _ := srv.View(v.ID); len(ack.Errors) == 0 || !got.Trouble || got.Errors["env_select"] != "" {
+		t.Errorf("errors keyed by an action_id: ack errors %v, view %+v", ack.Errors, got)
+	}
 	mu.Lock()
 	answer = nil
 	mu.Unlock()

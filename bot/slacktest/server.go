@@ -62,16 +62,16 @@ type Server struct {
 	views        map[string]*View
 	responseURLs map[string]*responseURL
 
-	tickets   map[string]bool // ticket -> used
-	conns     map[int]*wsConn
-	connSeq   int
-	stopPings bool
-	opened    int // sockets ever opened
-	rr        int // round robin over sockets
-	pending   map[string]*envelope
-	envelopes []Envelope
-	acks      []Ack
-	oversized int
+	tickets    map[string]bool // ticket -> used
+	conns      map[int]*wsConn
+	connSeq    int
+	stopPings  bool
+	opened     int // sockets ever opened
+	pending    map[string]*envelope
+	envelopes  []Envelope
+	acks       []Ack
+	oversized  int
+	fragmented int
 
 	responseUses []ResponseURLUse
 	lastMicros   int64
@@ -82,9 +82,29 @@ type user struct {
 	ID, Name string
 }
 
+// channel is a conversation. Slack's rules depend on its kind and on
+// whether the bot is a member:
+//
+//   - public, bot member: everything works.
+//   - public, bot not member: chat.postMessage works with chat:write.public
+//     (not_in_channel without it); sharing a file answers not_in_channel;
+//     chat.postEphemeral answers channel_not_found.
+//   - private channel, group DM or DM the bot is not in: the conversation is
+//     invisible to the bot, every method answers channel_not_found.
+//   - private channel or DM the bot is in: everything works.
+//
+// Sources: slack-api-specs web-api/slack_web_openapi_v2.json (commit
+// bc08db49625630e3585bf2f1322128ea04f2a7f3) error enums of /chat.postMessage
+// (channel_not_found, not_in_channel) and /chat.postEphemeral (which has
+// channel_not_found and no not_in_channel); docs.slack.dev/reference/scopes/
+// chat.write.public (post to public channels without joining);
+// docs.slack.dev/reference/methods/chat.postEphemeral (the user, and the app
+// posting, must be in the channel); getnao/nao#1372 (files.completeUploadExternal
+// answers not_in_channel where only chat:write.public let the bot post).
 type channel struct {
 	ID, Name  string
 	Public    bool
+	IM        bool // a direct message (D...)
 	BotMember bool
 	Archived  bool
 	Members   map[string]bool // nil: membership not tracked
@@ -99,24 +119,65 @@ type userGroup struct {
 type Option func(*config)
 
 type config struct {
-	now          func() time.Time
-	pingInterval time.Duration
-	ackDeadline  time.Duration
-	rateLimits   bool
-	botScopes    []string
-	connTime     int
-	eventRetries []time.Duration
-	addr         string
-	errorf       func(format string, args ...any)
+	now             func() time.Time
+	pingInterval    time.Duration
+	ackDeadline     time.Duration
+	rateLimits      bool
+	botScopes       []string
+	botEvents       []string
+	freePlan        bool
+	disconnectGrace time.Duration
+	connTime        int
+	eventRetries    []time.Duration
+	addr            string
+	errorf          func(format string, args ...any)
 }
 
 // DefaultBotScopes returns the scopes the bot token is granted unless
 // WithBotScopes says otherwise: those of deploybot's manifest.
 func DefaultBotScopes() []string {
 	return []string{
-		"commands", "chat:write", "chat:write.public", "files:write", "channels:read",
-		"groups:read", "usergroups:read", "users:read",
+		"app_mentions:read", "commands", "chat:write", "chat:write.public", "files:write", "usergroups:read",
 	}
+}
+
+// DefaultBotEvents returns the bot events the app subscribes to unless
+// WithBotEvents says otherwise: those of deploybot's manifest.
+func DefaultBotEvents() []string { return []string{"app_mention"} }
+
+// eventScopes is the scope each bot event needs to be delivered
+// (docs.slack.dev/reference/events/<type>, "Required scopes"; e.g.
+// app_mention needs app_mentions:read).
+var eventScopes = map[string]string{
+	"app_mention":           "app_mentions:read",
+	"message.channels":      "channels:history",
+	"message.groups":        "groups:history",
+	"message.im":            "im:history",
+	"message.mpim":          "mpim:history",
+	"member_joined_channel": "channels:read",
+	"app_home_opened":       "",
+}
+
+// WithDisconnectGrace sets how long after a disconnect message Slack closes
+// the socket itself (10 s by default).
+func WithDisconnectGrace(d time.Duration) Option {
+	return func(c *config) { c.disconnectGrace = d }
+}
+
+// WithFreePlan makes the workspace one on Slack's free plan, which has no
+// user groups: usergroups.list and usergroups.users.list answer
+// plan_upgrade_required ("This workspace does not have access to User
+// Groups, as that feature is only available on Standard and above plans":
+// docs.slack.dev/reference/methods/usergroups.users.list and
+// usergroups.list, error tables).
+func WithFreePlan() Option {
+	return func(c *config) { c.freePlan = true }
+}
+
+// WithBotEvents sets the bot events the app subscribes to
+// (settings.event_subscriptions.bot_events of the manifest).
+func WithBotEvents(events ...string) Option {
+	return func(c *config) { c.botEvents = events }
 }
 
 // WithClock replaces the clock used for expiries (trigger ids, response
@@ -189,13 +250,15 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 // seeded like NewServer's.
 func Start(opts ...Option) (*Server, error) {
 	cfg := config{
-		now:          time.Now,
-		pingInterval: 10 * time.Second,
-		ackDeadline:  3 * time.Second,
-		rateLimits:   true,
-		botScopes:    DefaultBotScopes(),
-		connTime:     18060,
-		eventRetries: []time.Duration{0, time.Minute, 5 * time.Minute},
+		now:             time.Now,
+		pingInterval:    10 * time.Second,
+		ackDeadline:     3 * time.Second,
+		rateLimits:      true,
+		botScopes:       DefaultBotScopes(),
+		botEvents:       DefaultBotEvents(),
+		connTime:        18060,
+		disconnectGrace: 10 * time.Second,
+		eventRetries:    []time.Duration{0, time.Minute, 5 * time.Minute},
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -317,6 +380,24 @@ func (s *Server) AddChannel(id, name string, public, botMember bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels[id] = &channel{ID: id, Name: name, Public: public, BotMember: botMember}
+	s.notifyLocked()
+}
+
+// AddDM adds a direct message (id "D...") between users. The bot can use it
+// only when it is one of them (the app's Messages tab); a DM between people
+// is invisible to it (channel_not_found), even when a slash command is typed
+// there.
+func (s *Server) AddDM(id string, users ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := &channel{ID: id, IM: true, Members: map[string]bool{}}
+	for _, u := range users {
+		ch.Members[u] = true
+		if u == s.BotUserID {
+			ch.BotMember = true
+		}
+	}
+	s.channels[id] = ch
 	s.notifyLocked()
 }
 

@@ -25,6 +25,8 @@ type wsConn struct {
 	id   int
 	host string // "applink-<id>", carried by pings and debug_info
 	conn *websocket.Conn
+	// watch tells which client messages came in several frames.
+	watch *frameWatch
 
 	draining bool // told to disconnect; guarded by Server.mu
 
@@ -71,8 +73,11 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	// slack-go sends Origin: https://api.slack.com; accept any origin.
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	conn, err := up.Upgrade(w, r, nil)
+	// A read buffer of its own makes gorilla read through the watched
+	// connection rather than the server's buffered reader.
+	up := websocket.Upgrader{ReadBufferSize: 4096, CheckOrigin: func(*http.Request) bool { return true }}
+	watch := &frameWatch{}
+	conn, err := up.Upgrade(hijackWriter{ResponseWriter: w, watch: watch}, r, nil)
 	if err != nil {
 		return // Upgrade already answered
 	}
@@ -85,7 +90,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.connSeq++
-	c := &wsConn{id: s.connSeq, host: "applink-" + strconv.Itoa(s.connSeq), conn: conn, done: make(chan struct{})}
+	c := &wsConn{id: s.connSeq, host: "applink-" + strconv.Itoa(s.connSeq), conn: conn, watch: watch, done: make(chan struct{})}
 	if len(s.conns) >= maxSockets {
 		s.mu.Unlock()
 		_ = c.writeJSON(map[string]any{
@@ -157,6 +162,15 @@ func (s *Server) readLoop(c *wsConn) {
 		if err != nil {
 			return
 		}
+		if c.watch.nextSplit() {
+			// Slack does not reassemble continuation frames: the
+			// message is lost (see frames.go for the sources).
+			s.mu.Lock()
+			s.fragmented++
+			s.notifyLocked()
+			s.mu.Unlock()
+			continue
+		}
 		if len(data) >= maxAckSize {
 			s.mu.Lock()
 			s.oversized++
@@ -170,18 +184,29 @@ func (s *Server) readLoop(c *wsConn) {
 }
 
 // Disconnect sends a disconnect message with the given reason ("warning",
-// "refresh_requested", "link_disabled") on every open socket. slack-go
-// closes the socket and reconnects with a new ticket. Envelopes are no longer
-// given to a socket told to disconnect.
+// "refresh_requested", "link_disabled") on every open socket. Envelopes are no
+// longer given to a socket told to disconnect, and Slack closes it itself
+// after a short grace (WithDisconnectGrace, 10 s by default) whether or not
+// the client did: a client that keeps reading a socket it was told to leave
+// loses it (docs.slack.dev/apis/events-api/using-socket-mode, "disconnect"
+// events: the connection is refreshed about every few hours, warned ~10 s
+// ahead). slack-go closes the socket at once and reconnects with a new
+// ticket.
 func (s *Server) Disconnect(reason string) {
 	conns := s.openConns()
 	s.mu.Lock()
 	for _, c := range conns {
 		c.draining = true
 	}
+	grace := s.cfg.disconnectGrace
 	s.mu.Unlock()
 	for _, c := range conns {
 		_ = c.writeJSON(map[string]any{"type": "disconnect", "reason": reason, "debug_info": map[string]any{"host": c.host}})
+		time.AfterFunc(grace, func() {
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
+			c.drop()
+		})
 	}
 }
 
@@ -237,6 +262,14 @@ func (s *Server) OversizedAcks() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.oversized
+}
+
+// FragmentedMessages returns how many client messages came split into
+// several WebSocket frames and were therefore dropped unread, as Slack does.
+func (s *Server) FragmentedMessages() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fragmented
 }
 
 // rawAck is an ack frame as the client sends it.

@@ -111,8 +111,15 @@ func TestSocketDropReconnects(t *testing.T) {
 }
 
 // dialRaw opens a socket with a plain gorilla client, for what slack-go
-// refuses to do (oversized acks, reused tickets).
+// refuses to do (oversized acks, reused tickets). Its write buffer is
+// slack-go's (32 KiB), so that messages up to that size leave as one frame.
 func dialRaw(t *testing.T, srv *Server) (*websocket.Conn, string) {
+	t.Helper()
+	return dialRawWith(t, srv, &websocket.Dialer{WriteBufferSize: 32 * 1024})
+}
+
+// dialRawWith is dialRaw with the given dialer.
+func dialRawWith(t *testing.T, srv *Server, dialer *websocket.Dialer) (*websocket.Conn, string) {
 	t.Helper()
 	_, u, err := newAPI(srv).StartSocketModeContext(testCtx(t))
 	if err != nil {
@@ -121,12 +128,57 @@ func dialRaw(t *testing.T, srv *Server) (*websocket.Conn, string) {
 	if !strings.HasPrefix(u, "ws://127.0.0.1:") || !strings.Contains(u, "/link/?ticket=") || !strings.Contains(u, "app_id="+srv.AppID) {
 		t.Fatalf("socket url = %q", u)
 	}
-	conn, _, err := websocket.DefaultDialer.Dial(u, map[string][]string{"Origin": {"https://api.slack.com"}})
+	conn, _, err := dialer.Dial(u, map[string][]string{"Origin": {"https://api.slack.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn, u
+}
+
+// An ack that leaves the client in several frames (gorilla's default 4 KiB
+// write buffer splits larger messages) is lost, as in Slack; the same ack in
+// one frame is taken.
+func TestSocketFragmentedAckIsLost(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		buffer   int
+		wantLost bool
+	}{
+		{"default 4 KiB buffer splits it", 0, true},
+		{"32 KiB buffer sends one frame", 32 * 1024, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t, WithAckDeadline(time.Second))
+			conn, _ := dialRawWith(t, srv, &websocket.Dialer{WriteBufferSize: tc.buffer})
+			var hello map[string]any
+			if err := conn.ReadJSON(&hello); err != nil || hello["type"] != "hello" {
+				t.Fatalf("hello = %v, %v", hello, err)
+			}
+			errc := make(chan error, 1)
+			go func() {
+				_, err := srv.SendSlashCommand(testCtx(t), SlashCommand{User: "U1", Channel: "C1", Command: "/deploy", Text: "status"})
+				errc <- err
+			}()
+			var env struct {
+				EnvelopeID string `json:"envelope_id"`
+			}
+			if err := conn.ReadJSON(&env); err != nil {
+				t.Fatal(err)
+			}
+			ack, _ := json.Marshal(map[string]any{"envelope_id": env.EnvelopeID, "payload": map[string]string{"text": strings.Repeat("a", 8000)}})
+			if err := conn.WriteMessage(websocket.TextMessage, ack); err != nil {
+				t.Fatal(err)
+			}
+			err := <-errc
+			if lost := errors.Is(err, ErrNoAck); lost != tc.wantLost {
+				t.Fatalf("SendSlashCommand error = %v, want lost=%v", err, tc.wantLost)
+			}
+			if got, want := srv.FragmentedMessages(), map[bool]int{true: 1}[tc.wantLost]; got != want {
+				t.Errorf("FragmentedMessages = %d, want %d", got, want)
+			}
+		})
+	}
 }
 
 func TestSocketTicketSingleUse(t *testing.T) {
@@ -282,5 +334,63 @@ func TestSocketLateAckIgnored(t *testing.T) {
 	srv.Disconnect("warning")
 	if _, err := srv.SendSlashCommand(ctx, SlashCommand{User: "U1", Channel: "C1", Command: "/deploy"}); !errors.Is(err, ErrNoConnection) {
 		t.Errorf("after disconnect: err = %v, want ErrNoConnection", err)
+	}
+}
+
+// Slack closes a socket it told to disconnect, even when the client keeps
+// reading it.
+func TestSocketClosedAfterDisconnect(t *testing.T) {
+	srv := newTestServer(t, WithDisconnectGrace(200*time.Millisecond))
+	conn, _ := dialRaw(t, srv)
+	var hello map[string]any
+	if err := conn.ReadJSON(&hello); err != nil {
+		t.Fatal(err)
+	}
+	srv.Disconnect("warning")
+	_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+	var msg map[string]any
+	if err := conn.ReadJSON(&msg); err != nil || msg["type"] != "disconnect" {
+		t.Fatalf("first message after Disconnect = %v, %v", msg, err)
+	}
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			break // closed by the server
+		}
+	}
+	if err := srv.WaitFor(testCtx(t), func(s *Server) bool { return s.Connections() == 0 }); err != nil {
+		t.Fatalf("socket still open: %v", err)
+	}
+}
+
+// With several sockets open, each envelope goes to one of them at random.
+func TestSocketEnvelopesSpreadAtRandom(t *testing.T) {
+	srv := newTestServer(t)
+	runClient(t, srv, nil)
+	runClient(t, srv, nil)
+	runClient(t, srv, nil)
+	ctx := testCtx(t)
+	if err := srv.AwaitConnections(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	per := map[int]int{}
+	var order []int
+	for range 60 {
+		ack, err := srv.SendSlashCommand(ctx, SlashCommand{User: "U1", Channel: "C1", Command: "/deploy", Text: "status"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		per[ack.Conn]++
+		order = append(order, ack.Conn)
+	}
+	if len(per) != 3 {
+		t.Errorf("envelopes per connection = %v, want all three used", per)
+	}
+	// Not a rotation: some connection gets two envelopes in a row.
+	repeated := false
+	for i := 1; i < len(order); i++ {
+		repeated = repeated || order[i] == order[i-1]
+	}
+	if !repeated {
+		t.Errorf("envelopes went round robin: %v", order)
 	}
 }

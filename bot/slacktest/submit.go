@@ -129,6 +129,21 @@ func (s *Server) applyViewAckLocked(v *View, a *Ack) {
 	case "":
 		v.Open = false
 	case "errors":
+		// Every key must be the block_id of an input block of the view;
+		// otherwise Slack shows the user "We had some trouble
+		// connecting" and the errors are lost
+		// (docs.slack.dev/surfaces/modals: "errors ... keyed by block_id
+		// of input blocks").
+		inputs := inputBlockIDs(v.Raw)
+		for k := range p.Errors {
+			if !inputs[k] {
+				a.Errors = append(a.Errors, fmt.Sprintf("errors: %q is not the block_id of an input block of the view", k))
+			}
+		}
+		if len(a.Errors) > 0 {
+			v.Trouble = true
+			return
+		}
 		v.Errors = p.Errors
 	case "update", "push":
 		if errs := ValidateView(p.View); len(errs) > 0 {
@@ -153,4 +168,106 @@ func (s *Server) applyViewAckLocked(v *View, a *Ack) {
 	default:
 		a.Errors = append(a.Errors, "unknown response_action "+p.ResponseAction)
 	}
+}
+
+// inputBlockIDs returns the block_ids of the input blocks of a view.
+func inputBlockIDs(raw json.RawMessage) map[string]bool {
+	var view struct {
+		Blocks []struct {
+			Type    string `json:"type"`
+			BlockID string `json:"block_id"`
+		} `json:"blocks"`
+	}
+	_ = json.Unmarshal(raw, &view)
+	out := map[string]bool{}
+	for _, b := range view.Blocks {
+		if b.Type == "input" {
+			out[b.BlockID] = true
+		}
+	}
+	return out
+}
+
+// SelectInView has user choose the option with value in the select (or
+// radio buttons) blockID/actionID of an open modal, and delivers the
+// block_actions payload Slack sends for it, then waits for the ack. Slack
+// sends one only when the element dispatches actions: any element of an
+// actions or section block, but an element of an input block only when the
+// block sets dispatch_action (docs.slack.dev/reference/block-kit/blocks/
+// input-block: "dispatch_action ... Defaults to false"); otherwise the
+// choice is only seen on submission and SelectInView fails. The payload's
+// view carries the current state, the chosen option included, and no
+// response_url (actions in modals have none).
+func (s *Server) SelectInView(ctx context.Context, userID, viewID, blockID, actionID, value string) (Ack, error) {
+	s.mu.Lock()
+	u, v := s.users[userID], s.views[viewID]
+	switch {
+	case u == nil:
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("slacktest: select in view %s: unknown user %q", viewID, userID)
+	case v == nil || !v.Open:
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("slacktest: select in view %s: no such open view", viewID)
+	case v.User != userID:
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("slacktest: select in view %s: shown to %s, not %s", viewID, v.User, userID)
+	}
+	var view struct {
+		Blocks []map[string]any `json:"blocks"`
+	}
+	_ = json.Unmarshal(v.Raw, &view)
+	var el map[string]any
+	for _, b := range view.Blocks {
+		if str(b["block_id"]) != blockID {
+			continue
+		}
+		e, _ := b["element"].(map[string]any)
+		if str(b["type"]) == "input" && e != nil && str(e["action_id"]) == actionID {
+			if d, _ := b["dispatch_action"].(bool); !d {
+				s.mu.Unlock()
+				return Ack{}, fmt.Errorf("slacktest: select in view %s: input block %s does not set dispatch_action, so Slack sends nothing before submission", viewID, blockID)
+			}
+			el = e
+		}
+		if acc, _ := b["accessory"].(map[string]any); acc != nil && str(acc["action_id"]) == actionID {
+			el = acc
+		}
+		if es, ok := b["elements"].([]any); ok {
+			for _, x := range es {
+				if e, _ := x.(map[string]any); e != nil && str(e["action_id"]) == actionID {
+					el = e
+				}
+			}
+		}
+	}
+	if el == nil {
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("slacktest: select in view %s: no element %s/%s", viewID, blockID, actionID)
+	}
+	typ := str(el["type"])
+	if typ != "static_select" && typ != "radio_buttons" {
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("slacktest: select in view %s: %s/%s is a %s", viewID, blockID, actionID, typ)
+	}
+	opt := findOption(el, value)
+	if opt == nil {
+		s.mu.Unlock()
+		return Ack{}, fmt.Errorf("slacktest: select in view %s: no option with value %q", viewID, value)
+	}
+	vj := s.viewJSON(v)
+	vj["state"] = map[string]any{"values": map[string]any{blockID: map[string]any{actionID: map[string]any{"type": typ, "selected_option": opt}}}}
+	payload := map[string]any{
+		"type": "block_actions", "user": s.userJSON(u), "api_app_id": s.AppID, "token": verificationToken,
+		"container":  map[string]any{"type": "view", "view_id": v.ID},
+		"trigger_id": s.newTriggerLocked(u.ID),
+		"team":       map[string]any{"id": s.TeamID, "domain": s.TeamDomain},
+		"enterprise": nil, "is_enterprise_install": false,
+		"view": vj,
+		"actions": []any{map[string]any{
+			"type": typ, "action_id": actionID, "block_id": blockID,
+			"selected_option": opt, "action_ts": s.newTSLocked(),
+		}},
+	}
+	s.mu.Unlock()
+	return s.deliver(ctx, delivery{typ: "interactive", payload: payload, accepts: false})
 }

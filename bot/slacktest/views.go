@@ -34,6 +34,10 @@ type View struct {
 	Open bool
 	// Errors holds the per-block errors of the last response_action errors.
 	Errors map[string]string
+	// Trouble is set when the app answered a submission with errors Slack
+	// could not show (a key that is not an input block_id): the user saw
+	// "We had some trouble connecting".
+	Trouble bool
 	// Updates counts views.update calls and response_action update.
 	Updates int
 }

@@ -330,6 +330,9 @@ func (s *Server) conversationsInfo(rq *apiRequest) (map[string]any, *apiError) {
 }
 
 func (s *Server) usergroupsList(rq *apiRequest) (map[string]any, *apiError) {
+	if s.cfg.freePlan {
+		return nil, errf("plan_upgrade_required") // see WithFreePlan
+	}
 	groups := []any{}
 	for _, id := range s.groupOrder {
 		g := s.groups[id]
@@ -338,6 +341,11 @@ func (s *Server) usergroupsList(rq *apiRequest) (map[string]any, *apiError) {
 			"name": g.Handle, "description": "", "handle": g.Handle, "is_external": false,
 			"date_create": 1700000000, "date_update": 1700000000, "date_delete": 0,
 			"created_by": s.BotUserID, "user_count": len(g.Members),
+			// Required by objs_subteam in slack-api-specs
+			// web-api/slack_web_openapi_v2.json (see conformance_test.go).
+			"auto_type": nil, "auto_provision": false, "enterprise_subteam_id": "",
+			"updated_by": s.BotUserID, "deleted_by": nil,
+			"prefs": map[string]any{"channels": []any{}, "groups": []any{}},
 		}
 		if rq.boolArg("include_users") {
 			item["users"] = append([]string{}, g.Members...)
@@ -348,6 +356,9 @@ func (s *Server) usergroupsList(rq *apiRequest) (map[string]any, *apiError) {
 }
 
 func (s *Server) usergroupsUsersList(rq *apiRequest) (map[string]any, *apiError) {
+	if s.cfg.freePlan {
+		return nil, errf("plan_upgrade_required") // see WithFreePlan
+	}
 	g := s.groups[rq.arg("usergroup")]
 	if g == nil {
 		return nil, errf("no_such_subteam")

@@ -40,11 +40,13 @@ type botTunables struct {
 	TickInterval time.Duration
 	// AWXTimeout bounds one AWX API call.
 	AWXTimeout time.Duration
+	// SlackAuthCheck is how long /readyz trusts the last auth.test answer.
+	SlackAuthCheck time.Duration
 }
 
 func defaultTunables() botTunables {
 	return botTunables{SlackStale: 90 * time.Second, AWXCheck: 30 * time.Second, ShutdownTimeout: 15 * time.Second,
-		AWXTimeout: awxTimeout}
+		AWXTimeout: awxTimeout, SlackAuthCheck: time.Minute}
 }
 
 // runBot runs the bot until ctx ends or a component fails for good.
@@ -94,6 +96,15 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	api := slack.New(o.SlackBotToken, slack.OptionAPIURL(o.SlackAPIURL), slack.OptionAppLevelToken(o.SlackAppToken))
 	gw := bot.NewSlack(api, log, tun.Slack)
+	reached, err := checkBotToken(ctx, gw, log)
+	if err != nil {
+		return err
+	}
+	if reached {
+		if err := checkGroups(ctx, gw, cfg, log); err != nil {
+			return err
+		}
+	}
 	runner := awxrunner.New(awx, cfg.AWX.Organization, cfg.AWX.Credential)
 	if cfg.AWX.EventWait > 0 {
 		runner.EventWait = cfg.AWX.EventWait
@@ -149,6 +160,11 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	h.addReadiness("slack", slackAlive)
 	registerBuildInfo(reg)
 	reg.MustRegister(newDependencyCollector(h.snapshot(&h.readiness)), newStateCollector(cfg, db.EnvStats, log))
+	token := &tokenProbe{interval: tun.SlackAuthCheck, now: time.Now, check: func(ctx context.Context) error {
+		_, err := gw.AuthTest(ctx)
+		return err
+	}}
+	h.addReadiness("slack token", token.Ready)
 
 	ln, err := net.Listen("tcp", o.HTTPAddr)
 	if err != nil {

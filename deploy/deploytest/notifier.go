@@ -47,8 +47,25 @@ type Notifier struct {
 	uploads    []Upload
 	ephemerals []Ephemeral
 	announces  []string
+	refused    map[string]error // channel -> error of every new post there
 	// Err, when set, is returned by every call.
 	Err error
+}
+
+// RefusePosts makes every new message in channel (a card's first post, an
+// announcement) fail with err, as Slack refuses posts where the bot cannot
+// write; nil lifts it.
+func (n *Notifier) RefusePosts(channel string, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.refused == nil {
+		n.refused = map[string]error{}
+	}
+	if err == nil {
+		delete(n.refused, channel)
+		return
+	}
+	n.refused[channel] = err
 }
 
 // NewNotifier returns an empty recorder.
@@ -63,6 +80,9 @@ func (n *Notifier) Card(_ context.Context, req *deploy.Request, info deploy.Card
 	}
 	ref := req.Message
 	if ref.TS == "" {
+		if err := n.refused[req.Channel]; err != nil {
+			return deploy.MessageRef{}, err
+		}
 		n.next++
 		ref = deploy.MessageRef{Channel: req.Channel, TS: fmt.Sprintf("1700000000.%06d", n.next)}
 	}
@@ -113,6 +133,9 @@ func (n *Notifier) Ephemeral(_ context.Context, channel, user, text string) erro
 func (n *Notifier) Announce(_ context.Context, channel, text string) (deploy.MessageRef, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.refused[channel]; err != nil {
+		return deploy.MessageRef{}, err
+	}
 	n.next++
 	n.announces = append(n.announces, text)
 	return deploy.MessageRef{Channel: channel, TS: fmt.Sprintf("1700000000.%06d", n.next)}, n.Err
