@@ -61,9 +61,10 @@ func (p *tokenProbe) Ready(ctx context.Context) error {
 	case err == nil:
 		p.checked, p.err = p.now(), nil
 	case bot.BadToken(err):
-		p.checked, p.err = p.now(), errors.New("SLACK_BOT_TOKEN refused by Slack; replace it and restart")
+		msg := "SLACK_BOT_TOKEN refused by Slack; replace it and restart"
+		p.checked, p.err = p.now(), unready(msg, errors.New(msg))
 	case p.checked.IsZero():
-		return fmt.Errorf("token not checked yet: %w", err)
+		return unready("not checked yet", fmt.Errorf("token not checked yet: %w", err))
 	}
 	return p.err
 }

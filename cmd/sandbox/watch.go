@@ -126,7 +126,8 @@ func (r *repl) messageChanges(sn *seen, chName string, m slacktest.Message, comm
 	lines := r.render(m)
 	var out []string
 	switch {
-	case !shown:
+	case !shown || (cardID(sn.labels[key]) == 0 && cardID(m.Text) > 0):
+		// A request's card replaces the placeholder the bot posts first.
 		what := "new message"
 		if cardID(m.Text) > 0 {
 			what = "new " + r.cardName(m)
