@@ -159,7 +159,13 @@ func (r *repl) settle(ctx context.Context, answered func() bool, quiet, most tim
 // current channel.
 func (r *repl) answer() func() bool {
 	count := func() int {
-		return len(r.slack.Ephemerals(r.user)) + len(r.slack.Views(r.user)) + len(r.slack.Messages(r.channel))
+		n := len(r.slack.Ephemerals(r.user)) + len(r.slack.Views(r.user))
+		for _, m := range r.slack.Messages(r.channel) {
+			if !placeholder(m) {
+				n++
+			}
+		}
+		return n
 	}
 	before := count()
 	return func() bool { return count() > before }

@@ -123,6 +123,9 @@ func (r *repl) messageChanges(sn *seen, chName string, m slacktest.Message, comm
 	if shown && sn.edits[key] == m.Edits {
 		return nil
 	}
+	if placeholder(m) {
+		return nil // the card that replaces it is shown as a new card
+	}
 	lines := r.render(m)
 	var out []string
 	switch {
@@ -226,4 +229,10 @@ func indent(lines []string) []string {
 		out[i] = "    " + l
 	}
 	return out
+}
+
+// placeholder reports whether m is the message the bot posts first for a
+// request, before its card replaces it.
+func placeholder(m slacktest.Message) bool {
+	return cardID(m.Text) == 0 && strings.HasSuffix(m.Text, "preparing the request…")
 }
