@@ -11,9 +11,11 @@
 #     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 #     -t deploybot .
 #
-# Base images: pin them by digest with scripts/pin-images.sh (it asks the
-# registry for the current digest of each tag below and writes it here).
-FROM golang:1.26-bookworm AS build
+# Base images are pinned by digest, so a rebuild gets the same bases; the tag
+# beside each digest says what it is. To move to newer bases, run
+# scripts/pin-images.sh (it asks the registry for the digest each tag points
+# at now and rewrites these lines), then rebuild and test.
+FROM golang:1.26-bookworm@sha256:b305420a68d0f229d91eb3b3ed9e519fcf2cf5461da4bef997bf927e8c0bfd2b AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -27,7 +29,7 @@ RUN VERSION="$VERSION" COMMIT="$COMMIT" scripts/build.sh /out/deploybot
 # (a volume mounted on an image directory starts with its owner).
 RUN mkdir -p /out/data
 
-FROM gcr.io/distroless/base-debian12:nonroot
+FROM gcr.io/distroless/base-debian12:nonroot@sha256:7f0c72cd138b442ae0deeb69c08b1acf5525439ba251a49ad93c320a061567e5
 ARG VERSION=dev
 ARG COMMIT=none
 ARG CREATED=""
