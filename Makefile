@@ -5,7 +5,11 @@
 
 GO ?= go
 
-.PHONY: run test deps build lint image
+.PHONY: run test deps build lint image helm
+
+# helm, for the chart's tests (helm lint and helm template), built from its
+# Go module at a pinned version, like staticcheck.
+HELM_VERSION = v4.3.2
 
 run: build
 	./bin/deploybot
@@ -31,6 +35,9 @@ image:
 deps:
 	scripts/install-test-deps.sh
 
+helm:
+	GOBIN=$(CURDIR)/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
 # The playbook tests and the whole-chain test (Slack → bot → AWX → Ansible →
 # nginx behind HAProxy) measure downtime under load, so they run on their
 # own, after the rest, not beside other packages competing for two cores.
@@ -39,8 +46,10 @@ deps:
 # build takes minutes on a busy machine), and the tests that run it as a
 # process (cmd/sandbox, cmd/deploybot TestBuildScript) get it through
 # DEPLOYBOT_BIN; run alone, they build it themselves before their clocks.
+# helm (for the chart tests, HELM_BIN) is built here too, never in a test.
 test: export DEPLOYBOT_BIN = $(CURDIR)/bin/deploybot
-test: deps build
+test: export HELM_BIN = $(CURDIR)/bin/helm
+test: deps build helm
 	$(GO) test -race -count=1 -timeout 12m -skip '^TestChain' $$($(GO) list ./... | grep -v /playbooks)
 	$(GO) test -race -count=1 -timeout 10m -run '^TestChain' ./cmd/deploybot/
 	$(GO) test -race -count=1 -timeout 10m ./playbooks/...
