@@ -81,13 +81,15 @@ const (
 // Schedules lists the schedules: /deploy schedules.
 type Schedules struct{}
 
-// Unschedule deletes a schedule: /deploy unschedule <id>.
+// Unschedule deletes a schedule: /deploy unschedule S<id>. ID holds the
+// digits only (S3, s3, #3 and 3 all give "3").
 type Unschedule struct{ ID string }
 
-// PauseSchedule pauses a schedule: /deploy pause <id>.
+// PauseSchedule pauses a schedule: /deploy pause S<id>. ID holds the digits.
 type PauseSchedule struct{ ID string }
 
-// ResumeSchedule resumes a paused schedule: /deploy resume <id>.
+// ResumeSchedule resumes a paused schedule: /deploy resume S<id>. ID holds
+// the digits.
 type ResumeSchedule struct{ ID string }
 
 // Apps lists what can be deployed where, and by whom: /deploy apps.
@@ -233,14 +235,22 @@ func (c Schedule) String() string {
 // String returns "schedules".
 func (Schedules) String() string { return cmdSchedules }
 
-// String returns "unschedule <id>".
-func (c Unschedule) String() string { return join(cmdUnschedule, c.ID) }
+// String returns "unschedule S<id>".
+func (c Unschedule) String() string { return join(cmdUnschedule, scheduleRef(c.ID)) }
 
-// String returns "pause <id>".
-func (c PauseSchedule) String() string { return join(cmdPause, c.ID) }
+// String returns "pause S<id>".
+func (c PauseSchedule) String() string { return join(cmdPause, scheduleRef(c.ID)) }
 
-// String returns "resume <id>".
-func (c ResumeSchedule) String() string { return join(cmdResume, c.ID) }
+// String returns "resume S<id>".
+func (c ResumeSchedule) String() string { return join(cmdResume, scheduleRef(c.ID)) }
+
+// scheduleRef is a schedule id as deploybot shows it: S and the number.
+func scheduleRef(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "S" + id
+}
 
 // String returns "apps".
 func (Apps) String() string { return cmdApps }

@@ -80,7 +80,7 @@ func spec(name string) (verbSpec, bool) {
 	case cmdSchedules:
 		return verbSpec{nil, noArgs(Schedules{})}, true
 	case cmdUnschedule:
-		return verbSpec{nil, idCommand(func(id string) Command { return Unschedule{ID: id} })}, true
+		return verbSpec{nil, scheduleIDCommand(func(id string) Command { return Unschedule{ID: id} })}, true
 	case cmdPause:
 		return verbSpec{nil, scheduleIDCommand(func(id string) Command { return PauseSchedule{ID: id} })}, true
 	case cmdResume:
@@ -664,15 +664,22 @@ func idCommand(mk func(id string) Command) func([]string, map[string]string) (Co
 	}
 }
 
-// scheduleIDCommand is idCommand that also accepts "schedule <id>", as in
-// "/deploy pause schedule 3".
+// scheduleIDCommand reads a schedule id (S3, 3 or #3), also after the word
+// "schedule", as in "/deploy pause schedule S3".
 func scheduleIDCommand(mk func(id string) Command) func([]string, map[string]string) (Command, *problem) {
-	inner := idCommand(mk)
-	return func(args []string, flags map[string]string) (Command, *problem) {
+	return func(args []string, _ map[string]string) (Command, *problem) {
 		if len(args) == 2 && lowerASCII(args[0]) == cmdSchedule {
 			args = args[1:]
 		}
-		return inner(args, flags)
+		v, p := positional(args, "<schedule id>")
+		if p != nil {
+			return nil, p
+		}
+		id, p := parseScheduleID(v[0])
+		if p != nil {
+			return nil, p
+		}
+		return mk(id), nil
 	}
 }
 
@@ -716,10 +723,28 @@ func parseVersion(kind, s string) (string, *problem) {
 	return s, nil
 }
 
-// parseID reads a request or schedule id: digits with an optional "#".
+// parseID reads a request id: digits with an optional "#". A schedule id
+// (S3) is refused with a pointer to the schedule commands.
 func parseID(s string) (string, *problem) {
-	d := strings.TrimPrefix(s, "#")
-	bad := fail("invalid id %s: an id is a number such as 123 or #123", quoteArg(s))
+	if len(s) > 1 && (s[0] == 'S' || s[0] == 's') && strings.Trim(s[1:], "0123456789") == "" {
+		return "", fail("%s is a schedule id, not a request id: schedules are managed with /deploy schedules, pause, resume and unschedule", quoteArg(s))
+	}
+	return digitsID(s, "#", fail("invalid id %s: a request id is a number such as 123 or #123", quoteArg(s)))
+}
+
+// parseScheduleID reads a schedule id: S3 (as deploybot shows it), s3, #3
+// or 3.
+func parseScheduleID(s string) (string, *problem) {
+	d, prefix := s, "#"
+	if len(d) > 0 && (d[0] == 'S' || d[0] == 's') {
+		d, prefix = d[1:], ""
+	}
+	return digitsID(d, prefix, fail("invalid schedule id %s: a schedule id is S and a number, such as S3 (see /deploy schedules)", quoteArg(s)))
+}
+
+// digitsID reads digits with an optional prefix, without leading zeros.
+func digitsID(s, prefix string, bad *problem) (string, *problem) {
+	d := strings.TrimPrefix(s, prefix)
 	if d == "" || strings.Trim(d, "0123456789") != "" {
 		return "", bad
 	}

@@ -145,7 +145,14 @@ func TestParse(t *testing.T) {
 		{"pause schedule word", "pause schedule 3", PauseSchedule{ID: "3"}, ""},
 		{"resume", "resume 3", ResumeSchedule{ID: "3"}, ""},
 		{"resume schedule word", "Resume Schedule #3", ResumeSchedule{ID: "3"}, ""},
-		{"resume missing", "resume", nil, "missing <id>\nusage:\n/deploy resume <id>"},
+		{"resume missing", "resume", nil, "missing <schedule id>\nusage:\n/deploy resume S<id>"},
+		{"unschedule S id", "unschedule S3", Unschedule{ID: "3"}, ""},
+		{"pause lower s id", "pause s12", PauseSchedule{ID: "12"}, ""},
+		{"resume schedule word S id", "resume schedule S0007", ResumeSchedule{ID: "7"}, ""},
+		{"unschedule S alone", "unschedule S", nil, `invalid schedule id "S": a schedule id is S and a number, such as S3`},
+		{"unschedule S hash", "unschedule S#3", nil, `invalid schedule id "S#3"`},
+		{"cancel schedule id", "cancel S3", nil, `"S3" is a schedule id, not a request id`},
+		{"log schedule id", "log s3", nil, `"s3" is a schedule id, not a request id`},
 
 		// Lock and unlock.
 		{"lock", "lock shop-web production", Lock{App: "shop-web", Env: "production"}, ""},

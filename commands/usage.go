@@ -55,12 +55,12 @@ func catalogue() []entry {
 			"/deploy schedule <app> <env> <version> at <YYYY-MM-DD HH:MM | RFC 3339> [--tz <Area/City>]",
 		}, `schedule a release: a 5-field cron spec such as "0 18 * * 1-5" or @daily, or one time`},
 		{cmdSchedules, []string{"/deploy schedules"},
-			"list the schedules with their next runs"},
-		{cmdUnschedule, []string{"/deploy unschedule <id>"},
+			"list the schedules (ids such as S3) with their next runs"},
+		{cmdUnschedule, []string{"/deploy unschedule S<id>"},
 			"delete a schedule"},
-		{cmdPause, []string{"/deploy pause <id>"},
+		{cmdPause, []string{"/deploy pause S<id>"},
 			"pause a schedule"},
-		{cmdResume, []string{"/deploy resume <id>"},
+		{cmdResume, []string{"/deploy resume S<id>"},
 			"resume a paused schedule"},
 		{cmdApps, []string{"/deploy apps"},
 			"what can be deployed where, and by whom"},
@@ -146,6 +146,6 @@ func HelpText() string {
 		b.WriteString(e.summary)
 		b.WriteByte('\n')
 	}
-	b.WriteString("Quote arguments that contain spaces, such as a cron spec. An id may be written 123 or #123.")
+	b.WriteString("Quote arguments that contain spaces, such as a cron spec. A request id may be written 123 or #123; a schedule id is written S3.")
 	return b.String()
 }
