@@ -95,6 +95,18 @@ type ResumeSchedule struct{ ID string }
 // Apps lists what can be deployed where, and by whom: /deploy apps.
 type Apps struct{}
 
+// Audit exports the audit trail as a CSV file:
+// /deploy audit [<app> [<env>]] [--since <duration>]. Empty fields mean
+// "every app (or environment) the asker may see"; Since zero means the
+// default (DefaultAuditSince).
+type Audit struct {
+	App, Env string
+	Since    time.Duration
+}
+
+// DefaultAuditSince is how far back /deploy audit reaches without --since.
+const DefaultAuditSince = 7 * 24 * time.Hour
+
 // Help asks for usage: /deploy help [<command>]. Topic is a command name
 // ("deploy" for the bare form) or empty for everything.
 type Help struct{ Topic string }
@@ -116,6 +128,7 @@ func (Unschedule) command()     {}
 func (PauseSchedule) command()  {}
 func (ResumeSchedule) command() {}
 func (Apps) command()           {}
+func (Audit) command()          {}
 func (Help) command()           {}
 func (OpenForm) command()       {}
 
@@ -160,6 +173,9 @@ func (ResumeSchedule) Name() string { return cmdResume }
 
 // Name returns "apps".
 func (Apps) Name() string { return cmdApps }
+
+// Name returns "audit".
+func (Audit) Name() string { return cmdAudit }
 
 // Name returns "help".
 func (Help) Name() string { return cmdHelp }
@@ -254,6 +270,15 @@ func scheduleRef(id string) string {
 
 // String returns "apps".
 func (Apps) String() string { return cmdApps }
+
+// String returns "audit [<app> [<env>]] [--since <duration>]".
+func (c Audit) String() string {
+	s := join(cmdAudit, c.App, c.Env)
+	if c.Since > 0 {
+		s += " " + flagSince + " " + FormatSince(c.Since)
+	}
+	return s
+}
 
 // String returns "help [<topic>]".
 func (c Help) String() string { return join(cmdHelp, c.Topic) }

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -29,7 +30,11 @@ const (
 	flagTo    = "--to"
 	flagTZ    = "--tz"
 	flagMiss  = "--missed"
+	flagSince = "--since"
 )
+
+// maxSince is the longest --since: ten years.
+const maxSince = 3650 * 24 * time.Hour
 
 // Parse parses the text of a /deploy slash command (without "/deploy").
 // Empty text gives OpenForm. Every error is a *SyntaxError.
@@ -87,6 +92,8 @@ func spec(name string) (verbSpec, bool) {
 		return verbSpec{nil, scheduleIDCommand(func(id string) Command { return ResumeSchedule{ID: id} })}, true
 	case cmdApps:
 		return verbSpec{nil, noArgs(Apps{})}, true
+	case cmdAudit:
+		return verbSpec{map[string]bool{flagSince: true}, parseAudit}, true
 	case cmdHelp:
 		return verbSpec{nil, parseHelp}, true
 	}
@@ -431,6 +438,68 @@ func parseHistory(args []string, _ map[string]string) (Command, *problem) {
 		}
 	}
 	return c, nil
+}
+
+func parseAudit(args []string, flags map[string]string) (Command, *problem) {
+	st, p := parseStatus(args, nil)
+	if p != nil {
+		return nil, p
+	}
+	c := Audit{App: st.(Status).App, Env: st.(Status).Env}
+	if v, ok := flags[flagSince]; ok {
+		d, err := ParseSince(v)
+		if err != nil {
+			return nil, &problem{msg: err.Error(), err: err}
+		}
+		c.Since = d
+	}
+	return c, nil
+}
+
+// ParseSince reads how far back to look: a whole number of minutes, hours,
+// days or weeks (30m, 12h, 7d, 2w), or a Go duration such as 1h30m; at
+// least a minute and at most ten years.
+func ParseSince(s string) (time.Duration, error) {
+	bad := fmt.Errorf("invalid --since %s: write how far back to look, such as 7d, 12h, 30m or 2w (at most 3650d)", quoteArg(s))
+	units := map[byte]time.Duration{'d': 24 * time.Hour, 'w': 7 * 24 * time.Hour}
+	var d time.Duration
+	if u, ok := units[lastByte(s)]; ok {
+		n, err := strconv.ParseInt(s[:len(s)-1], 10, 64)
+		if err != nil || n < 1 || n > int64(maxSince/u) {
+			return 0, bad
+		}
+		d = time.Duration(n) * u
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, bad
+		}
+	}
+	if d < time.Minute || d > maxSince {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// FormatSince writes d as ParseSince reads it: 7d, 12h, 30m, or a Go
+// duration when d is not a whole number of minutes.
+func FormatSince(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return d.String()
+}
+
+func lastByte(s string) byte {
+	if s == "" {
+		return 0
+	}
+	return s[len(s)-1]
 }
 
 func parseUnlock(args []string, _ map[string]string) (Command, *problem) {

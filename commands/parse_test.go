@@ -154,6 +154,22 @@ func TestParse(t *testing.T) {
 		{"cancel schedule id", "cancel S3", nil, `"S3" is a schedule id, not a request id`},
 		{"log schedule id", "log s3", nil, `"s3" is a schedule id, not a request id`},
 
+		// Audit.
+		{"audit", "audit", Audit{}, ""},
+		{"audit app env since", "audit Shop-Web production --since 30d", Audit{App: "shop-web", Env: "production", Since: 30 * 24 * time.Hour}, ""},
+		{"audit since first", "audit --since=12h shop-web", Audit{App: "shop-web", Since: 12 * time.Hour}, ""},
+		{"audit since weeks", "audit --since 2w", Audit{Since: 14 * 24 * time.Hour}, ""},
+		{"audit since go duration", "audit --since 1h30m", Audit{Since: 90 * time.Minute}, ""},
+		{"audit since missing value", "audit --since", nil, "--since needs a value"},
+		{"audit since words", "audit --since yesterday", nil, `invalid --since "yesterday": write how far back to look, such as 7d`},
+		{"audit since zero", "audit --since 0d", nil, `invalid --since "0d"`},
+		{"audit since negative", "audit --since=-7d", nil, `invalid --since "-7d"`},
+		{"audit since seconds", "audit --since 30s", nil, `invalid --since "30s"`},
+		{"audit since too far", "audit --since 3651d", nil, `invalid --since "3651d"`},
+		{"audit since overflow", "audit --since 99999999999999999d", nil, `invalid --since`},
+		{"audit extra", "audit a b c", nil, `unexpected argument "c"`},
+		{"audit reserved", "audit audit", nil, `"audit" is a command, not an app name`},
+
 		// Lock and unlock.
 		{"lock", "lock shop-web production", Lock{App: "shop-web", Env: "production"}, ""},
 		{"lock reason", "lock shop-web production DB migration, back at 15:00", Lock{App: "shop-web", Env: "production", Reason: "DB migration, back at 15:00"}, ""},

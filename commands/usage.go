@@ -20,6 +20,7 @@ const (
 	cmdPause      = "pause"
 	cmdResume     = "resume"
 	cmdApps       = "apps"
+	cmdAudit      = "audit"
 	cmdHelp       = "help"
 	cmdForm       = "form"
 )
@@ -64,6 +65,8 @@ func catalogue() []entry {
 			"resume a paused schedule"},
 		{cmdApps, []string{"/deploy apps"},
 			"what can be deployed where, and by whom"},
+		{cmdAudit, []string{"/deploy audit [<app> [<env>]] [--since <7d|12h|30m>]"},
+			"the audit trail (who requested, approved, locked... what) as a CSV file in a thread; deployers and approvers only, of the apps and environments they deploy or approve (default: the last 7 days)"},
 		{cmdHelp, []string{"/deploy help [<command>]"},
 			"this help, or the usage of one command"},
 		{cmdForm, []string{"/deploy"},
@@ -86,7 +89,7 @@ func lookup(name string) (entry, bool) {
 func ReservedWords() []string {
 	return []string{
 		cmdRollback, cmdStatus, cmdHistory, cmdLog, cmdCancel, cmdLock, cmdUnlock,
-		cmdSchedule, cmdSchedules, cmdUnschedule, cmdPause, cmdResume, cmdApps, cmdHelp,
+		cmdSchedule, cmdSchedules, cmdUnschedule, cmdPause, cmdResume, cmdApps, cmdAudit, cmdHelp,
 	}
 }
 
