@@ -126,6 +126,7 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		svc.TickInterval = tun.TickInterval
 	}
 	sched := deploy.NewScheduler(svc, log)
+	tun.Bot.Audit = db
 	b := bot.New(tun.Bot, api, svc, gw, db, cfg, log)
 	watch := &awxWatch{client: awx, cfg: cfg, log: log, Interval: tun.AWXCheck, MaxBackoff: time.Minute}
 	registerBotMetrics(reg, gw, b)
