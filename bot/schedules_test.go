@@ -42,7 +42,7 @@ func (f *fakeScheduler) get(id int64) (*deploy.Schedule, error) {
 	f.smu.Lock()
 	defer f.smu.Unlock()
 	if id < 1 || int(id) > len(f.scheds) {
-		return nil, deploy.Errorf(deploy.ENOTFOUND, "There is no schedule #%d.", id)
+		return nil, deploy.Errorf(deploy.ENOTFOUND, "There is no schedule S%d.", id)
 	}
 	return f.scheds[id-1], nil
 }
