@@ -83,6 +83,7 @@ func (b *Bot) register() {
 		"lock":       b.cmdLock,
 		"unlock":     b.cmdUnlock,
 		"apps":       b.cmdApps,
+		"audit":      b.cmdAudit,
 		"help":       b.cmdHelp,
 		"form":       b.cmdForm,
 		"schedule":   b.cmdSchedule,

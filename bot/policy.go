@@ -65,7 +65,11 @@ func commandRefusal(conf *config.Config, channelID, channelName, text string) (M
 		if err != nil || readOnlyCommands[cmd.Name()] {
 			return Message{}, false
 		}
-		return RenderRefusal("`/deploy " + cmd.Name() + "` changes what runs, so it is used in a channel where the team sees it. " +
+		why := "changes what runs"
+		if cmd.Name() == "audit" {
+			why = "posts the audit trail as a file in a thread"
+		}
+		return RenderRefusal("`/deploy " + cmd.Name() + "` " + why + ", so it is used in a channel where the team sees it. " +
 			useIn(conf) + " Here: status, history, apps, schedules and help."), true
 	}
 	if !listed(conf, channelID, false) {

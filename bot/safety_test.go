@@ -51,6 +51,7 @@ var commandSamples = map[string]string{
 	"lock":       "lock shop-web staging freeze",
 	"unlock":     "unlock shop-web staging",
 	"apps":       "apps",
+	"audit":      "audit shop-web --since 30d",
 	"help":       "help",
 	"form":       "",
 	"schedule":   "schedule shop-web staging 1.0.0 '0 18 * * 1-5'",

@@ -39,17 +39,37 @@ func (b *Bot) scheduler() (Scheduler, bool) {
 	return s, ok
 }
 
-// scheduleTitle names a schedule on one line, unescaped.
+// scheduleRef is a schedule's id as users see and type it: "S3", never
+// "#3", which is a request's.
+func scheduleRef(id int64) string { return "S" + strconv.FormatInt(id, 10) }
+
+// scheduleTitle names a schedule on one line, unescaped. A one-shot time is
+// shown in the schedule's zone, the zone it is labelled with.
 func scheduleTitle(s *deploy.Schedule) string {
 	when := s.Spec
 	if when == "" && !s.At.IsZero() {
-		when = "at " + s.At.Format("2006-01-02 15:04")
+		when = "at " + s.At.In(scheduleLoc(s)).Format("2006-01-02 15:04")
 	}
 	t := fmt.Sprintf("%s %s → %s, %s", s.App, s.Version, s.Env, when)
 	if s.TZ != "" {
 		t += " (" + s.TZ + ")"
+	} else if s.Spec == "" {
+		t += " (UTC)"
 	}
 	return t
+}
+
+// scheduleLoc is the zone of a schedule (UTC when it has none or it cannot
+// be loaded; the domain refuses unknown zones when a schedule is created).
+func scheduleLoc(s *deploy.Schedule) *time.Location {
+	if s.TZ == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(s.TZ)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // RenderSchedules renders /deploy schedules: each schedule with its state,
@@ -62,7 +82,7 @@ func RenderSchedules(list []*deploy.Schedule, next func(*deploy.Schedule) []depl
 	}
 	lines := make([]string, 0, len(list))
 	for _, s := range list {
-		line := fmt.Sprintf("*#%d* %s · %s · by %s", s.ID, escape(scheduleTitle(s)), strings.ReplaceAll(string(s.Status), "_", " "), userRef(s.CreatedBy))
+		line := fmt.Sprintf("*%s* %s · %s · by %s", scheduleRef(s.ID), escape(scheduleTitle(s)), strings.ReplaceAll(string(s.Status), "_", " "), userRef(s.CreatedBy))
 		if s.SkipNext {
 			line += " · next run skipped"
 		}
@@ -131,7 +151,7 @@ func (b *Bot) cmdSchedule(ctx context.Context, in *slashInput) {
 		b.failTo(ctx, in, err)
 		return
 	}
-	text := fmt.Sprintf("Schedule #%d created: %s (%s).", sch.ID, escape(scheduleTitle(sch)), strings.ReplaceAll(string(sch.Status), "_", " "))
+	text := fmt.Sprintf("Schedule %s created: %s (%s).", scheduleRef(sch.ID), escape(scheduleTitle(sch)), strings.ReplaceAll(string(sch.Status), "_", " "))
 	if runs := sc.NextRuns(sch, 3); len(runs) > 0 {
 		text += "\nNext runs: " + deploy.RunsText(runs, sch.TZ)
 	}
@@ -169,7 +189,7 @@ func (b *Bot) scheduleChange(ctx context.Context, in *slashInput, idText, done s
 		b.failTo(ctx, in, err)
 		return
 	}
-	b.replyTo(ctx, in, RenderInfo(fmt.Sprintf("Schedule #%d (%s) %s.", sch.ID, escape(scheduleTitle(sch)), done)))
+	b.replyTo(ctx, in, RenderInfo(fmt.Sprintf("Schedule %s (%s) %s.", scheduleRef(sch.ID), escape(scheduleTitle(sch)), done)))
 }
 
 func (b *Bot) cmdUnschedule(ctx context.Context, in *slashInput) {
@@ -219,28 +239,28 @@ func (b *Bot) scheduleActions() map[string]actionHandler {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("You approved schedule #%d; it is now %s.", s.ID, strings.ReplaceAll(string(s.Status), "_", " ")), nil
+			return fmt.Sprintf("You approved schedule %s; it is now %s.", scheduleRef(s.ID), strings.ReplaceAll(string(s.Status), "_", " ")), nil
 		}),
 		deploy.ActionScheduleReject: b.scheduleClick(func(ctx context.Context, sc Scheduler, id int64, user string) (string, error) {
 			s, err := sc.RejectSchedule(ctx, id, user, "")
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("Schedule #%d rejected.", s.ID), nil
+			return fmt.Sprintf("Schedule %s rejected.", scheduleRef(s.ID)), nil
 		}),
 		deploy.ActionScheduleSkip: b.scheduleClick(func(ctx context.Context, sc Scheduler, id int64, user string) (string, error) {
 			s, run, err := sc.SkipNextRun(ctx, id, user)
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("The run of schedule #%d at %s will be skipped.", s.ID, run.At.UTC().Format(time.RFC3339)), nil
+			return fmt.Sprintf("The run of schedule %s at %s will be skipped.", scheduleRef(s.ID), deploy.RunsText([]deploy.RunTime{{At: run.At}}, s.TZ)), nil
 		}),
 		deploy.ActionSchedulePause: b.scheduleClick(func(ctx context.Context, sc Scheduler, id int64, user string) (string, error) {
 			s, err := sc.PauseSchedule(ctx, id, user)
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("Schedule #%d paused; `/deploy resume %d` resumes it.", s.ID, s.ID), nil
+			return fmt.Sprintf("Schedule %s paused; `/deploy resume %s` resumes it.", scheduleRef(s.ID), scheduleRef(s.ID)), nil
 		}),
 	}
 }

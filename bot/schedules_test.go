@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -41,7 +42,7 @@ func (f *fakeScheduler) get(id int64) (*deploy.Schedule, error) {
 	f.smu.Lock()
 	defer f.smu.Unlock()
 	if id < 1 || int(id) > len(f.scheds) {
-		return nil, deploy.Errorf(deploy.ENOTFOUND, "There is no schedule #%d.", id)
+		return nil, deploy.Errorf(deploy.ENOTFOUND, "There is no schedule S%d.", id)
 	}
 	return f.scheds[id-1], nil
 }
@@ -115,7 +116,7 @@ func TestScheduleCommandsAndButtons(t *testing.T) {
 		return count(h.d.Calls(), `schedule U1 shop-web production 1.4.2 cron="0 18 * * 1-5" at="" attime=false tz="Europe/Berlin"`) == 1
 	})
 	ann := cardOf(t, srv, "scheduled shop-web 1.4.2")
-	if _, err := srv.AwaitEphemeral(ctx, "U1", func(e slacktest.Ephemeral) bool { return strings.Contains(e.Text, "Schedule #1 created") }); err != nil {
+	if _, err := srv.AwaitEphemeral(ctx, "U1", func(e slacktest.Ephemeral) bool { return strings.Contains(e.Text, "Schedule S1 created") }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := srv.ClickButton(ctx, "U2", "C1", ann.TS, deploy.ActionScheduleApprove); err != nil {
@@ -126,7 +127,7 @@ func TestScheduleCommandsAndButtons(t *testing.T) {
 	eventually(t, "one-shot", func() bool {
 		return count(h.d.Calls(), `schedule U1 shop-web staging 2.0.0 cron="" at="" attime=true`) == 1
 	})
-	run("pause 1")
+	run("pause S1")
 	run("resume #1")
 	run("unschedule 2")
 	eventually(t, "changes", func() bool {
@@ -135,7 +136,7 @@ func TestScheduleCommandsAndButtons(t *testing.T) {
 	})
 	run("schedules")
 	if _, err := srv.AwaitEphemeral(ctx, "U1", func(e slacktest.Ephemeral) bool {
-		return strings.Contains(string(e.Blocks), "#1") && strings.Contains(string(e.Blocks), "moved by DST")
+		return strings.Contains(string(e.Blocks), "*S1*") && strings.Contains(string(e.Blocks), "moved by DST")
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,4 +165,45 @@ func TestRenderAnnouncementGolden(t *testing.T) {
 	list := RenderSchedules([]*deploy.Schedule{&sch}, func(*deploy.Schedule) []deploy.RunTime { return runs })
 	mustValid(t, list.Blocks)
 	golden(t, "schedules", list)
+}
+
+// TestOneShotScheduleTitleInItsZone: a one-shot at 18:00 in Seoul reads
+// "at 2026-12-24 18:00 (Asia/Seoul)" on the confirmation and in the list,
+// not the UTC wall clock (09:00) labelled with the zone; ids read S<n>.
+func TestOneShotScheduleTitleInItsZone(t *testing.T) {
+	t.Parallel()
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 24, 18, 0, 0, 0, seoul).UTC() // stored as UTC
+	sch := &deploy.Schedule{ID: 3, App: "shop-web", Env: "production", Version: "1.4.2", At: at, TZ: "Asia/Seoul", CreatedBy: "U1", Status: deploy.ScheduleActive}
+	cases := []struct {
+		name string
+		sch  deploy.Schedule
+		want string
+	}{
+		{"seoul", *sch, "shop-web 1.4.2 → production, at 2026-12-24 18:00 (Asia/Seoul)"},
+		{"no zone reads UTC", deploy.Schedule{App: "a", Env: "b", Version: "1", At: at}, "a 1 → b, at 2026-12-24 09:00 (UTC)"},
+		{"cron unchanged", deploy.Schedule{App: "a", Env: "b", Version: "1", Spec: "0 18 * * *", TZ: "Asia/Seoul"}, "a 1 → b, 0 18 * * * (Asia/Seoul)"},
+	}
+	for _, tc := range cases {
+		if got := scheduleTitle(&tc.sch); got != tc.want {
+			t.Errorf("%s: scheduleTitle = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	list := RenderSchedules([]*deploy.Schedule{sch}, func(*deploy.Schedule) []deploy.RunTime { return nil })
+	raw, err := json.Marshal(list.Blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := string(raw)
+	for _, want := range []string{"*S3*", "at 2026-12-24 18:00 (Asia/Seoul)"} {
+		if !strings.Contains(blocks, want) {
+			t.Errorf("/deploy schedules shows %q, want it to contain %q", blocks, want)
+		}
+	}
+	if strings.Contains(blocks, "09:00") || strings.Contains(blocks, "#3") {
+		t.Errorf("/deploy schedules shows the UTC wall clock or a request-like id: %q", blocks)
+	}
 }

@@ -40,6 +40,9 @@ type Config struct {
 	HistoryLimit int
 	// Debug logs socketmode's own debug output (no tokens).
 	Debug bool
+	// Audit reads the audit trail for /deploy audit; nil answers that
+	// the export is not available.
+	Audit AuditReader
 }
 
 func (c *Config) defaults() {

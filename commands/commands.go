@@ -81,17 +81,31 @@ const (
 // Schedules lists the schedules: /deploy schedules.
 type Schedules struct{}
 
-// Unschedule deletes a schedule: /deploy unschedule <id>.
+// Unschedule deletes a schedule: /deploy unschedule S<id>. ID holds the
+// digits only (S3, s3, #3 and 3 all give "3").
 type Unschedule struct{ ID string }
 
-// PauseSchedule pauses a schedule: /deploy pause <id>.
+// PauseSchedule pauses a schedule: /deploy pause S<id>. ID holds the digits.
 type PauseSchedule struct{ ID string }
 
-// ResumeSchedule resumes a paused schedule: /deploy resume <id>.
+// ResumeSchedule resumes a paused schedule: /deploy resume S<id>. ID holds
+// the digits.
 type ResumeSchedule struct{ ID string }
 
 // Apps lists what can be deployed where, and by whom: /deploy apps.
 type Apps struct{}
+
+// Audit exports the audit trail as a CSV file:
+// /deploy audit [<app> [<env>]] [--since <duration>]. Empty fields mean
+// "every app (or environment) the asker may see"; Since zero means the
+// default (DefaultAuditSince).
+type Audit struct {
+	App, Env string
+	Since    time.Duration
+}
+
+// DefaultAuditSince is how far back /deploy audit reaches without --since.
+const DefaultAuditSince = 7 * 24 * time.Hour
 
 // Help asks for usage: /deploy help [<command>]. Topic is a command name
 // ("deploy" for the bare form) or empty for everything.
@@ -114,6 +128,7 @@ func (Unschedule) command()     {}
 func (PauseSchedule) command()  {}
 func (ResumeSchedule) command() {}
 func (Apps) command()           {}
+func (Audit) command()          {}
 func (Help) command()           {}
 func (OpenForm) command()       {}
 
@@ -158,6 +173,9 @@ func (ResumeSchedule) Name() string { return cmdResume }
 
 // Name returns "apps".
 func (Apps) Name() string { return cmdApps }
+
+// Name returns "audit".
+func (Audit) Name() string { return cmdAudit }
 
 // Name returns "help".
 func (Help) Name() string { return cmdHelp }
@@ -233,17 +251,34 @@ func (c Schedule) String() string {
 // String returns "schedules".
 func (Schedules) String() string { return cmdSchedules }
 
-// String returns "unschedule <id>".
-func (c Unschedule) String() string { return join(cmdUnschedule, c.ID) }
+// String returns "unschedule S<id>".
+func (c Unschedule) String() string { return join(cmdUnschedule, scheduleRef(c.ID)) }
 
-// String returns "pause <id>".
-func (c PauseSchedule) String() string { return join(cmdPause, c.ID) }
+// String returns "pause S<id>".
+func (c PauseSchedule) String() string { return join(cmdPause, scheduleRef(c.ID)) }
 
-// String returns "resume <id>".
-func (c ResumeSchedule) String() string { return join(cmdResume, c.ID) }
+// String returns "resume S<id>".
+func (c ResumeSchedule) String() string { return join(cmdResume, scheduleRef(c.ID)) }
+
+// scheduleRef is a schedule id as deploybot shows it: S and the number.
+func scheduleRef(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "S" + id
+}
 
 // String returns "apps".
 func (Apps) String() string { return cmdApps }
+
+// String returns "audit [<app> [<env>]] [--since <duration>]".
+func (c Audit) String() string {
+	s := join(cmdAudit, c.App, c.Env)
+	if c.Since > 0 {
+		s += " " + flagSince + " " + FormatSince(c.Since)
+	}
+	return s
+}
 
 // String returns "help [<topic>]".
 func (c Help) String() string { return join(cmdHelp, c.Topic) }

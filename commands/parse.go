@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -29,7 +30,11 @@ const (
 	flagTo    = "--to"
 	flagTZ    = "--tz"
 	flagMiss  = "--missed"
+	flagSince = "--since"
 )
+
+// maxSince is the longest --since: ten years.
+const maxSince = 3650 * 24 * time.Hour
 
 // Parse parses the text of a /deploy slash command (without "/deploy").
 // Empty text gives OpenForm. Every error is a *SyntaxError.
@@ -80,13 +85,15 @@ func spec(name string) (verbSpec, bool) {
 	case cmdSchedules:
 		return verbSpec{nil, noArgs(Schedules{})}, true
 	case cmdUnschedule:
-		return verbSpec{nil, idCommand(func(id string) Command { return Unschedule{ID: id} })}, true
+		return verbSpec{nil, scheduleIDCommand(func(id string) Command { return Unschedule{ID: id} })}, true
 	case cmdPause:
 		return verbSpec{nil, scheduleIDCommand(func(id string) Command { return PauseSchedule{ID: id} })}, true
 	case cmdResume:
 		return verbSpec{nil, scheduleIDCommand(func(id string) Command { return ResumeSchedule{ID: id} })}, true
 	case cmdApps:
 		return verbSpec{nil, noArgs(Apps{})}, true
+	case cmdAudit:
+		return verbSpec{map[string]bool{flagSince: true}, parseAudit}, true
 	case cmdHelp:
 		return verbSpec{nil, parseHelp}, true
 	}
@@ -433,6 +440,68 @@ func parseHistory(args []string, _ map[string]string) (Command, *problem) {
 	return c, nil
 }
 
+func parseAudit(args []string, flags map[string]string) (Command, *problem) {
+	st, p := parseStatus(args, nil)
+	if p != nil {
+		return nil, p
+	}
+	c := Audit{App: st.(Status).App, Env: st.(Status).Env}
+	if v, ok := flags[flagSince]; ok {
+		d, err := ParseSince(v)
+		if err != nil {
+			return nil, &problem{msg: err.Error(), err: err}
+		}
+		c.Since = d
+	}
+	return c, nil
+}
+
+// ParseSince reads how far back to look: a whole number of minutes, hours,
+// days or weeks (30m, 12h, 7d, 2w), or a Go duration such as 1h30m; at
+// least a minute and at most ten years.
+func ParseSince(s string) (time.Duration, error) {
+	bad := fmt.Errorf("invalid --since %s: write how far back to look, such as 7d, 12h, 30m or 2w (at most 3650d)", quoteArg(s))
+	units := map[byte]time.Duration{'d': 24 * time.Hour, 'w': 7 * 24 * time.Hour}
+	var d time.Duration
+	if u, ok := units[lastByte(s)]; ok {
+		n, err := strconv.ParseInt(s[:len(s)-1], 10, 64)
+		if err != nil || n < 1 || n > int64(maxSince/u) {
+			return 0, bad
+		}
+		d = time.Duration(n) * u
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, bad
+		}
+	}
+	if d < time.Minute || d > maxSince {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// FormatSince writes d as ParseSince reads it: 7d, 12h, 30m, or a Go
+// duration when d is not a whole number of minutes.
+func FormatSince(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return d.String()
+}
+
+func lastByte(s string) byte {
+	if s == "" {
+		return 0
+	}
+	return s[len(s)-1]
+}
+
 func parseUnlock(args []string, _ map[string]string) (Command, *problem) {
 	v, p := positional(args, "<app>", "<env>")
 	if p != nil {
@@ -664,15 +733,22 @@ func idCommand(mk func(id string) Command) func([]string, map[string]string) (Co
 	}
 }
 
-// scheduleIDCommand is idCommand that also accepts "schedule <id>", as in
-// "/deploy pause schedule 3".
+// scheduleIDCommand reads a schedule id (S3, 3 or #3), also after the word
+// "schedule", as in "/deploy pause schedule S3".
 func scheduleIDCommand(mk func(id string) Command) func([]string, map[string]string) (Command, *problem) {
-	inner := idCommand(mk)
-	return func(args []string, flags map[string]string) (Command, *problem) {
+	return func(args []string, _ map[string]string) (Command, *problem) {
 		if len(args) == 2 && lowerASCII(args[0]) == cmdSchedule {
 			args = args[1:]
 		}
-		return inner(args, flags)
+		v, p := positional(args, "<schedule id>")
+		if p != nil {
+			return nil, p
+		}
+		id, p := parseScheduleID(v[0])
+		if p != nil {
+			return nil, p
+		}
+		return mk(id), nil
 	}
 }
 
@@ -716,10 +792,28 @@ func parseVersion(kind, s string) (string, *problem) {
 	return s, nil
 }
 
-// parseID reads a request or schedule id: digits with an optional "#".
+// parseID reads a request id: digits with an optional "#". A schedule id
+// (S3) is refused with a pointer to the schedule commands.
 func parseID(s string) (string, *problem) {
-	d := strings.TrimPrefix(s, "#")
-	bad := fail("invalid id %s: an id is a number such as 123 or #123", quoteArg(s))
+	if len(s) > 1 && (s[0] == 'S' || s[0] == 's') && strings.Trim(s[1:], "0123456789") == "" {
+		return "", fail("%s is a schedule id, not a request id: schedules are managed with /deploy schedules, pause, resume and unschedule", quoteArg(s))
+	}
+	return digitsID(s, "#", fail("invalid id %s: a request id is a number such as 123 or #123", quoteArg(s)))
+}
+
+// parseScheduleID reads a schedule id: S3 (as deploybot shows it), s3, #3
+// or 3.
+func parseScheduleID(s string) (string, *problem) {
+	d, prefix := s, "#"
+	if len(d) > 0 && (d[0] == 'S' || d[0] == 's') {
+		d, prefix = d[1:], ""
+	}
+	return digitsID(d, prefix, fail("invalid schedule id %s: a schedule id is S and a number, such as S3 (see /deploy schedules)", quoteArg(s)))
+}
+
+// digitsID reads digits with an optional prefix, without leading zeros.
+func digitsID(s, prefix string, bad *problem) (string, *problem) {
+	d := strings.TrimPrefix(s, prefix)
 	if d == "" || strings.Trim(d, "0123456789") != "" {
 		return "", bad
 	}

@@ -20,6 +20,7 @@ const (
 	cmdPause      = "pause"
 	cmdResume     = "resume"
 	cmdApps       = "apps"
+	cmdAudit      = "audit"
 	cmdHelp       = "help"
 	cmdForm       = "form"
 )
@@ -55,15 +56,17 @@ func catalogue() []entry {
 			"/deploy schedule <app> <env> <version> at <YYYY-MM-DD HH:MM | RFC 3339> [--tz <Area/City>]",
 		}, `schedule a release: a 5-field cron spec such as "0 18 * * 1-5" or @daily, or one time`},
 		{cmdSchedules, []string{"/deploy schedules"},
-			"list the schedules with their next runs"},
-		{cmdUnschedule, []string{"/deploy unschedule <id>"},
+			"list the schedules (ids such as S3) with their next runs"},
+		{cmdUnschedule, []string{"/deploy unschedule S<id>"},
 			"delete a schedule"},
-		{cmdPause, []string{"/deploy pause <id>"},
+		{cmdPause, []string{"/deploy pause S<id>"},
 			"pause a schedule"},
-		{cmdResume, []string{"/deploy resume <id>"},
+		{cmdResume, []string{"/deploy resume S<id>"},
 			"resume a paused schedule"},
 		{cmdApps, []string{"/deploy apps"},
 			"what can be deployed where, and by whom"},
+		{cmdAudit, []string{"/deploy audit [<app> [<env>]] [--since <7d|12h|30m>]"},
+			"the audit trail (who requested, approved, locked... what) as a CSV file in a thread; deployers and approvers only, of the apps and environments they deploy or approve (default: the last 7 days)"},
 		{cmdHelp, []string{"/deploy help [<command>]"},
 			"this help, or the usage of one command"},
 		{cmdForm, []string{"/deploy"},
@@ -86,7 +89,7 @@ func lookup(name string) (entry, bool) {
 func ReservedWords() []string {
 	return []string{
 		cmdRollback, cmdStatus, cmdHistory, cmdLog, cmdCancel, cmdLock, cmdUnlock,
-		cmdSchedule, cmdSchedules, cmdUnschedule, cmdPause, cmdResume, cmdApps, cmdHelp,
+		cmdSchedule, cmdSchedules, cmdUnschedule, cmdPause, cmdResume, cmdApps, cmdAudit, cmdHelp,
 	}
 }
 
@@ -146,6 +149,6 @@ func HelpText() string {
 		b.WriteString(e.summary)
 		b.WriteByte('\n')
 	}
-	b.WriteString("Quote arguments that contain spaces, such as a cron spec. An id may be written 123 or #123.")
+	b.WriteString("Quote arguments that contain spaces, such as a cron spec. A request id may be written 123 or #123; a schedule id is written S3.")
 	return b.String()
 }

@@ -39,6 +39,10 @@ type Config struct {
 	Apps map[string]*App
 	// Limits bound what one person can make the bot do.
 	Limits Limits
+	// Warnings are mistakes that do not stop the bot (such as a host
+	// listed in two environments of one app), in file order: check-config
+	// prints them and the bot logs them at start.
+	Warnings []Problem
 }
 
 // Slack holds the Slack settings of the file (tokens come from the environment).

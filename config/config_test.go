@@ -115,6 +115,16 @@ func TestProblems(t *testing.T) {
 		{"jinja block in post command", base + "  job:\n    type: custom\n    environments:\n      prod: {hosts: [h1], deployers: [U1X], command: 'run {version}', post_commands: ['{% if x %}y{% endif %}']}\n", "apps.job.environments.prod.post_commands[0]", 22, "Jinja"},
 		{"bad event wait", strings.Replace(base, "  credential: ssh\n", "  credential: ssh\n  event_wait: forever\n", 1), "awx.event_wait", 5, "not a duration"},
 		{"bad serial", strings.Replace(base, "    environments:", "    serial: 150%\n    environments:", 1), "apps.shop.serial", 15, "between 1% and 100%"},
+		{"unknown placeholder in command", base + "  job:\n    type: custom\n    environments:\n      prod:\n        hosts: [h1]\n        deployers: [U1X]\n        command: 'run {verison}'\n",
+			"apps.job.environments.prod.command", 25, "unknown placeholder {verison}; the known placeholders are {version}"},
+		{"unknown placeholder in pre command", base + "  job:\n    type: custom\n    environments:\n      prod: {hosts: [h1], deployers: [U1X], command: 'run {version}', pre_commands: ['stop {App}']}\n",
+			"apps.job.environments.prod.pre_commands[0]", 22, "unknown placeholder {App}"},
+		{"unknown placeholder in artifact url", strings.Replace(base, "{version}.tgz", "{version}-{arch}.tgz", 1), "apps.shop.artifact_url", 10, "unknown placeholder {arch}"},
+		{"min approvals unreachable without self approval", base + "        approval: {required: true, approvers: [U1ALICE, U1BOB], min_approvals: 2}\n",
+			"apps.shop.environments.prod.approval.min_approvals", 19, "every deployer is one of the 2 approvers and allow_self_approval is false, so at most 1 others"},
+		{"tab indentation", strings.Replace(base, "        deployers: [U1ALICE]", "\tdeployers: [U1ALICE]", 1), "", 18, "tabs are not allowed in YAML indentation"},
+		{"tabbed comment", strings.Replace(base, "timezone: UTC", "timezone: UTC\n\t# zone", 1), "", 2, "tabs are not allowed in YAML indentation"},
+		{"tab after spaces", strings.Replace(base, "    server: nginx", "  \t  server: nginx", 1), "", 9, "tabs are not allowed in YAML indentation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,5 +227,55 @@ func TestChannelPolicyConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.where) || !strings.Contains(err.Error(), "direct message") {
 			t.Errorf("%q: err = %v, want a direct-message problem at %s", tc.yaml, err, tc.where)
 		}
+	}
+}
+
+// TestConfigAccepted: what looks close to a mistake but is not one passes:
+// shell variables and brace expansions beside {version}, self-approval
+// making min_approvals reachable, a deployer who is no approver, tabs
+// inside a value or a comment.
+func TestConfigAccepted(t *testing.T) {
+	job := base + "  job:\n    type: custom\n    environments:\n      prod: {hosts: [h1], deployers: [U1X], command: %s}\n"
+	tests := []struct{ name, yaml string }{
+		{"shell variable", fmt.Sprintf(job, `'run ${HOME}/x {version}'`)},
+		{"brace expansion", fmt.Sprintf(job, `'cp a.{conf,bak} /tmp/{1..3} {version}'`)},
+		{"find exec braces", fmt.Sprintf(job, `'find /x -exec rm {} + ; echo {version}'`)},
+		{"self approval reaches", base + "        approval: {required: true, approvers: [U1ALICE, U1BOB], min_approvals: 2, allow_self_approval: true}\n"},
+		{"deployer not an approver", strings.Replace(base, "[U1ALICE]", "[U1ALICE, U1DAVE]", 1) + "        approval: {required: true, approvers: [U1ALICE, U1BOB], min_approvals: 2}\n"},
+		{"group deployer", strings.Replace(base, "[U1ALICE]", "[\"@devs\"]", 1) + "        approval: {required: true, approvers: [U1ALICE, U1BOB], min_approvals: 2}\n"},
+		{"tab before a comment", strings.Replace(base, "timezone: UTC", "timezone: UTC\t# zone", 1)},
+		{"tab inside a block scalar", base + "  job:\n    type: custom\n    environments:\n      prod:\n        hosts: [h1]\n        deployers: [U1X]\n        command: |\n          run {version}\n          \techo done\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := config.Parse("test.yaml", []byte(tt.yaml)); err != nil {
+				t.Errorf("refused: %v", err)
+			}
+		})
+	}
+}
+
+// TestWarnings: a host in two environments of one app is a warning with
+// its key path and line, not an error; the same host in two apps is not.
+func TestWarnings(t *testing.T) {
+	y := base + "      staging:\n        hosts: [b.example.com, A.example.com]\n        deployers: [U1ALICE]\n"
+	cfg, err := config.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 {
+		t.Fatalf("warnings = %+v, want one", cfg.Warnings)
+	}
+	w := cfg.Warnings[0]
+	if w.Path != "apps.shop.environments.staging.hosts[1]" || w.Line != 20 || !strings.Contains(w.Message, `host "A.example.com" is also in environment prod of shop`) {
+		t.Errorf("warning = %+v", w)
+	}
+	other := base + "  shop2:\n    type: custom\n    environments:\n      prod: {hosts: [a.example.com], deployers: [U1X], command: 'run {version}'}\n"
+	cfg, err = config.Parse("test.yaml", []byte(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("a host shared by two apps warned: %+v", cfg.Warnings)
 	}
 }

@@ -126,9 +126,15 @@ func Load(path string) (*Config, error) {
 // Parse validates a configuration held in memory; name is used in messages.
 func Parse(name string, data []byte) (*Config, error) {
 	v := &validator{lines: map[string]int{}}
+	if ps := tabProblems(data, false); len(ps) > 0 {
+		return nil, &ValidationError{File: name, Problems: ps}
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
+		if ps := tabProblems(data, true); len(ps) > 0 {
+			return nil, &ValidationError{File: name, Problems: ps}
+		}
 		return nil, &ValidationError{File: name, Problems: []Problem{yamlProblem(err)}}
 	}
 	if len(doc.Content) == 0 {
@@ -158,18 +164,51 @@ func Parse(name string, data []byte) (*Config, error) {
 	if len(v.problems) > 0 {
 		return nil, v.failure(name)
 	}
+	sortProblems(v.warnings)
+	cfg.Warnings = v.warnings
 	return cfg, nil
 }
 
-// failure returns the problems found, in file order.
-func (v *validator) failure(name string) *ValidationError {
-	sort.SliceStable(v.problems, func(i, j int) bool {
-		a, b := v.problems[i], v.problems[j]
+// tabMessage is the problem of a tab in indentation. YAML forbids tabs
+// there (YAML 1.2, section 6.1: "tab characters must not be used in
+// indentation"), and the parser's own message ("found character that
+// cannot start any token") does not say so.
+const tabMessage = "tabs are not allowed in YAML indentation: indent with spaces"
+
+// tabProblems finds lines indented with a tab. A line that starts with a
+// tab is always one (comments and blank lines aside); with anyLeading, set
+// once the parser has failed, so is a tab anywhere in a line's leading
+// whitespace, comments included (a tab after spaces can be text of a block
+// scalar, which parses).
+func tabProblems(data []byte, anyLeading bool) []Problem {
+	var ps []Problem
+	for i, line := range strings.Split(string(data), "\n") {
+		rest := strings.TrimLeft(line, " \t")
+		if rest == "" || rest == "\r" || (!anyLeading && strings.HasPrefix(rest, "#")) {
+			continue
+		}
+		lead := line[:len(line)-len(rest)]
+		if strings.HasPrefix(lead, "\t") || (anyLeading && strings.Contains(lead, "\t")) {
+			ps = append(ps, Problem{Line: i + 1, Message: tabMessage})
+		}
+	}
+	return ps
+}
+
+// sortProblems orders problems by line, then key path.
+func sortProblems(ps []Problem) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
 		if a.Line != b.Line {
 			return a.Line < b.Line
 		}
 		return a.Path < b.Path
 	})
+}
+
+// failure returns the problems found, in file order.
+func (v *validator) failure(name string) *ValidationError {
+	sortProblems(v.problems)
 	return &ValidationError{File: name, Problems: v.problems}
 }
 
@@ -187,6 +226,8 @@ func yamlProblem(err error) Problem {
 
 type validator struct {
 	problems []Problem
+	// warnings are mistakes that do not stop the bot.
+	warnings []Problem
 	// structural is set when a value has the wrong kind (a list where a
 	// mapping belongs...), which stops decoding.
 	structural bool
@@ -194,9 +235,21 @@ type validator struct {
 	lines map[string]int
 }
 
+// addf records a problem at path; absent keys take the line of their
+// nearest known parent.
 func (v *validator) addf(path, format string, args ...any) {
+	v.problems = append(v.problems, v.problem(path, format, args...))
+}
+
+// warnf records a warning: a mistake that does not stop the bot.
+func (v *validator) warnf(path, format string, args ...any) {
+	v.warnings = append(v.warnings, v.problem(path, format, args...))
+}
+
+// problem is a Problem at path, on the line of path or of its nearest
+// known parent.
+func (v *validator) problem(path, format string, args ...any) Problem {
 	line := v.lines[path]
-	// Fall back to the nearest known parent for keys that are absent.
 	for p := path; line == 0 && p != ""; {
 		i := strings.LastIndexAny(p, ".[")
 		if i < 0 {
@@ -205,7 +258,7 @@ func (v *validator) addf(path, format string, args ...any) {
 		p = p[:i]
 		line = v.lines[p]
 	}
-	v.problems = append(v.problems, Problem{Path: path, Line: line, Message: fmt.Sprintf(format, args...)})
+	return Problem{Path: path, Line: line, Message: fmt.Sprintf(format, args...)}
 }
 
 func join(path, key string) string {

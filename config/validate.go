@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -149,7 +150,28 @@ func (v *validator) app(name string, ra rawApp, cfg *Config) *App {
 	for en, re := range ra.Environments {
 		app.Environments[en] = v.env(p+".environments."+en, en, re, app, cfg)
 	}
+	v.sharedHosts(p, app)
 	return app
+}
+
+// sharedHosts warns about a host listed in two environments of one app: a
+// release to one environment then changes what the other runs, and locks,
+// queues and approvals, which are per environment, do not see it.
+func (v *validator) sharedHosts(p string, app *App) {
+	first := map[string]string{}
+	for _, en := range app.EnvNames() {
+		for i, h := range app.Environments[en].Hosts {
+			k := strings.ToLower(h)
+			if other, ok := first[k]; ok && other != en {
+				v.warnf(fmt.Sprintf("%s.environments.%s.hosts[%d]", p, en, i),
+					"host %q is also in environment %s of %s: a release to either changes the other, and locks and approvals of one do not cover it", h, other, app.Name)
+				continue
+			}
+			if _, ok := first[k]; !ok {
+				first[k] = en
+			}
+		}
+	}
 }
 
 func (v *validator) web(p string, ra rawApp, app *App, cfg *Config) {
@@ -175,6 +197,7 @@ func (v *validator) web(p string, ra rawApp, app *App, cfg *Config) {
 		} else if !strings.Contains(ra.ArtifactURL, "{version}") {
 			v.addf(p+".artifact_url", "must contain {version}, filled in with the requested version")
 		}
+		v.placeholders(p+".artifact_url", ra.ArtifactURL)
 	}
 	for key, val := range map[string]string{"docroot": ra.Docroot, "deploy_path": ra.DeployPath, "pid_file": ra.PIDFile} {
 		if val == "" {
@@ -278,6 +301,7 @@ func (v *validator) env(p, name string, re rawEnv, app *App, cfg *Config) *Envir
 		}
 	}
 	env.Approval = v.approval(p+".approval", re.Approval)
+	v.selfApprovalReach(p+".approval", env)
 	if app.Type == TypeCustom {
 		v.custom(p, env, cfg)
 	} else {
@@ -309,10 +333,32 @@ func (v *validator) custom(p string, env *Environment, cfg *Config) {
 		v.addf("awx.credential", "%s runs a single command as an AWX ad-hoc command, which needs a machine credential", p)
 	}
 	v.noJinja(p+".command", env.Command)
+	v.placeholders(p+".command", env.Command)
 	for key, list := range map[string][]string{"pre_commands": env.PreCommands, "post_commands": env.PostCommands} {
 		for i, c := range list {
 			v.noJinja(fmt.Sprintf("%s.%s[%d]", p, key, i), c)
+			v.placeholders(fmt.Sprintf("%s.%s[%d]", p, key, i), c)
 		}
+	}
+}
+
+// knownPlaceholders are the placeholders deploybot fills in: the requested
+// version, in artifact_url and in the commands of custom apps.
+var knownPlaceholders = []string{"{version}"}
+
+// placeholderRE matches a {name} placeholder.
+var placeholderRE = regexp.MustCompile(`\{[A-Za-z_][A-Za-z0-9_.-]*\}`)
+
+// placeholders refuses a {name} that deploybot does not fill in (a typo
+// such as {verison} would reach the hosts as is). ${NAME} is the shell's
+// and {{ ... }} is Jinja (refused by noJinja), so neither is checked here.
+func (v *validator) placeholders(path, s string) {
+	for _, loc := range placeholderRE.FindAllStringIndex(s, -1) {
+		ph := s[loc[0]:loc[1]]
+		if slices.Contains(knownPlaceholders, ph) || (loc[0] > 0 && (s[loc[0]-1] == '$' || s[loc[0]-1] == '{')) {
+			continue
+		}
+		v.addf(path, "unknown placeholder %s; the known placeholders are %s (write ${NAME} for a shell variable)", ph, strings.Join(knownPlaceholders, ", "))
 	}
 }
 
@@ -363,6 +409,34 @@ func (v *validator) approval(p string, ra rawApproval) Approval {
 		v.addf(p+".min_approvals", "%d approvals can never be reached: only %d distinct approvers are listed", a.MinApprovals, len(users))
 	}
 	return a
+}
+
+// selfApprovalReach refuses a min_approvals that no request can reach
+// because every possible requester is one of the listed approvers and may
+// not approve their own request: all deployers and approvers are user IDs,
+// every deployer is an approver, and self-approval is off, so at most
+// len(approvers)-1 others can approve.
+func (v *validator) selfApprovalReach(p string, env *Environment) {
+	a := env.Approval
+	if !a.Required || a.AllowSelfApproval || len(env.Deployers) == 0 {
+		return
+	}
+	approvers := map[string]bool{}
+	for _, ap := range a.Approvers {
+		if !userRE.MatchString(ap) {
+			return
+		}
+		approvers[ap] = true
+	}
+	for _, d := range env.Deployers {
+		if !approvers[d] {
+			return
+		}
+	}
+	if reach := len(approvers) - 1; a.MinApprovals <= len(approvers) && a.MinApprovals > reach {
+		v.addf(p+".min_approvals", "%d approvals can never be reached: every deployer is one of the %d approvers and allow_self_approval is false, so at most %d others can approve a request",
+			a.MinApprovals, len(approvers), reach)
+	}
 }
 
 // unsafePattern explains why a version pattern could accept a shell

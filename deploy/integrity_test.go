@@ -171,7 +171,7 @@ func TestApprovalBindsWholePlan_ScheduledRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.waitStatus(req.ID, deploy.StatusFailed)
-	if n := len(h.runner.Launches()); n != 0 || !strings.Contains(r.Outcome, "schedule #1 approved plan") {
+	if n := len(h.runner.Launches()); n != 0 || !strings.Contains(r.Outcome, "schedule S1 approved plan") {
 		t.Fatalf("%d launch(es), outcome %q; want the launch refused", n, r.Outcome)
 	}
 }

@@ -76,11 +76,11 @@ func (s *Service) approvedPlan(ctx context.Context, req *Request) (*Request, str
 		sch, err := s.store.Schedule(ctx, stored.ScheduleID)
 		if err != nil {
 			s.reqLog(req).Error().Err(err).Msg("read schedule before launch")
-			return nil, fmt.Sprintf("I could not read schedule #%d, whose approval it runs on.", stored.ScheduleID)
+			return nil, fmt.Sprintf("I could not read schedule S%d, whose approval it runs on.", stored.ScheduleID)
 		}
 		if _, env, err := s.lookup(stored.App, stored.Env); err == nil && env.Approval.Required && len(sch.ApprovedBy) > 0 {
 			if base := s.planHash(buildBase(stored.Plan)); base != sch.PlanHash {
-				return nil, fmt.Sprintf("schedule #%d approved plan %s, the plan this run would send.", sch.ID, hashPair(sch.PlanHash, base))
+				return nil, fmt.Sprintf("schedule S%d approved plan %s, the plan this run would send.", sch.ID, hashPair(sch.PlanHash, base))
 			}
 		}
 	}

@@ -36,15 +36,15 @@ func (s *Service) ApproveSchedule(ctx context.Context, id int64, user string) (*
 	}
 	switch {
 	case sch.Status != SchedulePendingApproval:
-		return refuse(Errorf(ECONFLICT, "Schedule #%d is %s; it no longer waits for approval.", id, scheduleLabel(sch.Status)))
+		return refuse(Errorf(ECONFLICT, "Schedule S%d is %s; it no longer waits for approval.", id, scheduleLabel(sch.Status)))
 	case !who.In(pol.Approvers):
 		return refuse(Errorf(EFORBIDDEN, "You are not an approver for %s %s. Approvers: %s.", sch.App, sch.Env, strings.Join(mentions(pol.Approvers), ", ")))
 	case user == sch.CreatedBy && !pol.AllowSelfApproval:
-		return refuse(Errorf(EFORBIDDEN, "You created schedule #%d yourself, and %s does not allow self-approval. Another approver must approve it.", id, sch.Env))
+		return refuse(Errorf(EFORBIDDEN, "You created schedule S%d yourself, and %s does not allow self-approval. Another approver must approve it.", id, sch.Env))
 	case contains(sch.ApprovedBy, user):
-		return refuse(Errorf(ECONFLICT, "You have already approved schedule #%d.", id))
+		return refuse(Errorf(ECONFLICT, "You have already approved schedule S%d.", id))
 	case sch.Spec == "" && !sch.At.After(now):
-		return refuse(Errorf(ECONFLICT, "Schedule #%d was for %s, which has passed; create a new one.", id, sch.At.UTC().Format("2006-01-02 15:04 UTC")))
+		return refuse(Errorf(ECONFLICT, "Schedule S%d was for %s, which has passed; create a new one.", id, sch.At.UTC().Format("2006-01-02 15:04 UTC")))
 	}
 	upd := *sch
 	upd.ApprovedBy = append(append([]string(nil), sch.ApprovedBy...), user)
@@ -91,10 +91,10 @@ func (s *Service) RejectSchedule(ctx context.Context, id int64, user, reason str
 		return nil, err
 	}
 	if sch.Status != SchedulePendingApproval {
-		return nil, Errorf(ECONFLICT, "Schedule #%d is %s; it no longer waits for approval.", id, scheduleLabel(sch.Status))
+		return nil, Errorf(ECONFLICT, "Schedule S%d is %s; it no longer waits for approval.", id, scheduleLabel(sch.Status))
 	}
 	if user != sch.CreatedBy && !who.In(env.Approval.Approvers) {
-		e := Errorf(EFORBIDDEN, "Only an approver for %s %s (%s) or the creator can reject schedule #%d.",
+		e := Errorf(EFORBIDDEN, "Only an approver for %s %s (%s) or the creator can reject schedule S%d.",
 			sch.App, sch.Env, strings.Join(mentions(env.Approval.Approvers), ", "), id)
 		s.auditSchedule(ctx, sch, user, "schedule_reject_refused", e.Message)
 		return nil, e

@@ -151,7 +151,7 @@ func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request
 		case len(sch.ApprovedBy) == 0:
 			why = fmt.Sprintf("%s now requires approval and the schedule was created without one", env.Name)
 		case len(sch.PlanHash) == ShortHashLen && strings.HasPrefix(base, sch.PlanHash):
-			why = fmt.Sprintf("schedule #%d was made by an older deploybot, whose approval did not bind the full plan (every run asks until it is unscheduled and scheduled again)", sch.ID)
+			why = fmt.Sprintf("schedule S%d was made by an older deploybot, whose approval did not bind the full plan (every run asks until it is unscheduled and scheduled again)", sch.ID)
 		case base != sch.PlanHash:
 			why = fmt.Sprintf("its plan changed since the schedule was approved (plan %s then, %s now: hosts, template or settings were edited)", ShortHash(sch.PlanHash), ShortHash(base))
 		default:
@@ -184,9 +184,9 @@ func (s *Service) startScheduled(ctx context.Context, req *Request, why string) 
 	}
 	s.show(ctx, req)
 	if why != "" {
-		s.thread(ctx, req, fmt.Sprintf(":calendar: Started by schedule #%d. It needs approval because %s.", req.ScheduleID, why))
+		s.thread(ctx, req, fmt.Sprintf(":calendar: Started by schedule S%d. It needs approval because %s.", req.ScheduleID, why))
 	} else {
-		s.thread(ctx, req, fmt.Sprintf(":calendar: Started by schedule #%d.", req.ScheduleID))
+		s.thread(ctx, req, fmt.Sprintf(":calendar: Started by schedule S%d.", req.ScheduleID))
 		s.startNext(ctx, req.App, req.Env)
 	}
 	return s.reload(ctx, req), nil

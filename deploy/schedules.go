@@ -260,7 +260,7 @@ func (s *Service) Schedules(ctx context.Context) ([]*Schedule, error) {
 func (s *Service) Schedule(ctx context.Context, id int64) (*Schedule, error) {
 	sch, err := s.store.Schedule(ctx, id)
 	if ErrorCode(err) == ENOTFOUND || err == nil && sch.Status == ScheduleDeleted {
-		return nil, Errorf(ENOTFOUND, "There is no schedule #%d. `/deploy schedules` lists them.", id)
+		return nil, Errorf(ENOTFOUND, "There is no schedule S%d. `/deploy schedules` lists them.", id)
 	} else if err != nil {
 		return nil, internal("read schedule", err)
 	}
@@ -275,14 +275,14 @@ func (s *Service) mayManage(ctx context.Context, sch *Schedule, user, verb strin
 	}
 	_, env, err := s.lookup(sch.App, sch.Env)
 	if err != nil {
-		return Errorf(EFORBIDDEN, "Only <@%s>, who created schedule #%d, can %s it.", sch.CreatedBy, sch.ID, verb)
+		return Errorf(EFORBIDDEN, "Only <@%s>, who created schedule S%d, can %s it.", sch.CreatedBy, sch.ID, verb)
 	}
 	who, err := s.identity(ctx, user, env.Deployers, env.Approval.Approvers)
 	if err != nil {
 		return err
 	}
 	if !who.In(env.Deployers) && !who.In(env.Approval.Approvers) {
-		return Errorf(EFORBIDDEN, "Only the creator, deployers and approvers of %s %s can %s schedule #%d.", sch.App, sch.Env, verb, sch.ID)
+		return Errorf(EFORBIDDEN, "Only the creator, deployers and approvers of %s %s can %s schedule S%d.", sch.App, sch.Env, verb, sch.ID)
 	}
 	return nil
 }
@@ -304,7 +304,7 @@ func (s *Service) changeSchedule(ctx context.Context, id int64, user, verb, acti
 		ok = ok || sch.Status == f
 	}
 	if !ok {
-		return nil, Errorf(ECONFLICT, "Schedule #%d is %s; it cannot be %s.", id, scheduleLabel(sch.Status), pastTense(verb))
+		return nil, Errorf(ECONFLICT, "Schedule S%d is %s; it cannot be %s.", id, scheduleLabel(sch.Status), pastTense(verb))
 	}
 	prev := sch.Status
 	upd := *sch
@@ -347,7 +347,7 @@ func (s *Service) PauseSchedule(ctx context.Context, id int64, user string) (*Sc
 		return nil, err
 	}
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: *sch,
-		Text: fmt.Sprintf(":double_vertical_bar: <@%s> paused schedule %s. `/deploy resume %d` resumes it.", user, s.scheduleTitle(sch), sch.ID)})
+		Text: fmt.Sprintf(":double_vertical_bar: <@%s> paused schedule %s. `/deploy resume S%d` resumes it.", user, s.scheduleTitle(sch), sch.ID)})
 	return sch, nil
 }
 
@@ -360,7 +360,7 @@ func (s *Service) ResumeSchedule(ctx context.Context, id int64, user string) (*S
 	sch, err := s.changeSchedule(ctx, id, user, "resume", "schedule_resumed", []ScheduleStatus{SchedulePaused},
 		func(u *Schedule) error {
 			if u.Spec == "" && !u.At.After(now) {
-				return Errorf(ECONFLICT, "Schedule #%d was for %s, which has passed; create a new one.", u.ID, u.At.UTC().Format("2006-01-02 15:04 UTC"))
+				return Errorf(ECONFLICT, "Schedule S%d was for %s, which has passed; create a new one.", u.ID, u.At.UTC().Format("2006-01-02 15:04 UTC"))
 			}
 			u.Status = ScheduleActive
 			if u.LastRunAt.Before(now) {
@@ -386,11 +386,11 @@ func (s *Service) SkipNextRun(ctx context.Context, id int64, user string) (*Sche
 	sch, err := s.changeSchedule(ctx, id, user, "skip a run of", "schedule_skip_next", []ScheduleStatus{ScheduleActive},
 		func(u *Schedule) error {
 			if u.SkipNext {
-				return Errorf(ECONFLICT, "The next run of schedule #%d is already skipped.", u.ID)
+				return Errorf(ECONFLICT, "The next run of schedule S%d is already skipped.", u.ID)
 			}
 			runs := s.NextRuns(u, 1)
 			if len(runs) == 0 {
-				return Errorf(ECONFLICT, "Schedule #%d has no next run to skip.", u.ID)
+				return Errorf(ECONFLICT, "Schedule S%d has no next run to skip.", u.ID)
 			}
 			next = runs[0]
 			u.SkipNext = true
@@ -412,14 +412,14 @@ func (s *Service) auditSchedule(ctx context.Context, sch *Schedule, actor, actio
 	}
 }
 
-// scheduleTitle names a schedule in text: "#3 (shop-web 1.4.2 →
+// scheduleTitle names a schedule in text: "S3 (shop-web 1.4.2 →
 // production, "30 2 * * *" Europe/Berlin)".
 func (s *Service) scheduleTitle(sch *Schedule) string {
 	when := fmt.Sprintf("%q %s", sch.Spec, sch.TZ)
 	if sch.Spec == "" {
 		when = "at " + runText(sch.At, sch.TZ)
 	}
-	return fmt.Sprintf("#%d (%s %s → %s, %s)", sch.ID, sch.App, sch.Version, sch.Env, when)
+	return fmt.Sprintf("S%d (%s %s → %s, %s)", sch.ID, sch.App, sch.Version, sch.Env, when)
 }
 
 // runText shows a run time in the schedule's zone and in UTC.

@@ -552,7 +552,7 @@ func TestScheduleAnnounceFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := h.notifier.Announces()
-	if len(got) != 1 || !strings.Contains(got[0], "scheduled #1 (shop-web 1.4.2 → staging") || !strings.Contains(got[0], "Next runs: Wed 2026-11-25 06:00 UTC") {
+	if len(got) != 1 || !strings.Contains(got[0], "scheduled S1 (shop-web 1.4.2 → staging") || !strings.Contains(got[0], "Next runs: Wed 2026-11-25 06:00 UTC") {
 		t.Errorf("announcements = %q", got)
 	}
 }

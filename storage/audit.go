@@ -4,6 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"time"
 
 	"github.com/deploybot/deploybot/deploy"
 )
@@ -49,32 +53,115 @@ func (db *DB) AuditLog(ctx context.Context, requestID int64, limit int) ([]deplo
 	}
 	var entries []deploy.AuditEntry
 	err := db.view(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				e  deploy.AuditEntry
-				at sql.NullInt64
-			)
-			if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.RequestID, &e.ScheduleID, &e.App, &e.Env, &e.Detail); err != nil {
-				return err
-			}
-			e.At = fromMillis(at)
-			entries = append(entries, e)
-		}
-		return rows.Err()
+		var err error
+		entries, err = scanAudit(ctx, tx, q, args...)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	// Read newest first so that LIMIT keeps the newest; return oldest first.
-	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
-		entries[i], entries[j] = entries[j], entries[i]
+	slices.Reverse(entries)
+	return entries, nil
+}
+
+// AuditSince returns the audit entries at or after since (every entry when
+// since is zero), oldest first. app and env narrow them to one app, or one
+// environment of it ("" means all). With limit > 0 it returns the newest
+// limit entries, still oldest first.
+func (db *DB) AuditSince(ctx context.Context, since time.Time, app, env string, limit int) ([]deploy.AuditEntry, error) {
+	var entries []deploy.AuditEntry
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var err error
+		entries, err = auditSince(ctx, tx, since, app, env, limit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit since: %w", err)
 	}
 	return entries, nil
+}
+
+// ExportAudit reads the audit entries of the database file at path as
+// AuditSince does, without a running bot: the file is opened read-only
+// (it must exist; nothing is created or migrated), so it is safe beside
+// the bot that writes it (WAL readers do not block the writer).
+func ExportAudit(ctx context.Context, path string, since time.Time, app, env string) ([]deploy.AuditEntry, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("export audit: %w", err)
+	}
+	u := url.URL{Scheme: "file", OmitHost: true, Path: path}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_query_only", "on")
+	q.Set("_busy_timeout", "5000")
+	u.RawQuery = q.Encode()
+	conn, err := sql.Open("sqlite3", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("export audit: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("export audit: %s: %w", path, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	entries, err := auditSince(ctx, tx, since, app, env, 0)
+	if err != nil {
+		return nil, fmt.Errorf("export audit: %s: %w", path, err)
+	}
+	return entries, nil
+}
+
+// auditSince is the query of AuditSince.
+func auditSince(ctx context.Context, tx *sql.Tx, since time.Time, app, env string, limit int) ([]deploy.AuditEntry, error) {
+	q := `SELECT id, at, actor, action, request_id, schedule_id, app, env, detail FROM audit WHERE 1 = 1`
+	var args []any
+	if !since.IsZero() {
+		q += ` AND at >= ?`
+		args = append(args, millis(norm(since)))
+	}
+	if app != "" {
+		q += ` AND app = ?`
+		args = append(args, app)
+	}
+	if env != "" {
+		q += ` AND env = ?`
+		args = append(args, env)
+	}
+	q += ` ORDER BY id DESC`
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	entries, err := scanAudit(ctx, tx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(entries)
+	return entries, nil
+}
+
+// scanAudit runs an audit query whose columns are those of AuditEntry.
+func scanAudit(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]deploy.AuditEntry, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var entries []deploy.AuditEntry
+	for rows.Next() {
+		var (
+			e  deploy.AuditEntry
+			at sql.NullInt64
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.RequestID, &e.ScheduleID, &e.App, &e.Env, &e.Detail); err != nil {
+			return nil, err
+		}
+		e.At = fromMillis(at)
+		entries = append(entries, e)
+	}
+	return entries, rows.Err()
 }
 
 // appendAudit inserts e inside tx, so that an entry is written exactly when

@@ -92,7 +92,7 @@ func (db *DB) CreateRequest(ctx context.Context, req *deploy.Request) error {
 		case isUnique(err):
 			return envBusy(req.App, req.Env, "another release is active")
 		case isForeignKey(err):
-			return deploy.Errorf(deploy.EINVALID, "There is no schedule #%d.", req.ScheduleID)
+			return deploy.Errorf(deploy.EINVALID, "There is no schedule S%d.", req.ScheduleID)
 		case err != nil:
 			return fmt.Errorf("insert request: %w", err)
 		}

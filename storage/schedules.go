@@ -79,7 +79,7 @@ func (db *DB) Schedule(ctx context.Context, id int64) (*deploy.Schedule, error) 
 		var err error
 		s, err = scanSchedule(tx.QueryRowContext(ctx, `SELECT `+scheduleColumns+` FROM schedules WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return deploy.Errorf(deploy.ENOTFOUND, "There is no schedule #%d.", id)
+			return deploy.Errorf(deploy.ENOTFOUND, "There is no schedule S%d.", id)
 		}
 		return err
 	})
@@ -147,11 +147,11 @@ func (db *DB) UpdateSchedule(ctx context.Context, s *deploy.Schedule, from deplo
 		var cur deploy.ScheduleStatus
 		err = tx.QueryRowContext(ctx, `SELECT status FROM schedules WHERE id = ?`, s.ID).Scan(&cur)
 		if errors.Is(err, sql.ErrNoRows) {
-			return deploy.Errorf(deploy.ENOTFOUND, "There is no schedule #%d.", s.ID)
+			return deploy.Errorf(deploy.ENOTFOUND, "There is no schedule S%d.", s.ID)
 		} else if err != nil {
 			return err
 		}
-		return deploy.Errorf(deploy.ECONFLICT, "Schedule #%d is no longer %s: it is %s now.", s.ID, label(from), label(cur))
+		return deploy.Errorf(deploy.ECONFLICT, "Schedule S%d is no longer %s: it is %s now.", s.ID, label(from), label(cur))
 	})
 	if err != nil {
 		return fmt.Errorf("update schedule %d: %w", s.ID, err)

@@ -57,7 +57,7 @@ func TestSchedules(t *testing.T) {
 	}
 	err = db.UpdateSchedule(ctx, &b, deploy.SchedulePendingApproval)
 	wantCode(t, err, deploy.ECONFLICT)
-	if msg, want := deploy.ErrorMessage(err), "Schedule #1 is no longer waiting for approval: it is active now."; msg != want {
+	if msg, want := deploy.ErrorMessage(err), "Schedule S1 is no longer waiting for approval: it is active now."; msg != want {
 		t.Fatalf("message = %q, want %q", msg, want)
 	}
 	got, err = db.Schedule(ctx, cron.ID)

@@ -82,6 +82,9 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	log.Info().Str("version", version).Str("config", o.ConfigPath).Str("db", o.DBPath).
 		Int("apps", len(cfg.Apps)).Msg("deploybot starting")
+	for _, w := range cfg.Warnings {
+		log.Warn().Str("config", o.ConfigPath).Int("line", w.Line).Str("key", w.Path).Str("warning", w.Message).Msg("configuration warning")
+	}
 
 	db := storage.NewDB(o.DBPath)
 	if err := db.Open(ctx); err != nil {
@@ -123,6 +126,7 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		svc.TickInterval = tun.TickInterval
 	}
 	sched := deploy.NewScheduler(svc, log)
+	tun.Bot.Audit = db
 	b := bot.New(tun.Bot, api, svc, gw, db, cfg, log)
 	watch := &awxWatch{client: awx, cfg: cfg, log: log, Interval: tun.AWXCheck, MaxBackoff: time.Minute}
 	registerBotMetrics(reg, gw, b)

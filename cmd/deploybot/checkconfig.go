@@ -20,7 +20,23 @@ func checkConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 		return err
 	}
 	summarize(stdout, o.ConfigPath, cfg)
+	printWarnings(stdout, o.ConfigPath, cfg.Warnings)
 	return nil
+}
+
+// printWarnings prints the configuration's warnings, "warning: file:line:
+// path: message", one a line; they do not make check-config fail.
+func printWarnings(w io.Writer, path string, warnings []config.Problem) {
+	for _, p := range warnings {
+		fmt.Fprintf(w, "warning: %s", path)
+		if p.Line > 0 {
+			fmt.Fprintf(w, ":%d", p.Line)
+		}
+		if p.Path != "" {
+			fmt.Fprintf(w, ": %s", p.Path)
+		}
+		fmt.Fprintf(w, ": %s\n", p.Message)
+	}
 }
 
 func summarize(w io.Writer, path string, cfg *config.Config) {

@@ -18,7 +18,7 @@ func TestStoryScheduledRelease(t *testing.T) {
 	s.start()
 	s.slash(alice, `schedule shop-web staging 1.4.2 "* * * * *"`)
 	created := s.reply(alice, "shop-web")
-	m := regexp.MustCompile(`(?i)schedule #?(\d+)`).FindStringSubmatch(created.Text + unescapeJSON(created.Blocks))
+	m := regexp.MustCompile(`(?i)schedule [#S]?(\d+)`).FindStringSubmatch(created.Text + unescapeJSON(created.Blocks))
 	if m == nil {
 		t.Fatalf("the answer does not name the schedule: %s %s", created.Text, unescapeJSON(created.Blocks))
 	}

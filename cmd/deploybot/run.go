@@ -15,6 +15,8 @@ const usage = `usage:
   deploybot check-config [flags]                      validate the configuration and summarise it
   deploybot awx bootstrap --project-url URL [flags]   create the AWX project and job templates
   deploybot healthcheck [flags]                       ask the running bot's /healthz (the image's HEALTHCHECK)
+  deploybot audit export [--since 7d] [--format csv|json] [--db PATH]
+                                                      print the audit trail (read-only; no sqlite3 needed)
   deploybot version                                   print the version
   deploybot help                                      print this help
 Run "deploybot <command> -h" for the flags of a command.`
@@ -41,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runAWX(ctx, rest, getenv, stdout, stderr)
 	case "healthcheck":
 		err = healthcheck(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, rest, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 	default:

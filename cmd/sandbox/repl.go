@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,12 +13,14 @@ import (
 
 	"github.com/deploybot/deploybot/awxclient/awxtest"
 	"github.com/deploybot/deploybot/bot/slacktest"
+	"github.com/deploybot/deploybot/deploy"
 )
 
 const replHelp = `Commands (one a line):
   /deploy <text>          type a slash command as the current user, in the current channel
                           (try: /deploy help, /deploy apps, /deploy shop-web staging 1.4.2)
   click <action> <id>     press a button of request #id's card: approve, reject, cancel, rollback
+  click <action> S<id>    press a button of schedule S<id>'s announcement: approve, reject, skip, pause
   submit k=v ...          fill in and submit the form that "/deploy" (no text) opened,
                           e.g. submit app=shop-web env=staging version=1.4.2
                           (the form's dry-run checkbox cannot be ticked here: type --check instead)
@@ -457,10 +460,20 @@ var actionIDs = map[string]string{
 	"rollback": "rollback", "roll-back": "rollback", "roll": "rollback",
 }
 
+// scheduleActionIDs maps what a user may type to the buttons of a schedule
+// announcement (package deploy's Action* names).
+var scheduleActionIDs = map[string]string{
+	"approve": deploy.ActionScheduleApprove, "reject": deploy.ActionScheduleReject,
+	"skip": deploy.ActionScheduleSkip, "pause": deploy.ActionSchedulePause,
+}
+
 func (r *repl) click(ctx context.Context, args string) error {
 	f := strings.Fields(args)
 	if len(f) != 2 {
-		return fmt.Errorf("usage: click <approve|reject|cancel|rollback> <id>")
+		return fmt.Errorf("usage: click <approve|reject|cancel|rollback> <id>, or click <approve|reject|skip|pause> S<id> for a schedule")
+	}
+	if id, ok := scheduleArg(f[1]); ok {
+		return r.clickSchedule(ctx, f[0], id)
 	}
 	action, ok := actionIDs[strings.ToLower(f[0])]
 	if !ok {
@@ -488,6 +501,70 @@ func (r *repl) click(ctx context.Context, args string) error {
 		return err
 	}
 	return nil
+}
+
+// scheduleArg reads a schedule id as the bot shows it (S3 or s3).
+func scheduleArg(s string) (string, bool) {
+	if len(s) < 2 || (s[0] != 'S' && s[0] != 's') {
+		return "", false
+	}
+	if _, err := strconv.ParseUint(s[1:], 10, 63); err != nil {
+		return "", false
+	}
+	return strings.TrimLeft(s[1:], "0"), true
+}
+
+// clickSchedule presses a button of schedule id's newest announcement that
+// has that button.
+func (r *repl) clickSchedule(ctx context.Context, name, id string) error {
+	action, ok := scheduleActionIDs[strings.ToLower(name)]
+	if !ok {
+		return fmt.Errorf("unknown schedule button %q: approve, reject, skip or pause", name)
+	}
+	chans := []string{r.channel}
+	for _, c := range sandboxChannels {
+		chans = append(chans, c.ID)
+	}
+	var found *slacktest.Message
+	for _, ch := range chans {
+		for _, m := range r.slack.Messages(ch) {
+			if m.ThreadTS == "" && hasButton(m.Blocks, action, id) {
+				found = &m
+			}
+		}
+		if found != nil {
+			break
+		}
+	}
+	if found == nil {
+		return fmt.Errorf("no announcement of schedule S%s with a %s button (yet); /deploy schedules lists them", id, name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := r.slack.ClickButton(ctx, r.user, found.Channel, found.TS, action)
+	return err
+}
+
+// hasButton reports whether blocks hold a button with action id action and
+// value value.
+func hasButton(blocks json.RawMessage, action, value string) bool {
+	var arr []struct {
+		Elements []struct {
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	if json.Unmarshal(blocks, &arr) != nil {
+		return false
+	}
+	for _, b := range arr {
+		for _, e := range b.Elements {
+			if e.ActionID == action && e.Value == value {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (r *repl) submit(ctx context.Context, args string) error {

@@ -79,9 +79,15 @@ var script = []struct {
 	// The form.
 	{"/deploy", []string{`a form opened: "Request a release"`, "App: <one of: batch-api, cache-warmer, shop-web>"}},
 	{"submit app=shop-web env=staging version=1.4.6", []string{"#7 shop-web 1.4.6 → staging"}},
-	{"/deploy schedule shop-web staging 1.4.7 \"0 3 * * *\"", []string{"Schedule #1 created", "Next runs:"}},
-	{"/deploy schedules", []string{"== Scheduled releases ==", "*#1* shop-web 1.4.7 → staging"}},
-	{"/deploy unschedule 1", []string{"Schedule #1", "deleted"}},
+	{"/deploy schedule shop-web staging 1.4.7 \"0 3 * * *\"", []string{"Schedule S1 created", "Next runs:"}},
+	{"/deploy schedules", []string{"== Scheduled releases ==", "*S1* shop-web 1.4.7 → staging"}},
+	{"/deploy unschedule S1", []string{"Schedule S1", "deleted"}},
+	// A schedule's id is S<n>, and its announcement's buttons are clicked by it.
+	{"/deploy schedule shop-web production 1.4.7 at 2030-01-02 18:00 --tz Asia/Seoul", []string{"Schedule S2 created", "at 2030-01-02 18:00 (Asia/Seoul)"}},
+	{"as bob", nil},
+	{"click approve S2", []string{"You approved schedule S2"}},
+	{"as alice", nil},
+	{"/deploy unschedule S2", []string{"Schedule S2", "deleted"}},
 	// Who may do what, where.
 	{"as mallory", nil},
 	{"/deploy shop-web staging 1.4.2", []string{"(only mallory sees", "not allowed to deploy shop-web to staging"}},
