@@ -189,7 +189,7 @@ func (s *Slack) Close(ctx context.Context) error {
 			lost := len(s.pending)
 			s.mu.Unlock()
 			if lost > 0 {
-				return fmt.Errorf("close slack gateway: %d card update(s) not written", lost)
+				return fmt.Errorf("close slack gateway: %d card update%s not written", lost, plural(lost))
 			}
 			return nil
 		}
