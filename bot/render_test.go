@@ -332,7 +332,8 @@ func TestRenderHostileInputs(t *testing.T) {
 			RenderRefusal(s),
 			RenderInfo(s),
 			RenderHelp(s),
-			RenderLock(deploy.Lock{App: s, Env: s, By: s, Reason: s, Since: t0}, true),
+			RenderLockNotice(deploy.Lock{App: s, Env: s, By: s, Reason: s, Since: t0}, s, true, nil, nil),
+			RenderLockNotice(deploy.Lock{App: s, Env: s, By: s, Reason: s, Since: t0}, s, false, nil, nil),
 			RenderFailureDigest(baseRequest(deploy.StatusFailed), s),
 		}
 		thread, _ := RenderThread(s)
@@ -429,6 +430,10 @@ func testConfig() *config.Config {
 }
 
 func TestRenderListsGolden(t *testing.T) {
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Fatal(err)
+	}
 	running := baseRequest(deploy.StatusRunning)
 	queued := baseRequest(deploy.StatusQueued)
 	queued.ID = 43
@@ -455,8 +460,8 @@ func TestRenderListsGolden(t *testing.T) {
 		{"refusal", RenderRefusal("You are not an approver for shop-web production. Approvers: @shop-leads, <@U0APP2>.")},
 		{"internal_error", RenderInternalError("1a2b3c4d")},
 		{"failure_digest", RenderFailureDigest(failedWithFailure(), "TASK [health check]\nfatal: [web2]: FAILED! => {\"status\": 503}\n<html>")},
-		{"lock", RenderLock(deploy.Lock{App: "shop-web", Env: "production", By: "U0OPS", Reason: "freeze", Since: t0}, true)},
-		{"unlock", RenderLock(deploy.Lock{App: "shop-web", Env: "production"}, false)},
+		{"lock", RenderLockNotice(deploy.Lock{App: "shop-web", Env: "production", By: "U0OPS", Reason: "freeze", Since: t0}, "U0OPS", true, []int64{43, 44}, seoul)},
+		{"unlock", RenderLockNotice(deploy.Lock{App: "shop-web", Env: "production", By: "U0OPS", Reason: "freeze", Since: t0}, "U0DAVE", false, nil, seoul)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
