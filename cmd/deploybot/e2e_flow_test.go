@@ -193,7 +193,7 @@ func TestStoryQueue(t *testing.T) {
 	s.card(id2, "Succeeded")
 
 	s.slash(alice, "lock shop-web staging database migration until 18:00")
-	s.channelSays("locked by <@"+alice+">") // told to the channel, not to alice alone
+	s.channelSays("locked by <@" + alice + ">") // told to the channel, not to alice alone
 	s.slash(alice, "shop-web staging 1.4.4")
 	id3, _ := s.newCard(id2)
 	held := s.card(id3, "Queued")
@@ -206,7 +206,7 @@ func TestStoryQueue(t *testing.T) {
 		t.Fatalf("launches = %d while locked, want 2", n)
 	}
 	s.slash(alice, "unlock shop-web staging")
-	s.channelSays("unlocked by <@"+alice+">")
+	s.channelSays("unlocked by <@" + alice + ">")
 	s.card(id3, "Succeeded")
 }
 
