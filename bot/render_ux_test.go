@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deploybot/deploybot/bot/slacktest"
 	"github.com/deploybot/deploybot/deploy"
 )
 
@@ -117,5 +118,25 @@ func TestCardShowsTheLock(t *testing.T) {
 	free := strings.Join(texts(t, RenderCard(req, deploy.CardInfo{QueuePosition: 1, Blocker: "its turn: it starts in a moment"}), true), "\n")
 	if strings.Contains(free, "🔒") || strings.Contains(free, "locked") {
 		t.Errorf("the card still shows a lock after it was lifted:\n%s", free)
+	}
+}
+
+// TestLockPostedInChannel: without a response URL the lock notice is still
+// posted for the channel to see, as a message of the bot.
+func TestLockPostedInChannel(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	b, _, _, srv := unitBot(t, Config{})
+	b.HandleEvent(ctx, slashEvent("l1", "lock shop-web production hotfix freeze"))
+	if _, err := srv.AwaitMessage(ctx, "C1", func(m slacktest.Message) bool {
+		return m.BotID != "" && strings.Contains(m.Text, "shop-web production locked by <@U1>: hotfix freeze")
+	}); err != nil {
+		t.Fatalf("the lock was not posted in the channel: %v", err)
+	}
+	b.HandleEvent(ctx, slashEvent("l2", "unlock shop-web production"))
+	if _, err := srv.AwaitMessage(ctx, "C1", func(m slacktest.Message) bool {
+		return strings.Contains(m.Text, "shop-web production unlocked by <@U1>")
+	}); err != nil {
+		t.Fatalf("the unlock was not posted in the channel: %v", err)
 	}
 }
