@@ -140,3 +140,15 @@ func TestLockPostedInChannel(t *testing.T) {
 		t.Fatalf("the unlock was not posted in the channel: %v", err)
 	}
 }
+
+// writes are the domain calls that change something: calls without the
+// status reads a lock makes to name the releases it holds.
+func writes(calls []string) []string {
+	var out []string
+	for _, c := range calls {
+		if !strings.HasPrefix(c, "status ") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
