@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
@@ -277,7 +278,15 @@ func (b *Bot) cmdLock(ctx context.Context, in *slashInput) {
 		b.failTo(ctx, in, err)
 		return
 	}
-	b.replyTo(ctx, in, RenderLock(l, true))
+	var held []int64
+	if rep, err := b.d.Status(ctx, c.App, c.Env); err == nil {
+		for _, r := range rep.Queued {
+			if !r.Check { // dry runs change nothing and do not wait for locks
+				held = append(held, r.ID)
+			}
+		}
+	}
+	b.tellChannel(ctx, in, RenderLockNotice(l, in.User, true, held, b.location()))
 }
 
 func (b *Bot) cmdUnlock(ctx context.Context, in *slashInput) {
@@ -287,7 +296,35 @@ func (b *Bot) cmdUnlock(ctx context.Context, in *slashInput) {
 		b.failTo(ctx, in, err)
 		return
 	}
-	b.replyTo(ctx, in, RenderLock(l, false))
+	b.tellChannel(ctx, in, RenderLockNotice(l, in.User, false, nil, b.location()))
+}
+
+// tellChannel shows msg to everyone in the channel the command came from:
+// as an in-channel answer through the response URL (which works where the
+// bot is not a member), else as a message of the bot. When neither works,
+// the user still gets it, to themselves.
+func (b *Bot) tellChannel(ctx context.Context, in *slashInput, msg Message) {
+	if in.ResponseURL != "" {
+		err := b.gw.RespondInChannel(ctx, in.ResponseURL, msg)
+		if err == nil {
+			return
+		}
+		in.log.Warn().Err(err).Msg("in-channel answer failed; posting in the channel")
+	}
+	if _, err := b.gw.post(ctx, in.Channel, msg); err == nil {
+		return
+	} else {
+		in.log.Warn().Err(err).Str("channel", in.Channel).Msg("could not post in the channel; answering the user only")
+	}
+	b.reply(ctx, "", in.Channel, in.User, msg)
+}
+
+// location is the configured time zone (UTC before a configuration).
+func (b *Bot) location() *time.Location {
+	if c := b.conf.Load(); c != nil && c.Location != nil {
+		return c.Location
+	}
+	return time.UTC
 }
 
 func (b *Bot) cmdApps(ctx context.Context, in *slashInput) {

@@ -65,8 +65,8 @@ func renderAll(t testing.TB, s string) map[string][2]string {
 	lock := deploy.Lock{App: s, Env: s, By: "U1", Reason: s, Since: t0}
 	msg("status", RenderStatus(StatusView{Active: []*deploy.Request{req(deploy.StatusRunning)}, Queued: []*deploy.Request{req(deploy.StatusQueued)},
 		Pending: []*deploy.Request{req(deploy.StatusPendingApproval)}, Locks: []deploy.Lock{lock}}, s, s))
-	msg("lock", RenderLock(lock, true))
-	msg("unlock", RenderLock(lock, false))
+	msg("lock", RenderLockNotice(lock, "U1", true, []int64{7}, time.UTC))
+	msg("unlock", RenderLockNotice(lock, "U2", false, nil, time.UTC))
 	msg("history", RenderHistory([]*deploy.Request{req(deploy.StatusSucceeded), req(deploy.StatusFailed)}, s, s))
 	msg("help", RenderHelp(s))
 	msg("syntax error", RenderSyntaxError(s, s))

@@ -49,10 +49,10 @@ func statusIcon(s deploy.Status) string {
 // hostIcon is the emoji of a host's state on the card.
 func hostIcon(state string) string {
 	switch state {
-	case "ok":
+	case "ok", "changed":
+		// A changed host is a host that did its work: success, not a
+		// warning.
 		return "✅"
-	case "changed":
-		return "🟡"
 	case "failed":
 		return "❌"
 	case "unreachable":
@@ -99,7 +99,7 @@ func RenderCard(req *deploy.Request, info deploy.CardInfo) []slack.Block {
 	if c := buildContext(req); c != nil {
 		blocks = append(blocks, c)
 	}
-	for i, text := range stateSections(req, info) {
+	for i, text := range stateSections(req, info, info.Location) {
 		blocks = append(blocks, section("state-"+strconv.Itoa(i), text, more))
 	}
 	if info.CheckSummary != "" {
@@ -182,11 +182,11 @@ func unverifiedDownload(p deploy.Plan) bool {
 }
 
 // stateSections are the lines that depend on the request's state.
-func stateSections(req *deploy.Request, info deploy.CardInfo) []string {
+func stateSections(req *deploy.Request, info deploy.CardInfo, loc *time.Location) []string {
 	var out []string
 	switch req.Status {
 	case deploy.StatusPendingApproval:
-		out = append(out, approvalText(req, info))
+		out = append(out, approvalText(req, info, loc))
 	case deploy.StatusQueued:
 		t := "*Queued*"
 		if info.QueuePosition > 0 {
@@ -195,6 +195,9 @@ func stateSections(req *deploy.Request, info deploy.CardInfo) []string {
 		switch {
 		case strings.HasPrefix(info.Blocker, "#"):
 			t += ", waiting for " + safeText(info.Blocker)
+		case strings.HasPrefix(info.Blocker, "locked by "):
+			// A manual lock holds it: show it as one.
+			t += " · 🔒 " + safeText(info.Blocker)
 		case info.Blocker != "":
 			t += " · " + safeText(info.Blocker)
 		}
@@ -202,7 +205,7 @@ func stateSections(req *deploy.Request, info deploy.CardInfo) []string {
 	case deploy.StatusLaunching, deploy.StatusRunning:
 		out = append(out, progressText(req, false))
 	default:
-		if t := resultText(req); t != "" {
+		if t := resultText(req, loc); t != "" {
 			out = append(out, t)
 		}
 		if len(req.Progress.Hosts) > 0 {
@@ -216,7 +219,7 @@ func stateSections(req *deploy.Request, info deploy.CardInfo) []string {
 }
 
 // approvalText says who approved so far, what is missing, and until when.
-func approvalText(req *deploy.Request, info deploy.CardInfo) string {
+func approvalText(req *deploy.Request, info deploy.CardInfo, loc *time.Location) string {
 	var b strings.Builder
 	b.WriteString("*Waiting for approval*")
 	if len(req.Approvals) > 0 {
@@ -232,7 +235,7 @@ func approvalText(req *deploy.Request, info deploy.CardInfo) string {
 		b.WriteString("\nThe requester cannot approve their own request.")
 	}
 	if !req.ExpiresAt.IsZero() {
-		b.WriteString("\nExpires " + slackDate(req.ExpiresAt))
+		b.WriteString("\nExpires " + zoneTime(req.ExpiresAt, loc))
 	}
 	return b.String()
 }
@@ -304,22 +307,28 @@ func progressText(req *deploy.Request, recap bool) string {
 }
 
 // resultText says how a finished request ended.
-func resultText(req *deploy.Request) string {
+func resultText(req *deploy.Request, loc *time.Location) string {
 	var b strings.Builder
 	b.WriteString("*" + req.Status.Label() + "*")
 	if !req.FinishedAt.IsZero() {
-		b.WriteString(" " + slackDate(req.FinishedAt))
+		b.WriteString(" " + zoneTime(req.FinishedAt, loc))
 		if !req.StartedAt.IsZero() && req.FinishedAt.After(req.StartedAt) {
-			b.WriteString(" after " + req.FinishedAt.Sub(req.StartedAt).Round(time.Second).String())
+			b.WriteString(" after " + durationText(req.FinishedAt.Sub(req.StartedAt)))
 		}
 	}
 	if req.CanceledBy != "" && req.Status == deploy.StatusCanceled {
 		b.WriteString(" by " + userRef(req.CanceledBy))
 	}
-	if req.Outcome != "" {
+	f := req.Progress.Failure
+	if f != nil && req.Status != deploy.StatusFailed {
+		f = nil
+	}
+	// The outcome of a failed job names the failure again: the card says
+	// it once, below.
+	if req.Outcome != "" && f == nil {
 		b.WriteString("\n" + safeText(req.Outcome))
 	}
-	if f := req.Progress.Failure; f != nil && req.Status == deploy.StatusFailed {
+	if f != nil {
 		fmt.Fprintf(&b, "\nFailed on `%s` in task _%s_", escape(f.Host), escape(f.Task))
 		if f.Message != "" {
 			b.WriteString(": " + escape(clip(f.Message, 500, "")))
@@ -390,6 +399,36 @@ func isSlackID(s string) bool {
 		}
 	}
 	return true
+}
+
+// durationText is d for people: "45s", "2m", "5m31s", "1h2m".
+func durationText(d time.Duration) string {
+	s := d.Round(time.Second).String() // "45s", "1m30s", "2m0s", "1h0m0s"
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s") // "2m", "1h5m", "1h0m"
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m") // "1h"
+	}
+	return s
+}
+
+// zoneTime shows t in loc, the configured time zone, with the UTC time in
+// brackets when loc is not UTC, so that a card shows one zone whoever
+// reads it (nil loc shows UTC).
+func zoneTime(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	local, utc := t.In(loc), t.UTC()
+	if _, off := local.Zone(); off == 0 {
+		return local.Format("2006-01-02 15:04 MST")
+	}
+	in := utc.Format("15:04 UTC")
+	if utc.YearDay() != local.YearDay() {
+		in = utc.Format("Jan 2 15:04 UTC")
+	}
+	return local.Format("2006-01-02 15:04 MST") + " (" + in + ")"
 }
 
 // slackDate shows t in the reader's time zone, with a UTC fallback.

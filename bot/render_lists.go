@@ -3,6 +3,7 @@ package bot
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -99,14 +100,39 @@ func lockLine(l deploy.Lock) string {
 	return s
 }
 
-// RenderLock confirms a lock or an unlock.
-func RenderLock(l deploy.Lock, locked bool) Message {
-	var t string
+// RenderLockNotice tells a channel that user locked (locked) or unlocked
+// app env: who, why, and which queued releases the lock holds (held); an
+// unlock names whose lock was lifted. Times are in loc.
+func RenderLockNotice(l deploy.Lock, user string, locked bool, held []int64, loc *time.Location) Message {
+	var b strings.Builder
 	if locked {
-		t = lockLine(l) + "\nNo release of it starts until `/deploy unlock " + escape(l.App) + " " + escape(l.Env) + "`."
+		fmt.Fprintf(&b, "🔒 %s %s locked by %s", escape(l.App), escape(l.Env), userRef(user))
+		if l.Reason != "" {
+			b.WriteString(": " + escape(clip(strings.TrimRight(l.Reason, ". "), 300, "")))
+		}
+		b.WriteString(".\nNo release of it starts until `/deploy unlock " + escape(l.App) + " " + escape(l.Env) + "`; one already running goes on.")
+		if len(held) > 0 {
+			refs := make([]string, len(held))
+			for i, id := range held {
+				refs[i] = fmt.Sprintf("#%d", id)
+			}
+			fmt.Fprintf(&b, "\nHeld in the queue: %s.", strings.Join(refs, ", "))
+		}
 	} else {
-		t = fmt.Sprintf("🔓 %s %s unlocked; queued releases may start now.", escape(l.App), escape(l.Env))
+		fmt.Fprintf(&b, "🔓 %s %s unlocked by %s.", escape(l.App), escape(l.Env), userRef(user))
+		if l.By != "" {
+			b.WriteString(" It lifts the lock " + userRef(l.By))
+			if !l.Since.IsZero() {
+				b.WriteString(" set on " + zoneTime(l.Since, loc))
+			}
+			if l.Reason != "" {
+				b.WriteString(" for " + escape(clip(strings.TrimRight(l.Reason, ". "), 300, "")))
+			}
+			b.WriteString(".")
+		}
+		b.WriteString("\nReleases queued for it start now, in turn.")
 	}
+	t := b.String()
 	return newMessage(t, []slack.Block{section("lock", t, "")})
 }
 

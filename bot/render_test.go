@@ -154,6 +154,10 @@ func baseRequest(st deploy.Status) *deploy.Request {
 }
 
 func TestRenderCardGolden(t *testing.T) {
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Fatal(err)
+	}
 	pending := baseRequest(deploy.StatusPendingApproval)
 	pending.Approvals = []deploy.Approval{{User: "U0APP1", At: t0.Add(time.Minute)}}
 	pending.ExpiresAt = t0.Add(4 * time.Hour)
@@ -175,13 +179,14 @@ func TestRenderCardGolden(t *testing.T) {
 	succeeded.Outcome = "Released 1.4.2 to 3 hosts."
 	succeeded.Progress = deploy.Progress{Hosts: map[string]deploy.HostProgress{
 		"web1": {State: "ok", OK: 20, Change: 5, Done: true},
-		"web2": {State: "ok", OK: 20, Change: 5, Done: true},
+		"web2": {State: "changed", OK: 20, Change: 5, Done: true},
 		"web3": {State: "ok", OK: 20, Change: 5, Done: true},
 	}}
 
 	failed := baseRequest(deploy.StatusFailed)
 	failed.StartedAt, failed.FinishedAt = t0.Add(2*time.Minute), t0.Add(4*time.Minute)
-	failed.Outcome = "web2 failed the health check; web1 is on 1.4.2, web3 was not touched."
+	// The outcome the service writes names the failure as well.
+	failed.Outcome = deploy.Literal(`Failed on web2 at task "Health check": Status code was 503 and not [200]: <html>down</html> in 2m`)
 	failed.Progress = deploy.Progress{Hosts: map[string]deploy.HostProgress{
 		"web1": {State: "ok", OK: 20, Change: 5, Done: true},
 		"web2": {State: "failed", OK: 9, Failed: 1, Done: true},
@@ -193,6 +198,9 @@ func TestRenderCardGolden(t *testing.T) {
 
 	rollback := baseRequest(deploy.StatusPendingApproval)
 	rollback.Kind, rollback.Version, rollback.RollbackTo = deploy.KindRollback, "", "41"
+
+	expired := baseRequest(deploy.StatusExpired)
+	expired.Outcome = "Expired at 03:02 KST (18:02 UTC) without approval. Request it again if it is still wanted."
 
 	check := baseRequest(deploy.StatusSucceeded)
 	check.Check = true
@@ -210,16 +218,16 @@ func TestRenderCardGolden(t *testing.T) {
 	}{
 		{"card_many_hosts", many, deploy.CardInfo{}},
 		{"card_pending", pending, deploy.CardInfo{ApprovalsMissing: 1, Approvers: []string{"@shop-leads", "U0APP2"},
-			CheckSummary: "web1: changed=3\nweb2: changed=3\nweb3: changed=3"}},
+			CheckSummary: "web1: changed=3\nweb2: changed=3\nweb3: changed=3", Location: seoul}},
 		{"card_queued", queued, deploy.CardInfo{QueuePosition: 2, Blocker: "#12 (running)"}},
-		{"card_queued_locked", queued, deploy.CardInfo{QueuePosition: 1, Blocker: "locked by <@U0OPS> since 14:02: freeze <b>&</b> <!here>"}},
+		{"card_queued_locked", queued, deploy.CardInfo{QueuePosition: 1, Blocker: "locked by <@U0OPS> since 23:02 KST (14:02 UTC): freeze <b>&</b> <!here>", Location: seoul}},
 		{"card_running", running, deploy.CardInfo{}},
-		{"card_succeeded", succeeded, deploy.CardInfo{}},
+		{"card_succeeded", succeeded, deploy.CardInfo{Location: seoul}},
 		{"card_failed", failed, deploy.CardInfo{}},
 		{"card_canceled", canceled, deploy.CardInfo{}},
 		{"card_rollback", rollback, deploy.CardInfo{ApprovalsMissing: 2, Approvers: []string{"U0APP2"}, SelfApproval: true}},
 		{"card_check", check, deploy.CardInfo{Note: "Dry run only: nothing was changed."}},
-		{"card_expired", baseRequest(deploy.StatusExpired), deploy.CardInfo{Note: "Expired at 18:02 without approval."}},
+		{"card_expired", expired, deploy.CardInfo{Location: seoul}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -324,7 +332,8 @@ func TestRenderHostileInputs(t *testing.T) {
 			RenderRefusal(s),
 			RenderInfo(s),
 			RenderHelp(s),
-			RenderLock(deploy.Lock{App: s, Env: s, By: s, Reason: s, Since: t0}, true),
+			RenderLockNotice(deploy.Lock{App: s, Env: s, By: s, Reason: s, Since: t0}, s, true, nil, nil),
+			RenderLockNotice(deploy.Lock{App: s, Env: s, By: s, Reason: s, Since: t0}, s, false, nil, nil),
 			RenderFailureDigest(baseRequest(deploy.StatusFailed), s),
 		}
 		thread, _ := RenderThread(s)
@@ -421,6 +430,10 @@ func testConfig() *config.Config {
 }
 
 func TestRenderListsGolden(t *testing.T) {
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Fatal(err)
+	}
 	running := baseRequest(deploy.StatusRunning)
 	queued := baseRequest(deploy.StatusQueued)
 	queued.ID = 43
@@ -447,8 +460,8 @@ func TestRenderListsGolden(t *testing.T) {
 		{"refusal", RenderRefusal("You are not an approver for shop-web production. Approvers: @shop-leads, <@U0APP2>.")},
 		{"internal_error", RenderInternalError("1a2b3c4d")},
 		{"failure_digest", RenderFailureDigest(failedWithFailure(), "TASK [health check]\nfatal: [web2]: FAILED! => {\"status\": 503}\n<html>")},
-		{"lock", RenderLock(deploy.Lock{App: "shop-web", Env: "production", By: "U0OPS", Reason: "freeze", Since: t0}, true)},
-		{"unlock", RenderLock(deploy.Lock{App: "shop-web", Env: "production"}, false)},
+		{"lock", RenderLockNotice(deploy.Lock{App: "shop-web", Env: "production", By: "U0OPS", Reason: "freeze", Since: t0}, "U0OPS", true, []int64{43, 44}, seoul)},
+		{"unlock", RenderLockNotice(deploy.Lock{App: "shop-web", Env: "production", By: "U0OPS", Reason: "freeze", Since: t0}, "U0DAVE", false, nil, seoul)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

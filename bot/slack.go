@@ -189,7 +189,7 @@ func (s *Slack) Close(ctx context.Context) error {
 			lost := len(s.pending)
 			s.mu.Unlock()
 			if lost > 0 {
-				return fmt.Errorf("close slack gateway: %d card update(s) not written", lost)
+				return fmt.Errorf("close slack gateway: %d card update%s not written", lost, plural(lost))
 			}
 			return nil
 		}
@@ -401,9 +401,22 @@ func (s *Slack) PostEphemeral(ctx context.Context, channel, user string, msg Mes
 // a member of. A response
 // URL is a bearer secret, so it is kept out of the errors.
 func (s *Slack) Respond(ctx context.Context, responseURL string, msg Message) error {
+	return s.respond(ctx, responseURL, slack.ResponseTypeEphemeral, msg)
+}
+
+// RespondInChannel answers through a response_url so that everyone in the
+// channel sees the answer (response_type in_channel, which Slack shows
+// with the command that asked for it:
+// docs.slack.dev/interactivity/implementing-slash-commands). Like Respond,
+// it works where the bot is not a member.
+func (s *Slack) RespondInChannel(ctx context.Context, responseURL string, msg Message) error {
+	return s.respond(ctx, responseURL, slack.ResponseTypeInChannel, msg)
+}
+
+func (s *Slack) respond(ctx context.Context, responseURL, responseType string, msg Message) error {
 	return s.do(ctx, "response_url", "", func(ctx context.Context) error {
 		_, _, err := s.api.PostMessageContext(ctx, "",
-			slack.MsgOptionResponseURL(responseURL, slack.ResponseTypeEphemeral),
+			slack.MsgOptionResponseURL(responseURL, responseType),
 			slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...))
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -318,7 +318,7 @@ func TestCloseReportsUnwrittenUpdates(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	err = gw.Close(cctx)
-	if err == nil || !strings.Contains(err.Error(), "1 card update(s) not written") {
+	if err == nil || !strings.Contains(err.Error(), "1 card update not written") {
 		t.Errorf("Close = %v, want the lost final state reported", err)
 	}
 	if el := time.Since(start); el > 5*time.Second {

@@ -48,7 +48,7 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 	s.reqLog(req).Info().Str("slack_user", user).Int("missing", missing).Msg("approved")
 	note := fmt.Sprintf(":heavy_check_mark: Approved by <@%s>", user)
 	if missing > 0 {
-		note += fmt.Sprintf("; %d more approval(s) needed", missing)
+		note += fmt.Sprintf("; %s more needed", countOf(missing, "approval"))
 	}
 	s.thread(ctx, req, note)
 	if missing > 0 {
@@ -134,8 +134,8 @@ func (s *Service) expirePending(ctx context.Context) error {
 		}
 		missing := ApprovalsMissing(r, env.Approval)
 		s.audit(ctx, r, "", "reminded", fmt.Sprintf("expires at %s", r.ExpiresAt.UTC().Format(time.RFC3339)))
-		s.thread(ctx, r, fmt.Sprintf(":alarm_clock: #%d still needs %d approval(s) and expires at %s. Approvers: %s.",
-			r.ID, missing, s.clockText(r.ExpiresAt), strings.Join(mentions(env.Approval.Approvers), ", ")))
+		s.thread(ctx, r, fmt.Sprintf(":alarm_clock: #%d still needs %s and expires at %s. Approvers: %s.",
+			r.ID, countOf(missing, "approval"), s.clockText(r.ExpiresAt), strings.Join(mentions(env.Approval.Approvers), ", ")))
 	}
 	return nil
 }

@@ -15,7 +15,8 @@ import (
 // canceled as soon as its job id is known.
 //
 // Errors: ENOTFOUND for an unknown request, EFORBIDDEN for other users,
-// ECONFLICT when it has already ended.
+// ECONFLICT when it has already ended, including when its AWX job ended
+// before AWX received the cancel.
 func (s *Service) Cancel(ctx context.Context, id int64, user string) (*Request, error) {
 	req, err := s.store.Request(ctx, id)
 	if err != nil {
@@ -52,14 +53,29 @@ func (s *Service) Cancel(ctx context.Context, id int64, user string) (*Request, 
 	}
 	switch r.Status {
 	case StatusRunning:
-		s.thread(ctx, r, fmt.Sprintf(":octagonal_sign: <@%s> asked to cancel; asking AWX to stop the job.", user))
-		s.cancelJob(ctx, r)
+		// AWX first: the thread says "stopping" only once AWX took the
+		// cancel, and a job that ended meanwhile is told to the user.
+		if err := s.runner.Cancel(ctx, r.Job); errors.Is(err, ErrJobEnded) {
+			s.reqLog(r).Info().Str("slack_user", user).Msg("cancel arrived after the job ended")
+			s.audit(ctx, r, user, "cancel_too_late", "the AWX job had already ended")
+			return nil, Errorf(ECONFLICT, "#%d had already finished in AWX when your cancel reached it, so nothing was stopped. Its card shows how it ended.", id)
+		} else if err != nil {
+			s.reqLog(r).Error().Err(err).Msg("cancel job")
+			s.thread(ctx, r, fmt.Sprintf(":warning: <@%s> asked to cancel, but AWX did not accept the cancel: %s", user, launchReason(err)))
+			break
+		}
+		s.reqLog(r).Info().Str("slack_user", user).Msg("job cancel sent")
+		s.thread(ctx, r, fmt.Sprintf(":octagonal_sign: <@%s> canceled it; AWX is stopping the job.", user))
 	case StatusLaunching:
 		s.thread(ctx, r, fmt.Sprintf(":octagonal_sign: <@%s> asked to cancel; the job is being launched and will be canceled as soon as AWX confirms it.", user))
 	}
 	s.show(ctx, r)
 	return r, nil
 }
+
+// ErrJobEnded is returned (wrapped) by Runner.Cancel when AWX refuses the
+// cancel because the job has already ended.
+var ErrJobEnded = errors.New("job already ended")
 
 // SendLog uploads the full playbook output of request id as a file in the
 // request's thread. The requester, deployers and approvers of its

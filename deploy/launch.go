@@ -136,7 +136,11 @@ func (s *Service) markRunning(ctx context.Context, req *Request, ref JobRef, not
 
 // cancelJob asks AWX to cancel r's job; the follower sees the end.
 func (s *Service) cancelJob(ctx context.Context, r *Request) {
-	if err := s.runner.Cancel(ctx, r.Job); err != nil {
+	if err := s.runner.Cancel(ctx, r.Job); errors.Is(err, ErrJobEnded) {
+		// The follower sees how it ended.
+		s.reqLog(r).Info().Msg("cancel arrived after the job ended")
+		return
+	} else if err != nil {
 		s.reqLog(r).Error().Err(err).Msg("cancel job")
 		s.thread(ctx, r, ":warning: AWX did not accept the cancel: "+launchReason(err))
 		return
@@ -225,7 +229,7 @@ func outcomeText(r *Request, to Status, p Progress, canceledBy string, d time.Du
 		if r.Check {
 			return checkOutcome(p)
 		}
-		return fmt.Sprintf("%s on %d host(s)", what, hosts) + took
+		return fmt.Sprintf("%s on %s", what, countOf(hosts, "host")) + took
 	case StatusCanceled:
 		if canceledBy != "" {
 			return fmt.Sprintf("Canceled by <@%s>", canceledBy)

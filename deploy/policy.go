@@ -66,7 +66,7 @@ func MayApprove(req *Request, pol config.Approval, who Identity, now time.Time) 
 		return Errorf(EFORBIDDEN, "You requested #%d yourself, and %s does not allow self-approval. Another approver must approve it.", req.ID, req.Env)
 	}
 	if req.Approved(who.User) {
-		return Errorf(ECONFLICT, "You have already approved #%d; it needs %d more approval(s) from other approvers.", req.ID, ApprovalsMissing(req, pol))
+		return Errorf(ECONFLICT, "You have already approved #%d; it needs %s more from other approvers.", req.ID, countOf(ApprovalsMissing(req, pol), "approval"))
 	}
 	return nil
 }

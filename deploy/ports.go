@@ -186,7 +186,8 @@ type Runner interface {
 	FindLaunched(ctx context.Context, req *Request) (JobRef, bool, error)
 	// Poll reads the job's state and the events after cursor.
 	Poll(ctx context.Context, job JobRef, cursor string) (Update, error)
-	// Cancel asks AWX to cancel the job.
+	// Cancel asks AWX to cancel the job; an error wrapping ErrJobEnded
+	// when the job had already ended.
 	Cancel(ctx context.Context, job JobRef) error
 	// Output writes the job's full plain-text output to w.
 	Output(ctx context.Context, job JobRef, w io.Writer) error
@@ -235,6 +236,9 @@ type CardInfo struct {
 	CheckSummary string
 	// Note is one more line, e.g. "Expired at 18:30 without approval".
 	Note string
+	// Location is the time zone the card shows its times in (the
+	// configured one); nil shows UTC.
+	Location *time.Location
 }
 
 // Metrics receives the service's measurements. cmd/deploybot backs it with

@@ -52,7 +52,7 @@ func TestStagingRelease(t *testing.T) {
 	if r.PlanHash != p.Hash() {
 		t.Errorf("stored hash %s, plan hash %s", r.PlanHash, p.Hash())
 	}
-	if !strings.HasPrefix(r.Outcome, "Deployed 1.4.2 on 2 host(s)") {
+	if !strings.HasPrefix(r.Outcome, "Deployed 1.4.2 on 2 hosts") {
 		t.Errorf("outcome = %q", r.Outcome)
 	}
 	last := h.waitCard(req.ID, deploy.StatusSucceeded)

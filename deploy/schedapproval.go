@@ -65,7 +65,7 @@ func (s *Service) ApproveSchedule(ctx context.Context, id int64, user string) (*
 	kind := AnnounceChanged
 	if missing > 0 {
 		kind = AnnounceApproval
-		text += fmt.Sprintf(" It needs %d more approval(s).", missing)
+		text += fmt.Sprintf(" It needs %s more.", countOf(missing, "approval"))
 	} else {
 		text += " It is active."
 	}

@@ -50,7 +50,7 @@ func (s *Service) approvalHolds(ctx context.Context, sch *Schedule, pol config.A
 	if len(valid) >= need {
 		return "", nil
 	}
-	why := fmt.Sprintf("its approval no longer holds under the current policy of %s: it needs %d approval(s) and %d of its approvals still count", sch.Env, need, len(valid))
+	why := fmt.Sprintf("its approval no longer holds under the current policy of %s: it needs %s and %d of its approvals still count", sch.Env, countOf(need, "approval"), len(valid))
 	if len(lost) > 0 {
 		why += " (" + strings.Join(lost, "; ") + ")"
 	}

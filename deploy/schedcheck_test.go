@@ -138,7 +138,7 @@ func TestChecksFailClosed_ScheduleApprovalReevaluated(t *testing.T) {
 			why: "<@" + carol + "> is no longer an approver"},
 		{name: "min_approvals rose", change: func(h *schedHarness) {
 			h.cfg.Apps["shop-web"].Environments["production"].Approval.MinApprovals = 2
-		}, why: "it needs 2 approval(s) and 1 of its approvals still count"},
+		}, why: "it needs 2 approvals and 1 of its approvals still count"},
 		{name: "approver removed from the config", change: func(h *schedHarness) {
 			h.cfg.Apps["shop-web"].Environments["production"].Approval.Approvers = []string{bob}
 		}, why: "<@" + carol + "> is no longer an approver"},

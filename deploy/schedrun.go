@@ -389,7 +389,7 @@ func (s *Service) RecoverSchedules(ctx context.Context) {
 // starts one catch-up run.
 func (s *Service) missed(ctx context.Context, sch *Schedule, runs []RunTime, n int, last RunTime) {
 	var b strings.Builder
-	fmt.Fprintf(&b, ":warning: %s missed %d run(s) while deploybot was down: %s", s.scheduleTitle(sch), n, RunsText(runs, sch.TZ))
+	fmt.Fprintf(&b, ":warning: %s missed %s while deploybot was down: %s", s.scheduleTitle(sch), countOf(n, "run"), RunsText(runs, sch.TZ))
 	if n > len(runs) {
 		fmt.Fprintf(&b, " and %d more", n-len(runs))
 	}
@@ -400,7 +400,7 @@ func (s *Service) missed(ctx context.Context, sch *Schedule, runs []RunTime, n i
 	} else {
 		b.WriteString(" Its missed-run policy is skip: they do not run; the next run is as planned.")
 	}
-	s.auditSchedule(ctx, sch, "", "schedule_missed", fmt.Sprintf("%d run(s), last %s", n, last.At.UTC().Format(time.RFC3339)))
+	s.auditSchedule(ctx, sch, "", "schedule_missed", fmt.Sprintf("%s, last %s", countOf(n, "run"), last.At.UTC().Format(time.RFC3339)))
 	s.log.Warn().Int64("schedule_id", sch.ID).Int("missed", n).Bool("catch_up", catchUp).Msg("missed scheduled runs")
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceMissed, Schedule: *sch, Run: last, Text: b.String()})
 	if catchUp {

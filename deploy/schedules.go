@@ -161,8 +161,8 @@ func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedu
 	kind, text := AnnounceCreated, fmt.Sprintf(":calendar: <@%s> scheduled %s.", in.User, s.scheduleTitle(sch))
 	if sch.Status == SchedulePendingApproval {
 		kind = AnnounceApproval
-		text = fmt.Sprintf(":calendar: <@%s> scheduled %s. It needs %d approval(s) from %s before it runs. Approving it approves plan `%s`; a run whose plan differs asks again.",
-			in.User, s.scheduleTitle(sch), max(env.Approval.MinApprovals, 1), strings.Join(mentions(env.Approval.Approvers), ", "), ShortHash(sch.PlanHash))
+		text = fmt.Sprintf(":calendar: <@%s> scheduled %s. It needs %s from %s before it runs. Approving it approves plan `%s`; a run whose plan differs asks again.",
+			in.User, s.scheduleTitle(sch), countOf(max(env.Approval.MinApprovals, 1), "approval"), strings.Join(mentions(env.Approval.Approvers), ", "), ShortHash(sch.PlanHash))
 	}
 	if sch.Note != "" {
 		text += " " + sch.Note

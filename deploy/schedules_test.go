@@ -264,7 +264,7 @@ func TestScheduleApproval(t *testing.T) {
 		t.Fatalf("status = %s", s.Status)
 	}
 	card, ok := h.last(s.ID, deploy.AnnounceApproval)
-	if !ok || card.Channel != chan1 || len(card.NextRuns) != 3 || !strings.Contains(card.Text, "needs 1 approval(s)") {
+	if !ok || card.Channel != chan1 || len(card.NextRuns) != 3 || !strings.Contains(card.Text, "needs 1 approval") {
 		t.Fatalf("approval card = %+v", card)
 	}
 	if r := h.trigger(s.ID, utc("2026-11-25T05:00:00Z")); r != nil {
@@ -482,7 +482,7 @@ func TestScheduleMissedRuns(t *testing.T) {
 			h.startSched()
 			h.svc.RecoverSchedules(ctx)
 			a, ok := h.last(s.ID, deploy.AnnounceMissed)
-			if !ok || !strings.Contains(a.Text, "missed 3 run(s)") || !a.Run.At.Equal(utc("2026-11-27T01:30:00Z")) {
+			if !ok || !strings.Contains(a.Text, "missed 3 runs") || !a.Run.At.Equal(utc("2026-11-27T01:30:00Z")) {
 				t.Fatalf("missed announcement = %+v", a)
 			}
 			reqs, err := h.db.Requests(ctx, deploy.RequestFilter{})

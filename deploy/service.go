@@ -318,7 +318,7 @@ func (s *Service) show(ctx context.Context, req *Request) {
 
 // cardInfo computes what req's card shows beyond the request.
 func (s *Service) cardInfo(ctx context.Context, req *Request) CardInfo {
-	var info CardInfo
+	info := CardInfo{Location: s.cfg.Location}
 	_, env, err := s.lookup(req.App, req.Env)
 	if err == nil {
 		pol := env.Approval
@@ -340,27 +340,37 @@ func (s *Service) cardInfo(ctx context.Context, req *Request) CardInfo {
 		}
 		info.Blocker = s.blocker(ctx, req)
 	case StatusExpired:
-		info.Note = fmt.Sprintf("Expired at %s without approval.", s.clockText(req.ExpiresAt))
+		if req.Outcome == "" { // the outcome says it already
+			info.Note = fmt.Sprintf("Expired at %s without approval.", s.clockText(req.ExpiresAt))
+		}
 	}
 	return info
 }
 
-// clockText formats t for Slack in the configured time zone.
+// clockText formats t for Slack in the configured time zone, with the
+// UTC time in brackets when that zone is not UTC.
 func (s *Service) clockText(t time.Time) string {
 	loc := s.cfg.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	return t.In(loc).Format("15:04 MST")
+	local := t.In(loc)
+	if _, off := local.Zone(); off == 0 {
+		return local.Format("15:04 MST")
+	}
+	return local.Format("15:04 MST") + " (" + t.UTC().Format("15:04 UTC") + ")"
 }
 
 // durationText formats d for people.
 func durationText(d time.Duration) string {
-	d = d.Round(time.Second)
-	if d < time.Minute {
-		return d.String()
+	s := d.Round(time.Second).String() // "45s", "1m30s", "2m0s", "1h0m0s"
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s") // "2m", "1h5m", "1h0m"
 	}
-	return strings.TrimSuffix(d.String(), "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m") // "1h"
+	}
+	return s
 }
 
 // internal wraps an internal error with context; the user sees "Internal

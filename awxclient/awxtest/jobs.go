@@ -361,6 +361,12 @@ func (c *reqCtx) cancel(j *unifiedJob) (int, any, http.Header, *apiError) {
 		return fail(methodNotAllowed(c.r.Method))
 	}
 	if !can {
+		// A job that has ended cannot be canceled: AWX's GenericCancelView
+		// (awx/api/generics.py) answers http_method_not_allowed, 405, when
+		// can_cancel is false ("202 if successful, or 405 if the job cannot
+		// be canceled", awx/api/templates/api/job_cancel.md); for a user
+		// who is not a superuser the cancel permission check
+		// (awx/main/access.py, can_cancel) refuses first, with 403.
 		if c.u.superuser {
 			return fail(methodNotAllowed("POST"))
 		}

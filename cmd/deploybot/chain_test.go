@@ -219,9 +219,9 @@ func chainRelease(t *testing.T, s *stack, lb *webrig.HAProxy, step chainStep) (i
 	var thread string
 	s.await("the milestones and the output in the thread", func() bool {
 		thread = s.threadText(card)
-		return strings.Contains(thread, "3 host(s)") && chainOutput(s, card) != ""
+		return strings.Contains(thread, "3 hosts") && chainOutput(s, card) != ""
 	})
-	for _, want := range []string{"Play: ", "Roll the ", "web1 done", "web2 done", "web3 done", "on 3 host(s)"} {
+	for _, want := range []string{"Play: ", "Roll the ", "web1 done", "web2 done", "web3 done", "on 3 hosts"} {
 		if !strings.Contains(thread, want) {
 			t.Errorf("/deploy %s: the thread lacks %q:\n%s", step.text, want, thread)
 		}

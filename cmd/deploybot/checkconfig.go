@@ -73,7 +73,7 @@ func summarize(w io.Writer, path string, cfg *config.Config) {
 				}
 				runs = "\truns as " + runs
 			}
-			fmt.Fprintf(tw, "  %s\t%d host(s)\tdeployers: %s\t%s%s\n", en, len(e.Hosts), strings.Join(e.Deployers, ", "), approvalSummary(e.Approval), runs)
+			fmt.Fprintf(tw, "  %s\t%d host%s\tdeployers: %s\t%s%s\n", en, len(e.Hosts), hostsPlural(len(e.Hosts)), strings.Join(e.Deployers, ", "), approvalSummary(e.Approval), runs)
 		}
 	}
 	tw.Flush()
@@ -88,4 +88,12 @@ func approvalSummary(a config.Approval) string {
 		s += ", not self"
 	}
 	return s + fmt.Sprintf(", expires after %s", a.ExpiresAfter)
+}
+
+// hostsPlural is the plural ending of "host" for n hosts.
+func hostsPlural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

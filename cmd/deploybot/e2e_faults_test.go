@@ -26,7 +26,7 @@ func TestStorySlackRateLimitStorm(t *testing.T) {
 	s.slack.ForceRateLimit("chat.postMessage", 2, retryAfter)
 	close(open)
 	final := s.card(id, "Succeeded")
-	if !strings.Contains(s.cardBlocks(final), "Deployed 1.4.2 on 2 host(s)") {
+	if !strings.Contains(s.cardBlocks(final), "Deployed 1.4.2 on 2 hosts") {
 		t.Errorf("final card:\n%s", s.cardBlocks(final))
 	}
 	s.await("the thread to say the release is done", func() bool {

@@ -41,14 +41,14 @@ var script = []struct {
 	{"/deploy apps", []string{"== Apps ==", "*shop-web* (web)", "*staging*: 2 hosts · deployers @shop-devs"}},
 	// A staging release needs no approval.
 	{"/deploy shop-web staging 1.4.2", []string{"new card #1", "#1 shop-web 1.4.2 → staging", "Build: 2.0 MiB · Checksum: `"}},
-	{"wait 1 succeeded", []string{"card #1 is now: Running", "✅ Deployed 1.4.2 on 2 host(s)",
+	{"wait 1 succeeded", []string{"card #1 is now: Running", "✅ Deployed 1.4.2 on 2 hosts",
 		"file shop-web-staging-1.log uploaded", "card #1 is now: Succeeded", "[Roll back]"}},
 	// Production needs bob's approval; the requester cannot approve.
 	{"/deploy shop-web production 1.4.2", []string{"new card #2", "Waiting for approval", "Needs 1 more approval from @bob, @shop-leads", "[Approve] [Reject]"}},
 	{"click approve 2", []string{"(only alice sees", "not an approver"}},
 	{"as bob", nil},
 	{"click approve 2", []string{"Approved by @bob"}},
-	{"wait 2 succeeded", []string{"(batch 3/3)", "✅ Deployed 1.4.2 on 3 host(s)", "card #2 is now: Succeeded"}},
+	{"wait 2 succeeded", []string{"(batch 3/3)", "✅ Deployed 1.4.2 on 3 hosts", "card #2 is now: Succeeded"}},
 	{"thread 2", []string{"✔️ Approved by @bob", "▶️ Play: shop-web production: release 1.4.2 (batch 1/3)", "web-03.example.com done"}},
 	{"as alice", nil},
 	// A failing version: the failure digest in the thread.
@@ -67,7 +67,7 @@ var script = []struct {
 	{"/deploy unlock shop-web staging", []string{"shop-web staging unlocked"}},
 	// Rollback restores the backups with the same choreography.
 	{"/deploy rollback shop-web staging", []string{"new card #5", "Rollback shop-web staging", "Restores the newest backup"}},
-	{"wait 5 succeeded", []string{"roll back to the newest backup (batch 1/2)", "Rolled back on 2 host(s)", "card #5 is now: Succeeded"}},
+	{"wait 5 succeeded", []string{"roll back to the newest backup (batch 1/2)", "Rolled back on 2 hosts", "card #5 is now: Succeeded"}},
 	{"/deploy history shop-web staging", []string{"== History of shop-web staging ==", "*#5* Rollback shop-web staging · Succeeded",
 		"*#4* shop-web 1.4.5 → staging · Canceled", "*#3* shop-web 1.4.3-fail → staging · Failed"}},
 	// Bad input gets the usage that fits, and nothing runs.

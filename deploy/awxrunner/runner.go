@@ -518,8 +518,11 @@ func (r *Runner) follower(job deploy.JobRef, cursor string) *awxclient.EventFoll
 	return f
 }
 
-// Cancel asks AWX to cancel the job; a job that already ended is not an
-// error.
+// Cancel asks AWX to cancel the job. A job that already ended gives an
+// error wrapping deploy.ErrJobEnded: AWX answers 405 (403 to a user who is
+// not a superuser) when can_cancel is false (ansible/awx
+// awx/api/templates/api/job_cancel.md: "202 if successful, or 405 if the
+// job cannot be canceled").
 func (r *Runner) Cancel(ctx context.Context, job deploy.JobRef) error {
 	r.mu.Lock()
 	if r.watch[job] == nil {
@@ -534,7 +537,7 @@ func (r *Runner) Cancel(ctx context.Context, job deploy.JobRef) error {
 		err = r.awx.CancelJob(ctx, int(job.ID))
 	}
 	if errors.Is(err, awxclient.ErrCannotCancel) {
-		return nil
+		return fmt.Errorf("cancel job %d: %w: %w", job.ID, deploy.ErrJobEnded, err)
 	}
 	return err
 }
