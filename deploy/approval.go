@@ -40,7 +40,8 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 		s.audit(ctx, req, user, "approve_refused", "stored plan does not match its hash "+req.PlanHash)
 		return nil, Errorf(ECONFLICT, "Request #%d's stored plan is not the plan `%s` its card shows (or it was made by an older deploybot), so it cannot be approved. Request it again.", id, ShortHash(req.PlanHash))
 	}
-	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now, PlanHash: req.PlanHash})
+	// The last needed approval queues the request in the same transaction.
+	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now, PlanHash: req.PlanHash, Needed: max(pol.MinApprovals, 1)})
 	if err != nil {
 		return nil, internal("add approval", err)
 	}
@@ -55,12 +56,16 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 		s.show(ctx, req)
 		return req, nil
 	}
-	r, err := s.store.Transition(ctx, id, Change{From: StatusPendingApproval, To: StatusQueued, At: now, Actor: user})
-	if ErrorCode(err) == ECONFLICT {
-		// Another approver's click completed it first.
-		return s.reload(ctx, req), nil
-	} else if err != nil {
-		return nil, internal("queue approved request", err)
+	r := req
+	if r.Status == StatusPendingApproval {
+		// A store that did not queue it with the approval.
+		r, err = s.store.Transition(ctx, id, Change{From: StatusPendingApproval, To: StatusQueued, At: now, Actor: user})
+		if ErrorCode(err) == ECONFLICT {
+			// Another approver's click completed it first.
+			return s.reload(ctx, req), nil
+		} else if err != nil {
+			return nil, internal("queue approved request", err)
+		}
 	}
 	s.Metrics.Approved(r.App, r.Env, now.Sub(r.CreatedAt))
 	s.show(ctx, r)
@@ -101,6 +106,39 @@ func (s *Service) Reject(ctx context.Context, id int64, user, reason string) (*R
 		return nil, internal("reject", err)
 	}
 	return r, nil
+}
+
+// queueApproved queues every pending request that already has all the
+// approvals its policy needs: what a crash (or a failed write) between an
+// approval and the queueing left behind, from a database written before
+// both were one transaction.
+func (s *Service) queueApproved(ctx context.Context) error {
+	reqs, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusPendingApproval}})
+	if err != nil {
+		return fmt.Errorf("list pending: %w", err)
+	}
+	now := s.now()
+	for _, r := range reqs {
+		_, env, err := s.lookup(r.App, r.Env)
+		if err != nil || len(r.Approvals) == 0 || ApprovalsMissing(r, env.Approval) > 0 {
+			continue
+		}
+		if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
+			continue // expirePending closes it
+		}
+		q, err := s.store.Transition(ctx, r.ID, Change{From: StatusPendingApproval, To: StatusQueued, At: now})
+		if ErrorCode(err) == ECONFLICT {
+			continue
+		} else if err != nil {
+			s.reqLog(r).Error().Err(err).Msg("queue approved request")
+			continue
+		}
+		s.reqLog(q).Warn().Int("approvals", len(q.Approvals)).Msg("fully approved request was still pending; queued it")
+		s.Metrics.Approved(q.App, q.Env, now.Sub(q.CreatedAt))
+		s.show(ctx, q)
+		s.startNext(ctx, q.App, q.Env)
+	}
+	return nil
 }
 
 // expirePending closes overdue approvals with a note and reminds approvers

@@ -47,7 +47,9 @@ type RequestStore interface {
 	// AddApproval records one approval of a pending request, once per user
 	// (ECONFLICT for a second one from the same user, when the request is
 	// no longer pending, or when a.PlanHash is not the request's plan
-	// hash), and appends an audit entry.
+	// hash), and appends an audit entry. When a.Needed > 0 and the request
+	// then has that many distinct approvals, the same transaction moves it
+	// to queued (with its status audit entry).
 	AddApproval(ctx context.Context, id int64, a Approval) (*Request, error)
 	// SetMessage records where the request card lives.
 	SetMessage(ctx context.Context, id int64, m MessageRef) error

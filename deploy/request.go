@@ -45,6 +45,11 @@ type Approval struct {
 	// plan the card showed. A launch whose plan hashes otherwise is
 	// refused.
 	PlanHash string
+	// Needed, when above zero, is how many distinct approvals the policy
+	// needs: when this approval brings the request to Needed, the store
+	// moves it from pending approval to queued in the same transaction, so
+	// that no crash can leave a fully approved request waiting.
+	Needed int
 }
 
 // Request is one release (or rollback) asked for in Slack, with everything

@@ -173,7 +173,8 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Tick does one pass of the periodic work: it makes sure every running
 // request is followed, reconciles launching requests whose launch outcome
-// is unknown, expires overdue approvals and sends reminders, and starts
+// is unknown, queues pending requests that have every approval they need,
+// expires overdue approvals and sends reminders, and starts
 // queued requests whose environment is free. Run calls it; tests may call
 // it directly.
 func (s *Service) Tick(ctx context.Context) {
@@ -184,6 +185,9 @@ func (s *Service) Tick(ctx context.Context) {
 	}
 	if err := s.reconcileLaunching(ctx); err != nil {
 		s.log.Error().Err(err).Msg("reconcile launching requests")
+	}
+	if err := s.queueApproved(ctx); err != nil {
+		s.log.Error().Err(err).Msg("queue approved requests")
 	}
 	if err := s.expirePending(ctx); err != nil {
 		s.log.Error().Err(err).Msg("expire approvals")

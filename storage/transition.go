@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/deploybot/deploybot/deploy"
 )
@@ -125,7 +126,9 @@ func (db *DB) Transition(ctx context.Context, id int64, ch deploy.Change) (*depl
 
 // AddApproval records a's approval of request id, which must be waiting for
 // approval, and appends an "approved" audit entry in the same transaction.
-// It returns the request with all its approvals.
+// When a.Needed is above zero and the request then has that many distinct
+// approvals, it moves to queued in the same transaction, with its status
+// audit entry. It returns the request with all its approvals.
 //
 // Errors: ENOTFOUND when there is no such request; ECONFLICT when a.User
 // already approved it or it no longer waits for approval.
@@ -178,6 +181,11 @@ func (db *DB) AddApproval(ctx context.Context, id int64, a deploy.Approval) (*de
 		}); err != nil {
 			return err
 		}
+		if a.Needed > 0 {
+			if err := queueIfApproved(ctx, tx, id, a.Needed, a.User, app, env, at); err != nil {
+				return err
+			}
+		}
 		req, err = loadRequest(ctx, tx, id)
 		return err
 	})
@@ -185,6 +193,27 @@ func (db *DB) AddApproval(ctx context.Context, id int64, a deploy.Approval) (*de
 		return nil, fmt.Errorf("approve request %d: %w", id, err)
 	}
 	return req, nil
+}
+
+// queueIfApproved moves pending request id to queued, with its status
+// audit entry, when it has at least needed distinct approvals.
+func queueIfApproved(ctx context.Context, tx *tx, id int64, needed int, actor, app, env string, at time.Time) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(DISTINCT user) FROM approvals WHERE request_id = ?`, id).Scan(&n); err != nil {
+		return fmt.Errorf("count approvals: %w", err)
+	}
+	if n < needed {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE requests SET status = ?, updated_at = ?, queued_at = ?
+		WHERE id = ? AND status = ?`,
+		deploy.StatusQueued, millis(at), millis(at), id, deploy.StatusPendingApproval); err != nil {
+		return fmt.Errorf("queue approved request: %w", err)
+	}
+	return appendAudit(ctx, tx, deploy.AuditEntry{
+		At: at, Actor: actor, Action: "status", RequestID: id, App: app, Env: env,
+		Detail: fmt.Sprintf("%s → %s", deploy.StatusPendingApproval, deploy.StatusQueued),
+	})
 }
 
 // staleStatus is the ECONFLICT for a compare-and-set that lost: the request
