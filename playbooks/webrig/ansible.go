@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -18,6 +19,10 @@ import (
 type Playbook struct {
 	Dir     string // the playbooks directory (holds web_deploy.yml, roles/)
 	WorkDir string // where inventories, extra vars and Ansible's temp files go
+	// As, when set, runs ansible-playbook as that user (the test must run
+	// as root); WorkDir must then be that user's. With ansible_connection
+	// local the managed host's user is that user too.
+	As *User
 }
 
 // Run is the outcome of one ansible-playbook run.
@@ -53,6 +58,10 @@ func (p Playbook) Run(ctx context.Context, playbook string, inv Inventory, extra
 		"ANSIBLE_PIPELINING=true",
 		"ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3",
 	)
+	if p.As != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: p.As.UID, Gid: p.As.GID}}
+		cmd.Env = append(cmd.Env, "HOME="+p.WorkDir, "USER="+p.As.Name, "LOGNAME="+p.As.Name)
+	}
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
