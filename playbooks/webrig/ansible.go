@@ -46,6 +46,13 @@ func (p Playbook) Run(ctx context.Context, playbook string, inv Inventory, extra
 	if err != nil {
 		return Run{Err: err}
 	}
+	if p.As != nil {
+		for _, f := range []string{invPath, varsPath} {
+			if err := os.Chown(f, int(p.As.UID), int(p.As.GID)); err != nil {
+				return Run{Err: fmt.Errorf("hand %s to %s: %w", f, p.As.Name, err)}
+			}
+		}
+	}
 	tmp := filepath.Join(p.WorkDir, "ansible-tmp")
 	cmdArgs := append([]string{"-i", invPath, "-e", "@" + varsPath, playbook}, args...)
 	cmd := exec.CommandContext(ctx, "ansible-playbook", cmdArgs...)
