@@ -3,7 +3,7 @@
 # go-sqlite3, Debian's ansible-core, ansible-lint and yamllint for the
 # playbooks and the YAML files (make lint), nginx, Apache and HAProxy,
 # which the playbook tests run on loopback, and promtool, which checks the
-# bot's /metrics.
+# bot's /metrics, and sudo, through which the playbooks become root.
 set -euo pipefail
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
@@ -13,6 +13,8 @@ command -v yamllint >/dev/null || need+=(yamllint)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v apache2ctl >/dev/null || [ -x /usr/sbin/apache2 ] || need+=(apache2)
+# The playbooks run their server steps with become (sudo), in the tests too.
+command -v sudo >/dev/null || need+=(sudo)
 need_promtool=false
 command -v promtool >/dev/null || need_promtool=true
 if [ ${#need[@]} -eq 0 ] && ! $need_promtool; then
