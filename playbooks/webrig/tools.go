@@ -27,7 +27,7 @@ func RequireTools(tb testing.TB, names ...string) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("missing tools: %s (apt-get install -y --no-install-recommends ansible-core ansible-lint nginx haproxy apache2)",
+	msg := fmt.Sprintf("missing tools: %s (apt-get install -y --no-install-recommends ansible-core ansible-lint nginx haproxy apache2 sudo)",
 		strings.Join(missing, ", "))
 	if os.Getenv("CI") == "true" {
 		tb.Fatal(msg)
