@@ -43,12 +43,23 @@ func build(version string) map[string]string {
 
 func newRig(t testing.TB, check webrig.Check) *rig {
 	t.Helper()
-	webrig.RequireTools(t, "ansible-playbook", "nginx", "haproxy")
+	return newRigWith(t, check, nil)
+}
+
+// newRigWith is newRig with setup called on each nginx instance before it
+// starts.
+func newRigWith(t testing.TB, check webrig.Check, setup func(n *webrig.Nginx)) *rig {
+	t.Helper()
+	// The playbooks run their server steps with become (sudo), as root too.
+	webrig.RequireTools(t, "ansible-playbook", "nginx", "haproxy", "sudo")
 	ctx := t.Context()
 	dir := t.TempDir()
 	r := &rig{t: t, check: check, ctx: ctx, checksums: map[string]string{}}
 	for i := 1; i <= 3; i++ {
 		n := webrig.NewNginx(t, dir, fmt.Sprintf("web%d", i), build("1.0.0"))
+		if setup != nil {
+			setup(n)
+		}
 		if err := n.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -480,7 +491,7 @@ func TestLintAndSyntax(t *testing.T) {
 }
 
 func TestCustomDeploy(t *testing.T) {
-	webrig.RequireTools(t, "ansible-playbook")
+	webrig.RequireTools(t, "ansible-playbook", "sudo")
 	cases := []struct {
 		name       string
 		deploy     string
@@ -490,7 +501,7 @@ func TestCustomDeploy(t *testing.T) {
 	}{
 		{
 			name:   "commands run in order, one host after the other",
-			deploy: `echo "deploy $DEPLOY_VERSION $DEPLOYBOT_HOST" >> "$STEPS"`,
+			deploy: `echo "deploy $DEPLOY_VERSION $DEPLOYBOT_HOST" >> STEPS`,
 			wantLog: []string{
 				"pre1 app1", "pre2 app1", "deploy 1.2.3 app1", "post app1",
 				"pre1 app2", "pre2 app2", "deploy 1.2.3 app2", "post app2",
@@ -517,16 +528,18 @@ func TestCustomDeploy(t *testing.T) {
 				t.Fatal(err)
 			}
 			book := webrig.Playbook{Dir: wd, WorkDir: dir}
-			t.Setenv("STEPS", steps)
+			// sudo (become) resets the environment: the commands name the
+			// log file themselves.
+			q := "'" + steps + "'"
 			run := book.Run(t.Context(), "custom_deploy.yml", webrig.Inventory{"app1": host, "app2": host}, map[string]any{
 				"deploybot_request_id": "R600",
 				"deploy_app":           "batch-api",
 				"deploy_env":           "test",
 				"deploy_version":       "1.2.3",
 				"deploy_serial":        1,
-				"pre_commands":         []string{`echo "pre1 $DEPLOYBOT_HOST" >> "$STEPS"`, `echo "pre2 $DEPLOYBOT_HOST" >> "$STEPS"`},
-				"deploy_command":       tc.deploy,
-				"post_commands":        `echo "post $DEPLOYBOT_HOST" >> "$STEPS"`,
+				"pre_commands":         []string{`echo "pre1 $DEPLOYBOT_HOST" >> ` + q, `echo "pre2 $DEPLOYBOT_HOST" >> ` + q},
+				"deploy_command":       strings.ReplaceAll(tc.deploy, "STEPS", q),
+				"post_commands":        `echo "post $DEPLOYBOT_HOST" >> ` + q,
 			})
 			if (run.Err != nil) != tc.wantErr {
 				t.Fatalf("error %v, want error %v\n%s", run.Err, tc.wantErr, run.Output)

@@ -3,7 +3,8 @@
 # go-sqlite3, Debian's ansible-core, ansible-lint and yamllint for the
 # playbooks and the YAML files (make lint), nginx, Apache and HAProxy,
 # which the playbook tests run on loopback, and promtool, which checks the
-# bot's /metrics, and systemd-analyze, which verifies the systemd unit.
+# bot's /metrics, systemd-analyze, which verifies the systemd unit, and
+# sudo, through which the playbooks become root.
 set -euo pipefail
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
@@ -14,6 +15,8 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v apache2ctl >/dev/null || [ -x /usr/sbin/apache2 ] || need+=(apache2)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# The playbooks run their server steps with become (sudo), in the tests too.
+command -v sudo >/dev/null || need+=(sudo)
 need_promtool=false
 command -v promtool >/dev/null || need_promtool=true
 if [ ${#need[@]} -eq 0 ] && ! $need_promtool; then

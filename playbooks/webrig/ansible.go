@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -18,6 +19,10 @@ import (
 type Playbook struct {
 	Dir     string // the playbooks directory (holds web_deploy.yml, roles/)
 	WorkDir string // where inventories, extra vars and Ansible's temp files go
+	// As, when set, runs ansible-playbook as that user (the test must run
+	// as root); WorkDir must then be that user's. With ansible_connection
+	// local the managed host's user is that user too.
+	As *User
 }
 
 // Run is the outcome of one ansible-playbook run.
@@ -41,6 +46,13 @@ func (p Playbook) Run(ctx context.Context, playbook string, inv Inventory, extra
 	if err != nil {
 		return Run{Err: err}
 	}
+	if p.As != nil {
+		for _, f := range []string{invPath, varsPath} {
+			if err := os.Chown(f, int(p.As.UID), int(p.As.GID)); err != nil {
+				return Run{Err: fmt.Errorf("hand %s to %s: %w", f, p.As.Name, err)}
+			}
+		}
+	}
 	tmp := filepath.Join(p.WorkDir, "ansible-tmp")
 	cmdArgs := append([]string{"-i", invPath, "-e", "@" + varsPath, playbook}, args...)
 	cmd := exec.CommandContext(ctx, "ansible-playbook", cmdArgs...)
@@ -53,6 +65,10 @@ func (p Playbook) Run(ctx context.Context, playbook string, inv Inventory, extra
 		"ANSIBLE_PIPELINING=true",
 		"ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3",
 	)
+	if p.As != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: p.As.UID, Gid: p.As.GID}}
+		cmd.Env = append(cmd.Env, "HOME="+p.WorkDir, "USER="+p.As.Name, "LOGNAME="+p.As.Name)
+	}
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out

@@ -152,3 +152,13 @@ func (n *Nginx) HostVars() map[string]any {
 		"l4_server":                  n.Name,
 	}
 }
+
+// SetPort moves the instance, before it starts, to port (e.g. one below
+// 1024 from FreePrivilegedPort, which only root may bind).
+func (n *Nginx) SetPort(tb testing.TB, port int) {
+	tb.Helper()
+	n.Port = port
+	if err := os.WriteFile(n.ConfPath, []byte(n.config()), 0o644); err != nil {
+		tb.Fatalf("nginx %s: %v", n.Name, err)
+	}
+}

@@ -27,7 +27,7 @@ func RequireTools(tb testing.TB, names ...string) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("missing tools: %s (apt-get install -y --no-install-recommends ansible-core ansible-lint nginx haproxy apache2)",
+	msg := fmt.Sprintf("missing tools: %s (apt-get install -y --no-install-recommends ansible-core ansible-lint nginx haproxy apache2 sudo)",
 		strings.Join(missing, ", "))
 	if os.Getenv("CI") == "true" {
 		tb.Fatal(msg)
@@ -119,4 +119,26 @@ func normalPriority(pid int) error {
 		return fmt.Errorf("normal priority for %d: %w", pid, err)
 	}
 	return nil
+}
+
+// FreePrivilegedPort returns a TCP port below 1024 on 127.0.0.1 that was
+// free a moment ago, avoiding except; the caller must be root.
+func FreePrivilegedPort(tb testing.TB, except ...int) int {
+	tb.Helper()
+next:
+	for port := 1023; port >= 600; port-- {
+		for _, e := range except {
+			if e == port {
+				continue next
+			}
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+	tb.Fatal("no free port below 1024 on 127.0.0.1")
+	return 0
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Moves one web server out of or into the L4 load balancer, and reads its state.
 
-  l4.py state --manifest FILE --health-url URL
-      prints {"live": <manifest or {}>, "health": <body or null>} as JSON.
+  l4.py state --manifest FILE --health-url URL [--backups DIR]
+      prints {"live": <manifest or {}>, "health": <body or null>,
+      "backups": [...]} as JSON; backups lists the complete backups in DIR
+      (those with a manifest.json, which is written last), newest first, as
+      {"path", "release_id", "version"}.
   l4.py out --flag FILE --health-url URL [L4 options]
       raises the out-of-service flag, waits until the health check answers
       --out-body (or nothing answers: a stopped server is out already), then
@@ -120,14 +123,43 @@ def wait_l4(args, want):
         time.sleep(POLL)
 
 
-def cmd_state(args):
-    live = {}
+def read_json(path):
     try:
-        with open(args.manifest, encoding="utf-8") as f:
-            live = json.load(f)
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
     except (OSError, ValueError):
-        pass
-    print(json.dumps({"live": live, "health": fetch(args.health_url)}))
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def list_backups(root):
+    """Complete backups in root, newest first (by their manifest's time)."""
+    found = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    for name in names:
+        manifest = os.path.join(root, name, "manifest.json")
+        try:
+            mtime = os.stat(manifest).st_mtime
+        except OSError:
+            continue
+        info = read_json(manifest)
+        found.append((mtime, name, {
+            "path": os.path.join(root, name),
+            "release_id": str(info.get("release_id", name)),
+            "version": str(info.get("version", "unknown")),
+        }))
+    found.sort(key=lambda f: (f[0], f[1]), reverse=True)
+    return [f[2] for f in found]
+
+
+def cmd_state(args):
+    state = {"live": read_json(args.manifest), "health": fetch(args.health_url)}
+    if args.backups:
+        state["backups"] = list_backups(args.backups)
+    print(json.dumps(state))
 
 
 def cmd_out(args):
@@ -158,6 +190,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("action", choices=["state", "out", "in"])
     parser.add_argument("--manifest", default="")
+    parser.add_argument("--backups", default="")
     parser.add_argument("--flag", default="")
     parser.add_argument("--health-url", required=True)
     parser.add_argument("--ok-body", default="skp_healthcheck_ok")
