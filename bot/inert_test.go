@@ -60,6 +60,7 @@ func renderAll(t testing.TB, s string) map[string][2]string {
 		add("card "+string(st), CardText(r), RenderCard(r, info))
 		rb := req(st)
 		rb.Kind = deploy.KindRollback
+		rb.Plan.RollbackVersion, rb.Plan.HostVersions = s, map[string][]string{s: {s, "1.4.1"}}
 		add("rollback card "+string(st), CardText(rb), RenderCard(rb, info))
 	}
 	lock := deploy.Lock{App: s, Env: s, By: "U1", Reason: s, Since: t0}

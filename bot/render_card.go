@@ -99,6 +99,9 @@ func RenderCard(req *deploy.Request, info deploy.CardInfo) []slack.Block {
 	if c := buildContext(req); c != nil {
 		blocks = append(blocks, c)
 	}
+	if t := rollbackHostsText(req); t != "" {
+		blocks = append(blocks, section("rollback-hosts", t, more))
+	}
 	for i, text := range stateSections(req, info, info.Location) {
 		blocks = append(blocks, section("state-"+strconv.Itoa(i), text, more))
 	}
@@ -147,6 +150,45 @@ func cardFields(req *deploy.Request) []*slack.TextBlockObject {
 		fs = append(fs, field("Plan", "`"+escape(deploy.ShortHash(req.PlanHash))+"`"))
 	}
 	return fs
+}
+
+// rollbackHostsText shows, before a rollback to one version runs, where
+// each host stands as the release history says and where it will end:
+// hosts grouped by what they run, so that a long host list stays short.
+func rollbackHostsText(req *deploy.Request) string {
+	p := req.Plan
+	if req.Kind != deploy.KindRollback || p.RollbackVersion == "" ||
+		(req.Status != deploy.StatusPendingApproval && req.Status != deploy.StatusQueued) {
+		return ""
+	}
+	to := "`" + escape(p.RollbackVersion) + "`"
+	var order []string
+	groups := map[string][]string{}
+	for _, h := range p.Hosts {
+		var line string
+		switch vs := p.HostVersions[h]; {
+		case len(vs) == 0:
+			line = "not on record → " + to
+		case len(vs) == 1 && vs[0] == p.RollbackVersion:
+			line = "already " + to + ", left alone if healthy"
+		default:
+			from := make([]string, len(vs))
+			for i, v := range vs {
+				from[i] = "`" + escape(v) + "`"
+			}
+			line = strings.Join(from, " or ") + " → " + to
+		}
+		if _, ok := groups[line]; !ok {
+			order = append(order, line)
+		}
+		groups[line] = append(groups[line], escape(h))
+	}
+	var b strings.Builder
+	b.WriteString("*Hosts* (as the release history says)")
+	for _, line := range order {
+		b.WriteString("\n" + line + ": " + strings.Join(groups[line], ", "))
+	}
+	return b.String()
 }
 
 // buildContext shows the build's size and checksum and the hosts.

@@ -152,3 +152,50 @@ func writes(calls []string) []string {
 	}
 	return out
 }
+
+// TestCardRollbackHosts: before a rollback to one version runs, its card
+// says where each host stands and where it ends, hosts grouped; once it
+// runs, the card shows the run instead.
+func TestCardRollbackHosts(t *testing.T) {
+	rollback := func(st deploy.Status) *deploy.Request {
+		req := baseRequest(st)
+		req.Kind, req.Version = deploy.KindRollback, ""
+		req.Plan.Kind, req.Plan.Hosts = deploy.KindRollback, []string{"web1", "web2", "web3", "web4"}
+		req.Plan.RollbackVersion, req.Plan.RollbackRelease = "1.4.1", 12
+		req.Plan.HostVersions = map[string][]string{
+			"web1": {"1.4.2", "1.4.1"}, "web2": {"1.4.2", "1.4.1"}, "web3": {"1.4.1"}}
+		return req
+	}
+	want := []string{
+		"*Hosts* (as the release history says)",
+		"`1.4.2` or `1.4.1` → `1.4.1`: web1, web2",
+		"already `1.4.1`, left alone if healthy: web3",
+		"not on record → `1.4.1`: web4",
+	}
+	tests := []struct {
+		status deploy.Status
+		shown  bool
+	}{
+		{deploy.StatusPendingApproval, true},
+		{deploy.StatusQueued, true},
+		{deploy.StatusRunning, false},
+		{deploy.StatusSucceeded, false},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.status), func(t *testing.T) {
+			all := strings.Join(texts(t, RenderCard(rollback(tt.status), deploy.CardInfo{}), true), "\n")
+			for _, w := range want {
+				if strings.Contains(all, w) != tt.shown {
+					t.Errorf("shown %v, want %v: %q in\n%s", !tt.shown, tt.shown, w, all)
+				}
+			}
+		})
+	}
+	// Without one version to reach (a restore of backups), nothing is said
+	// per host before the run.
+	req := rollback(deploy.StatusPendingApproval)
+	req.Plan.RollbackVersion = ""
+	if all := strings.Join(texts(t, RenderCard(req, deploy.CardInfo{}), true), "\n"); strings.Contains(all, "as the release history says") {
+		t.Errorf("a backup restore shows per-host versions:\n%s", all)
+	}
+}

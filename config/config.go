@@ -88,7 +88,11 @@ type App struct {
 	Port        int
 	Healthcheck Healthcheck
 	// Serial is how many hosts leave the L4 at once: "1", "2" or "25%".
-	Serial       string
+	Serial string
+	// Become runs the app's jobs as root through sudo on the hosts: the
+	// playbooks' server steps and a custom app's commands (true unless
+	// the file says "become: false").
+	Become       bool
 	Environments map[string]*Environment
 }
 

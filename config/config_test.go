@@ -279,3 +279,31 @@ func TestWarnings(t *testing.T) {
 		t.Errorf("a host shared by two apps warned: %+v", cfg.Warnings)
 	}
 }
+
+// TestBecome: jobs run with become unless the app says "become: false";
+// anything but a boolean is refused with its key path.
+func TestBecome(t *testing.T) {
+	tests := []struct {
+		name, line string
+		want       bool
+	}{
+		{"default", "", true},
+		{"on", "    become: true\n", true},
+		{"off", "    become: false\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Parse("test.yaml", []byte(strings.Replace(base, "    environments:\n", tt.line+"    environments:\n", 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if app, _ := cfg.Environment("shop", "prod"); app.Become != tt.want {
+				t.Errorf("become = %v, want %v", app.Become, tt.want)
+			}
+		})
+	}
+	_, err := config.Parse("test.yaml", []byte(strings.Replace(base, "    environments:\n", "    become: sometimes\n    environments:\n", 1)))
+	if err == nil || !strings.Contains(err.Error(), "become") {
+		t.Errorf("become: sometimes accepted or reported without its key: %v", err)
+	}
+}

@@ -49,6 +49,7 @@ type rawApp struct {
 	Port           *int              `yaml:"port"`
 	Healthcheck    rawHealthcheck    `yaml:"healthcheck"`
 	Serial         string            `yaml:"serial"`
+	Become         *bool             `yaml:"become"`
 	Environments   map[string]rawEnv `yaml:"environments"`
 }
 

@@ -119,7 +119,8 @@ func (v *validator) app(name string, ra rawApp, cfg *Config) *App {
 	app := &App{
 		Name: name, Type: ra.Type, Server: ra.Server, ArtifactURL: ra.ArtifactURL,
 		VersionPattern: ra.VersionPattern, Docroot: ra.Docroot, DeployPath: ra.DeployPath,
-		PIDFile: ra.PIDFile, Serial: ra.Serial, Environments: map[string]*Environment{},
+		PIDFile: ra.PIDFile, Serial: ra.Serial, Become: ra.Become == nil || *ra.Become,
+		Environments: map[string]*Environment{},
 	}
 	if app.VersionPattern == "" {
 		app.VersionPattern = DefaultVersionPattern

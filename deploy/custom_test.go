@@ -66,13 +66,13 @@ func TestRollback(t *testing.T) {
 	h.waitStatus(second.ID, deploy.StatusSucceeded)
 
 	tests := []struct {
-		name, env, to, restores string
-		status                  deploy.Status
+		name, env, to, restores, version string
+		status                           deploy.Status
 	}{
-		{"newest backup", "staging", "", "1.4.1 (#1), the release before 1.4.2 (#2)", deploy.StatusSucceeded},
-		{"undo the latest release", "staging", "2", "1.4.1 (#1), what was live before 1.4.2 (#2)", deploy.StatusSucceeded},
-		{"undo the first release on record", "staging", "1", "what was live before 1.4.1 (#1) (from the backup it took)", deploy.StatusSucceeded},
-		{"needs approval in production", "production", "", "the newest backup on each host", deploy.StatusPendingApproval},
+		{"the release before", "staging", "", "1.4.1 (#1) on every host, the release before 1.4.2 (#2)", "1.4.1", deploy.StatusSucceeded},
+		{"undo the latest release", "staging", "2", "1.4.1 (#1), what was live before 1.4.2 (#2)", "", deploy.StatusSucceeded},
+		{"undo the first release on record", "staging", "1", "what was live before 1.4.1 (#1) (from the backup it took)", "", deploy.StatusSucceeded},
+		{"needs approval in production", "production", "", "the newest backup on each host", "", deploy.StatusPendingApproval},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +89,9 @@ func TestRollback(t *testing.T) {
 			}
 			if got := r.Plan.ExtraVars["rollback_release_id"]; got != tt.to {
 				t.Errorf("rollback_release_id = %v, want %q", got, tt.to)
+			}
+			if got := r.Plan.ExtraVars["rollback_version"]; got != tt.version || r.Plan.RollbackVersion != tt.version {
+				t.Errorf("rollback_version = %v (plan %q), want %q", got, r.Plan.RollbackVersion, tt.version)
 			}
 			card, _ := h.notifier.LastCard(req.ID)
 			if card.Info.Note != "Restores "+tt.restores {

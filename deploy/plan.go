@@ -35,6 +35,18 @@ type Plan struct {
 	// Restores says, for a rollback, what it brings back, e.g. "1.4.1
 	// (#12), the release before 1.4.2 (#15)".
 	Restores string `json:"restores,omitempty"`
+	// RollbackVersion is, for a rollback without a release id, the version
+	// every host ends on: the newest release that was live on all of them
+	// (see chooseRollback). RollbackRelease is the request that deployed it.
+	RollbackVersion string `json:"rollback_version,omitempty"`
+	RollbackRelease int64  `json:"rollback_release,omitempty"`
+	// HostVersions is, for such a rollback, what the release history says
+	// each host runs: one version, or several newest first when a release
+	// there did not finish; no entry when the history does not know.
+	HostVersions map[string][]string `json:"host_versions,omitempty"`
+	// Become runs the job's tasks as root through sudo (the app's
+	// "become" setting; playbooks/README.md).
+	Become bool `json:"become,omitempty"`
 }
 
 // Hash is the plan's full SHA-256 digest in hex (64 characters): the same

@@ -82,8 +82,11 @@ type planInput struct {
 	kind       Kind
 	version    string
 	rollbackTo string
-	check      bool
-	build      Build
+	// rollback is, for a rollback without rollbackTo, the version every
+	// host is brought to (see chooseRollback).
+	rollback rollbackChoice
+	check    bool
+	build    Build
 }
 
 // buildPlan freezes what a request will do. version must have passed
@@ -94,6 +97,7 @@ func (s *Service) buildPlan(app *config.App, env *config.Environment, in planInp
 		Hosts:     append([]string(nil), env.Hosts...),
 		Inventory: s.cfg.InventoryName(app.Name, env.Name),
 		Check:     in.check,
+		Become:    app.Become,
 	}
 	serial := app.Serial
 	if serial == "" {
@@ -119,6 +123,7 @@ func (s *Service) buildPlan(app *config.App, env *config.Environment, in planInp
 		"pre_commands":        []string{},
 		"deploy_command":      "",
 		"post_commands":       []string{},
+		"deploy_become":       app.Become,
 	}
 	switch {
 	case in.kind == KindRollback:
@@ -128,6 +133,12 @@ func (s *Service) buildPlan(app *config.App, env *config.Environment, in planInp
 		// reads rollback_release_id. Both carry the same value.
 		vars["rollback_release"] = in.rollbackTo
 		vars["rollback_release_id"] = in.rollbackTo
+		vars["rollback_version"] = ""
+		if rel := in.rollback.release; rel != nil && in.rollbackTo == "" {
+			p.RollbackVersion, p.RollbackRelease = rel.Version, rel.ID
+			p.HostVersions = in.rollback.hostVersions
+			vars["rollback_version"] = rel.Version
+		}
 	case app.Type == config.TypeWeb:
 		p.JobTemplate = s.cfg.AWX.JobTemplates[config.TemplateWeb]
 		p.ArtifactURL = strings.ReplaceAll(app.ArtifactURL, "{version}", in.version)

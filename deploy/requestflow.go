@@ -63,9 +63,11 @@ func (s *Service) RequestDeploy(ctx context.Context, in DeployInput) (*Request, 
 	return s.submit(ctx, req, env)
 }
 
-// RequestRollback records a rollback request: the rollback job template
-// restores the backup named in.To, or the newest one, under the same
-// approval policy as a release. Its card says what it restores.
+// RequestRollback records a rollback request under the same approval
+// policy as a release: without in.To the rollback job template brings
+// every host to the newest release live on all of them before the current
+// one (chooseRollback); with it, each host restores the backup release
+// in.To took. Its card says what it restores, and where each host stands.
 //
 // Errors: as RequestDeploy, and EINVALID for a custom app (which has no
 // backups) or a malformed release id.
@@ -80,11 +82,11 @@ func (s *Service) RequestRollback(ctx context.Context, in RollbackInput) (*Reque
 	if in.To != "" && (unsafeText(in.To) || !releaseIDRE.MatchString(in.To)) {
 		return nil, Errorf(EINVALID, "%q is not a release id: use letters, digits, '.', '_' or '-' (a request number like 12), or leave it out to restore the newest backup.", printable(in.To))
 	}
-	restores, err := s.describeRollback(ctx, app.Name, env.Name, in.To)
+	restores, choice, err := s.describeRollback(ctx, app.Name, env.Name, in.To, env.Hosts)
 	if err != nil {
 		return nil, err
 	}
-	plan := s.buildPlan(app, env, planInput{kind: KindRollback, rollbackTo: in.To})
+	plan := s.buildPlan(app, env, planInput{kind: KindRollback, rollbackTo: in.To, rollback: choice})
 	plan.Restores = restores
 	req := &Request{
 		Kind: KindRollback, App: app.Name, Env: env.Name, RollbackTo: in.To,
@@ -119,12 +121,28 @@ func (s *Service) authorizeRequest(ctx context.Context, user, channel, appName, 
 	return app, env, nil
 }
 
-// describeRollback says what a rollback of app env to release "to" (or the
-// newest backup) restores, from the release history.
-func (s *Service) describeRollback(ctx context.Context, app, env, to string) (string, error) {
+// describeRollback says what a rollback of app env to release "to" (or,
+// without one, to the newest release live on all hosts) restores, from the
+// release history; without "to" it also returns the choice.
+func (s *Service) describeRollback(ctx context.Context, app, env, to string, hosts []string) (string, rollbackChoice, error) {
+	if to == "" {
+		history, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env,
+			Statuses: []Status{StatusSucceeded, StatusFailed, StatusCanceled}, Limit: 200})
+		if err != nil {
+			return "", rollbackChoice{}, internal("release history", err)
+		}
+		var launched []*Request
+		for _, r := range history {
+			if !r.Check && !r.Job.Zero() {
+				launched = append(launched, r)
+			}
+		}
+		c := chooseRollback(launched, hosts)
+		return c.describe(), c, nil
+	}
 	done, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env, Statuses: []Status{StatusSucceeded}, Limit: 50})
 	if err != nil {
-		return "", internal("release history", err)
+		return "", rollbackChoice{}, internal("release history", err)
 	}
 	var releases []*Request
 	for _, r := range done {
@@ -133,28 +151,19 @@ func (s *Service) describeRollback(ctx context.Context, app, env, to string) (st
 		}
 	}
 	name := func(r *Request) string { return fmt.Sprintf("%s (#%d)", r.Version, r.ID) }
-	if to != "" {
-		// Release N's backup holds what was live before N was installed.
-		if id, err := strconv.ParseInt(to, 10, 64); err == nil {
-			for i, r := range releases {
-				if r.ID != id {
-					continue
-				}
-				if i+1 < len(releases) {
-					return fmt.Sprintf("%s, what was live before %s", name(releases[i+1]), name(r)), nil
-				}
-				return fmt.Sprintf("what was live before %s (from the backup it took)", name(r)), nil
+	// Release N's backup holds what was live before N was installed.
+	if id, err := strconv.ParseInt(to, 10, 64); err == nil {
+		for i, r := range releases {
+			if r.ID != id {
+				continue
 			}
+			if i+1 < len(releases) {
+				return fmt.Sprintf("%s, what was live before %s", name(releases[i+1]), name(r)), rollbackChoice{}, nil
+			}
+			return fmt.Sprintf("what was live before %s (from the backup it took)", name(r)), rollbackChoice{}, nil
 		}
-		return "what was live before release " + to + " (from the backup it took)", nil
 	}
-	switch len(releases) {
-	case 0:
-		return "the newest backup on each host", nil
-	case 1:
-		return fmt.Sprintf("the newest backup on each host: the release before %s, which is the only release on record", name(releases[0])), nil
-	}
-	return fmt.Sprintf("%s, the release before %s", name(releases[1]), name(releases[0])), nil
+	return "what was live before release " + to + " (from the backup it took)", rollbackChoice{}, nil
 }
 
 // submit records a new request, shows its card and, when it needs no

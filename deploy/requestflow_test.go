@@ -42,6 +42,10 @@ func TestStagingRelease(t *testing.T) {
 		"healthcheck_ok_body": "skp_healthcheck_ok", "l4_out_path": "/healthcheck/l4out",
 		"l4_interval": 5.0, "l4_fall": 3, "l4_rise": 2, "deploy_serial": "1",
 		"pre_commands": []string{}, "deploy_command": "", "post_commands": []string{},
+		"deploy_become": true,
+	}
+	if !p.Become {
+		t.Error("the plan does not run with become, the default")
 	}
 	if got, want := mustJSON(t, p.ExtraVars), mustJSON(t, wantVars); got != want {
 		t.Errorf("extra vars:\n got %s\nwant %s", got, want)

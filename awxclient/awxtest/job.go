@@ -12,30 +12,33 @@ import (
 
 // unifiedJob is a job or an ad-hoc command.
 type unifiedJob struct {
-	kind        string // "job" or "ad_hoc_command"
-	id          int
-	name        string
-	template    int
-	project     int
-	playbook    string
-	inventory   int
-	limit       string
-	extraVars   string // JSON text
-	jobType     string
-	diffMode    bool
-	launchType  string
-	moduleName  string
-	moduleArgs  string
-	credential  int
-	ancestor    int
-	status      string
-	explanation string
-	traceback   string
-	created     time.Time
-	modified    time.Time
-	started     time.Time
-	finished    time.Time
-	canceledOn  time.Time
+	kind      string // "job" or "ad_hoc_command"
+	id        int
+	name      string
+	template  int
+	project   int
+	playbook  string
+	inventory int
+	limit     string
+	extraVars string // JSON text
+	jobType   string
+	diffMode  bool
+	// becomeEnabled is an ad-hoc command's become_enabled (AdHocCommand
+	// model, default False: awx/main/models/ad_hoc_commands.py).
+	becomeEnabled bool
+	launchType    string
+	moduleName    string
+	moduleArgs    string
+	credential    int
+	ancestor      int
+	status        string
+	explanation   string
+	traceback     string
+	created       time.Time
+	modified      time.Time
+	started       time.Time
+	finished      time.Time
+	canceledOn    time.Time
 
 	cancel     context.CancelFunc
 	runnerDone bool // the behaviour returned: the emitted count is known
@@ -401,7 +404,7 @@ func (st *store) renderAdHoc(j *unifiedJob, detail bool, now time.Time) *odict {
 	o.set("forks", 0)
 	o.set("verbosity", 0)
 	o.set("extra_vars", j.extraVars)
-	o.set("become_enabled", false)
+	o.set("become_enabled", j.becomeEnabled)
 	o.set("diff_mode", j.diffMode)
 	if detail {
 		o.set("event_processing_finished", j.eventProcessingFinished())

@@ -416,6 +416,7 @@ func (c *reqCtx) relaunch(j *unifiedJob) (int, any, http.Header, *apiError) {
 	}
 	if j.kind == "ad_hoc_command" {
 		n := s.newAdHocLocked(j.inventory, j.credential, j.moduleName, j.moduleArgs, j.limit, j.extraVars, j.jobType, j.diffMode, "relaunch")
+		n.becomeEnabled = j.becomeEnabled
 		out := st.renderJob(n, false)
 		out.set("ad_hoc_command", n.id)
 		return created(n.path(), out)
@@ -536,10 +537,15 @@ func (c *reqCtx) createAdHoc() (int, any, http.Header, *apiError) {
 	if e != nil {
 		return fail(e)
 	}
+	become, _, e := bool2(c.body, "become_enabled")
+	if e != nil {
+		return fail(e)
+	}
 	if len(errs) > 0 {
 		return fail(&apiError{status: http.StatusBadRequest, body: errs})
 	}
 	j := s.newAdHocLocked(invID, credID, module, args, limit, vars, jobType, diff, "manual")
+	j.becomeEnabled = become
 	return created(j.path(), st.renderAdHoc(j, false, time.Now()))
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,8 @@ func TestCheckConfigWarns(t *testing.T) {
 	if shared == string(example) {
 		t.Fatal("the example's production hosts changed: update this test")
 	}
+	// The warning points at the staging host list: its line in the file.
+	line := 1 + strings.Count(string(example[:strings.Index(string(example), "hosts: [stg-web-01.example.com")]), "\n")
 	path := filepath.Join(t.TempDir(), "deploybot.yaml")
 	for _, tc := range []struct {
 		name, yaml string
@@ -45,7 +48,7 @@ func TestCheckConfigWarns(t *testing.T) {
 				}
 				return
 			}
-			for _, want := range []string{tc.want + "56: apps.shop-web.environments.staging.hosts[0]: ", `host "stg-web-01.example.com" is also in environment production of shop-web`} {
+			for _, want := range []string{tc.want + strconv.Itoa(line) + ": apps.shop-web.environments.staging.hosts[0]: ", `host "stg-web-01.example.com" is also in environment production of shop-web`} {
 				if !strings.Contains(got, want) {
 					t.Errorf("output lacks %q:\n%s", want, got)
 				}

@@ -259,9 +259,12 @@ func TestStoryRollback(t *testing.T) {
 	if !strings.Contains(card.Text, "Rollback shop-web staging") {
 		t.Errorf("rollback card title = %q", card.Text)
 	}
-	want := fmt.Sprintf("Restores 1.4.1 (#%d), the release before 1.4.2 (#%d)", id1, id2)
+	want := fmt.Sprintf("Restores 1.4.1 (#%d) on every host, the release before 1.4.2 (#%d)", id1, id2)
 	if b := s.cardBlocks(card); !strings.Contains(b, want) {
 		t.Errorf("the rollback card does not say %q:\n%s", want, b)
+	}
+	if vars, _ := s.launchesOf("rollback")[0].Body["extra_vars"].(map[string]any); vars["rollback_version"] != "1.4.1" {
+		t.Errorf("the rollback does not bring the hosts to 1.4.1: extra vars %v", vars)
 	}
 
 	// --to names a release; its backup holds what was live before it.
@@ -279,6 +282,55 @@ func TestStoryRollback(t *testing.T) {
 	vars, _ := ls[1].Body["extra_vars"].(map[string]any)
 	if vars["rollback_release_id"] != strconv.FormatInt(id2, 10) {
 		t.Errorf("rollback extra vars = %v", vars)
+	}
+}
+
+// TestStoryRollbackAfterPartialFailure: a release that failed on one of
+// two hosts leaves them on different versions; the rollback card says,
+// before anyone approves, where each host stands and that both end on the
+// last release live on all of them, and that is the version AWX is sent.
+func TestStoryRollbackAfterPartialFailure(t *testing.T) {
+	s := newStack(t)
+	const ok, bad = "web-01.example.com", "web-02.example.com"
+	s.start()
+	s.slash(alice, "shop-web production 1.4.1")
+	id1, _ := s.newCard(0)
+	s.click(bob, s.card(id1, "Waiting for approval"), "approve")
+	s.card(id1, "Succeeded")
+
+	pb := awxtest.NewPlaybook("web_deploy.yml").Play("web").
+		Task("switch the current release", "file").Changed(ok, "").
+		Failed(bad, "Destination /opt/deploy/shop-web/current not writable")
+	s.awx.SetBehavior(s.tmpl["web"], pb.Behavior(awxtest.ScriptOptions{}), false)
+	s.slash(alice, "shop-web production 1.4.2")
+	id2, _ := s.newCard(id1)
+	s.click(bob, s.card(id2, "Waiting for approval"), "approve")
+	s.card(id2, "Failed")
+
+	s.slash(alice, "rollback shop-web production")
+	id3, _ := s.newCard(id2)
+	card := s.card(id3, "Waiting for approval")
+	b := s.cardBlocks(card)
+	for _, want := range []string{
+		fmt.Sprintf("1.4.1 (#%d) on every host, the last release live on all of them before 1.4.2 (#%d), which did not finish", id1, id2),
+		"*Hosts* (as the release history says)",
+		"`1.4.2` or `1.4.1` → `1.4.1`: " + ok + ", " + bad,
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("the rollback card before approval lacks %q:\n%s", want, b)
+		}
+	}
+	s.click(bob, card, "approve")
+	done := s.card(id3, "Succeeded")
+	if strings.Contains(s.cardBlocks(done), "as the release history says") {
+		t.Errorf("the finished card still shows the hosts before the rollback:\n%s", s.cardBlocks(done))
+	}
+	ls := s.launchesOf("rollback")
+	if len(ls) != 1 {
+		t.Fatalf("rollback launches = %d, want 1", len(ls))
+	}
+	if vars, _ := ls[0].Body["extra_vars"].(map[string]any); vars["rollback_version"] != "1.4.1" || vars["rollback_release_id"] != "" {
+		t.Errorf("the rollback does not bring every host to 1.4.1: extra vars %v", vars)
 	}
 }
 

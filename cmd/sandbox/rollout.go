@@ -35,11 +35,11 @@ func webTasks(server string) []task {
 	}
 }
 
-// rollbackTasks is rollback.yml's: the same choreography restoring the
-// newest backup.
+// rollbackTasks is rollback.yml's: the same choreography restoring a
+// backup.
 func rollbackTasks(server string) []task {
 	t := webTasks(server)
-	t[2] = task{Name: "Restore previous release", Module: "unarchive", Msg: "newest backup restored into the docroot"}
+	t[2] = task{Name: "Restore previous release", Module: "unarchive", Msg: "backup restored into the docroot"}
 	return t
 }
 
@@ -71,6 +71,9 @@ func rollout(step time.Duration, tasks func(server string) []task) awxtest.Behav
 		doing := "release " + version
 		if version == "" {
 			doing = "roll back to the newest backup"
+			if v, _ := info.ExtraVars["rollback_version"].(string); v != "" {
+				doing = "roll back to " + v
+			}
 		}
 		serial := serialSize(info.ExtraVars["deploy_serial"], len(hosts))
 		what := fmt.Sprint(info.ExtraVars["deploy_app"], " ", info.ExtraVars["deploy_env"])

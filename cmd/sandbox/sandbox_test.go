@@ -66,8 +66,8 @@ var script = []struct {
 	{"wait 4 canceled", nil},
 	{"/deploy unlock shop-web staging", []string{"shop-web staging unlocked"}},
 	// Rollback restores the backups with the same choreography.
-	{"/deploy rollback shop-web staging", []string{"new card #5", "Rollback shop-web staging", "Restores the newest backup"}},
-	{"wait 5 succeeded", []string{"roll back to the newest backup (batch 1/2)", "Rolled back on 2 hosts", "card #5 is now: Succeeded"}},
+	{"/deploy rollback shop-web staging", []string{"new card #5", "Rollback shop-web staging", "Restores 1.4.2 (#1) on every host, the last release live on all of them before 1.4.3-fail (#3)"}},
+	{"wait 5 succeeded", []string{"roll back to 1.4.2 (batch 1/2)", "Rolled back on 2 hosts", "card #5 is now: Succeeded"}},
 	{"/deploy history shop-web staging", []string{"== History of shop-web staging ==", "*#5* Rollback shop-web staging · Succeeded",
 		"*#4* shop-web 1.4.5 → staging · Canceled", "*#3* shop-web 1.4.3-fail → staging · Failed"}},
 	// Bad input gets the usage that fits, and nothing runs.

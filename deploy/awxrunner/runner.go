@@ -225,7 +225,7 @@ func (r *Runner) launch(ctx context.Context, req *deploy.Request) (deploy.JobRef
 	if p.AdHoc {
 		cmd, err := r.awx.CreateAdHocCommand(ctx, awxclient.AdHocOptions{
 			Inventory: inv.ID, Credential: cred, ModuleName: "shell", ModuleArgs: p.ModuleArgs,
-			ExtraVars: vars, JobType: jobType, DiffMode: p.Check, Limit: limit,
+			ExtraVars: vars, JobType: jobType, DiffMode: p.Check, Limit: limit, BecomeEnabled: p.Become,
 		})
 		if err != nil {
 			return deploy.JobRef{}, classify("create ad-hoc command", err)

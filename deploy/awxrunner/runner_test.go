@@ -378,6 +378,34 @@ func TestAdHocCommand(t *testing.T) {
 	}
 }
 
+// TestAdHocBecome: an app's become setting reaches AWX as the ad-hoc
+// command's become_enabled, so a single command runs as root exactly when
+// the same command would through the custom playbook.
+func TestAdHocBecome(t *testing.T) {
+	for _, become := range []bool{true, false} {
+		t.Run(fmt.Sprint(become), func(t *testing.T) {
+			f := setup(t, awxtest.JobTemplate{})
+			job, err := f.runner.Launch(t.Context(), request(32, func(p *deploy.Plan) {
+				p.AdHoc, p.ModuleArgs, p.JobTemplate, p.Become = true, "systemctl restart cache-warmer", "", become
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := awxclient.NewClient(f.awx.URL, awxclient.WithToken(f.awx.Token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd, err := c.GetAdHocCommand(t.Context(), int(job.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cmd.BecomeEnabled != become {
+				t.Errorf("AWX holds become_enabled %v, want %v", cmd.BecomeEnabled, become)
+			}
+		})
+	}
+}
+
 func TestCancel(t *testing.T) {
 	f := setup(t, awxtest.JobTemplate{})
 	f.awx.SetBehavior(f.tmpl, awxtest.NewPlaybook("web_deploy.yml").Task("t", "ping").OK(host1, "").
