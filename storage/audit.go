@@ -52,7 +52,7 @@ func (db *DB) AuditLog(ctx context.Context, requestID int64, limit int) ([]deplo
 		args = append(args, limit)
 	}
 	var entries []deploy.AuditEntry
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		var err error
 		entries, err = scanAudit(ctx, tx, q, args...)
 		return err
@@ -71,7 +71,7 @@ func (db *DB) AuditLog(ctx context.Context, requestID int64, limit int) ([]deplo
 // limit entries, still oldest first.
 func (db *DB) AuditSince(ctx context.Context, since time.Time, app, env string, limit int) ([]deploy.AuditEntry, error) {
 	var entries []deploy.AuditEntry
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		var err error
 		entries, err = auditSince(ctx, tx, since, app, env, limit)
 		return err
@@ -114,7 +114,7 @@ func ExportAudit(ctx context.Context, path string, since time.Time, app, env str
 }
 
 // auditSince is the query of AuditSince.
-func auditSince(ctx context.Context, tx *sql.Tx, since time.Time, app, env string, limit int) ([]deploy.AuditEntry, error) {
+func auditSince(ctx context.Context, tx querier, since time.Time, app, env string, limit int) ([]deploy.AuditEntry, error) {
 	q := `SELECT id, at, actor, action, request_id, schedule_id, app, env, detail FROM audit WHERE 1 = 1`
 	var args []any
 	if !since.IsZero() {
@@ -143,7 +143,7 @@ func auditSince(ctx context.Context, tx *sql.Tx, since time.Time, app, env strin
 }
 
 // scanAudit runs an audit query whose columns are those of AuditEntry.
-func scanAudit(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]deploy.AuditEntry, error) {
+func scanAudit(ctx context.Context, tx querier, q string, args ...any) ([]deploy.AuditEntry, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
