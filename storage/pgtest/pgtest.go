@@ -44,7 +44,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib"
+	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
 )
 
 // Server is a PostgreSQL server for the tests of one package. The zero
@@ -74,10 +74,9 @@ type Server struct {
 // template is the database every URL clones.
 const template = "pgtest_template"
 
-// URL returns the URL of a new, empty database (a copy of the template
-// prepared by Init) on the server, which it starts on first use. Without
-// PostgreSQL it skips t, or fails it under CI=true.
-func (s *Server) URL(t testing.TB) string {
+// Require starts the server if it is not running yet. Without PostgreSQL
+// it skips t, or fails it under CI=true.
+func (s *Server) Require(t testing.TB) {
 	t.Helper()
 	s.once.Do(func() { s.skip, s.startErr = s.start() })
 	if s.startErr != nil {
@@ -86,17 +85,32 @@ func (s *Server) URL(t testing.TB) string {
 		}
 		t.Fatalf("PostgreSQL test server: %v", s.startErr)
 	}
+}
+
+// URL returns the URL of a new database, a copy of the template prepared
+// by Init, on the server, which it starts on first use (see Require).
+func (s *Server) URL(t testing.TB) string {
+	t.Helper()
+	return s.create(t, template)
+}
+
+// EmptyURL returns the URL of a new, empty database (not prepared by
+// Init).
+func (s *Server) EmptyURL(t testing.TB) string {
+	t.Helper()
+	return s.create(t, "template0")
+}
+
+func (s *Server) create(t testing.TB, from string) string {
+	t.Helper()
+	s.Require(t)
+	// Two CREATE DATABASE from one template at once can fail with "source
+	// database is being accessed by other users": one at a time.
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.n++
 	name := fmt.Sprintf("test_%d", s.n)
-	s.mu.Unlock()
-	ctx := context.Background()
-	// Two CREATE DATABASE from one template at once can fail with "source
-	// database is being accessed by other users"; one at a time.
-	s.mu.Lock()
-	_, err := s.admin.ExecContext(ctx, `CREATE DATABASE `+name+` TEMPLATE `+template)
-	s.mu.Unlock()
-	if err != nil {
+	if _, err := s.admin.ExecContext(context.Background(), `CREATE DATABASE `+name+` TEMPLATE `+from); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
 	return s.url(name)
@@ -307,6 +321,3 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// The pgx database/sql driver, registered as "pgx".
-var _ = stdlib.GetDefaultDriver
