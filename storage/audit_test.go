@@ -10,29 +10,31 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
-
 	"github.com/deploybot/deploybot/deploy"
 	"github.com/deploybot/deploybot/storage"
 )
 
 // TestAudit_AppendOnly checks that the database itself refuses to change
 // or remove audit entries, whoever asks.
-func TestAudit_AppendOnly(t *testing.T) {
-	t.Parallel()
+func TestAudit_AppendOnly(t *testing.T) { forEachBackend(t, testAudit_AppendOnly) }
+
+func testAudit_AppendOnly(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := MustOpen(t)
+	db, _ := be.open(t)
 	if err := db.Audit(ctx, deploy.AuditEntry{Action: "requested", RequestID: 1}); err != nil {
 		t.Fatal(err)
 	}
-	raw := MustRawSQL(t, db.Path)
-	for _, stmt := range []string{
+	raw := rawSQL(t, db)
+	stmts := []string{
 		`UPDATE audit SET actor = 'U_EVIL'`,
 		`DELETE FROM audit`,
-	} {
+	}
+	if storage.IsPostgresURL(db.Path) {
+		stmts = append(stmts, `TRUNCATE audit`)
+	}
+	for _, stmt := range stmts {
 		_, err := raw.Exec(stmt)
-		var se sqlite3.Error
-		if !errors.As(err, &se) || se.ExtendedCode != sqlite3.ErrConstraintTrigger {
+		if !isAppendOnlyRefusal(err) {
 			t.Errorf("%s: err = %v, want the append-only trigger", stmt, err)
 		}
 	}
@@ -49,10 +51,11 @@ func TestAudit_AppendOnly(t *testing.T) {
 // environments, oldest first, the newest kept under a limit; ExportAudit
 // reads the same from the file read-only, beside the open database, and
 // creates nothing when the file is missing.
-func TestAuditSince(t *testing.T) {
-	t.Parallel()
+func TestAuditSince(t *testing.T) { forEachBackend(t, testAuditSince) }
+
+func testAuditSince(t *testing.T, be backend) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "deploybot.db")
+	path := be.dsn(t)
 	db := MustOpenPath(t, path, nil)
 	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	for i, e := range []deploy.AuditEntry{
@@ -104,6 +107,9 @@ func TestAuditSince(t *testing.T) {
 	}
 	if actions(exported) != "a,b,d" || !exported[0].At.Equal(since) {
 		t.Errorf("ExportAudit = %+v", exported)
+	}
+	if storage.IsPostgresURL(path) {
+		return
 	}
 	missing := filepath.Join(t.TempDir(), "none.db")
 	if _, err := storage.ExportAudit(ctx, missing, since, "", ""); err == nil || !errors.Is(err, fs.ErrNotExist) {

@@ -4,18 +4,25 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/deploybot/deploybot/deploy"
 	"github.com/deploybot/deploybot/storage"
 )
 
-// isConstraint reports whether err is a SQLite constraint violation.
+// isConstraint reports whether err is a SQLite constraint violation, or a
+// PostgreSQL integrity constraint violation (SQLSTATE class 23).
 func isConstraint(err error) bool {
 	var se sqlite3.Error
-	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrConstraint
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "23")
 }
 
 func BenchmarkCreateAndTransition(b *testing.B) {
@@ -41,4 +48,16 @@ func BenchmarkCreateAndTransition(b *testing.B) {
 			}
 		}
 	}
+}
+
+// isAppendOnlyRefusal reports whether err is the refusal of the audit
+// table's append-only triggers (migrations/0001_init.sql, and its
+// PostgreSQL version, which raises restrict_violation).
+func isAppendOnlyRefusal(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintTrigger
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23001" && strings.Contains(pe.Message, "append-only")
 }

@@ -71,9 +71,9 @@ func (b backend) open(t testing.TB) (*storage.DB, *clock) {
 	return MustOpenPath(t, b.dsn(t), c), c
 }
 
-// raw opens the database of db with database/sql directly, bypassing the
+// rawSQL opens the database of db with database/sql directly, bypassing the
 // storage package, to look at (or tamper with) what it wrote.
-func raw(t testing.TB, db *storage.DB) *sql.DB {
+func rawSQL(t testing.TB, db *storage.DB) *sql.DB {
 	t.Helper()
 	if !storage.IsPostgresURL(db.Path) {
 		return MustRawSQL(t, db.Path)
