@@ -61,6 +61,8 @@ type DB struct {
 	w *sql.DB
 	r *sql.DB
 	d dialect
+	// single holds the PostgreSQL session of LockSingleProcess.
+	single singleProcess
 }
 
 // NewDB returns a DB for the file (or PostgreSQL URL) at path with default
@@ -171,7 +173,7 @@ func createPrivate(path string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	var errs []error
+	errs := []error{db.releaseSingle()}
 	if db.r == db.w {
 		db.r = nil
 	}
@@ -196,6 +198,9 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	var n int
 	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("ping db: %w", err)
+	}
+	if err := db.checkSingle(ctx); err != nil {
 		return fmt.Errorf("ping db: %w", err)
 	}
 	return nil

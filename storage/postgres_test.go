@@ -251,3 +251,54 @@ func TestSQLitePathsStaySQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLockSingleProcess: on PostgreSQL a second bot on the same database
+// is refused with a message that says what to do, until the first one
+// closes; a lock lost with its session (a restarted server, a killed
+// backend) is reported by Ping and taken again. On SQLite it does nothing.
+func TestLockSingleProcess(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pg.URL(t)
+	first := storage.NewDB(url)
+	if err := first.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := first.LockSingleProcess(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	second := MustOpenPath(t, url, nil)
+	err := second.LockSingleProcess(ctx)
+	if err == nil || !strings.Contains(err.Error(), "another deploybot is already running on this database") ||
+		!strings.Contains(err.Error(), "several replicas on one database are not supported yet") {
+		t.Fatalf("second bot: err = %v, want the refusal", err)
+	}
+
+	// The session holding the lock is killed: Ping notices and takes the
+	// lock again.
+	raw := rawSQL(t, second)
+	if _, err := raw.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Ping(ctx); err != nil {
+		t.Fatalf("ping after the lock's session was killed: %v", err)
+	}
+	if err := second.LockSingleProcess(ctx); err == nil {
+		t.Fatal("the lock was not taken again by the first bot")
+	}
+
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.LockSingleProcess(ctx); err != nil {
+		t.Fatalf("second bot once the first closed: %v", err)
+	}
+	// Several handles on a SQLite file: nothing to lock.
+	db, _ := MustOpen(t)
+	if err := db.LockSingleProcess(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
