@@ -3,7 +3,6 @@ package storage_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,9 +24,20 @@ func isConstraint(err error) bool {
 	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "23")
 }
 
+// BenchmarkCreateAndTransition is the writes of one release: create, then
+// launching, running and succeeded, on each backend.
 func BenchmarkCreateAndTransition(b *testing.B) {
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			be.require(b)
+			benchmarkCreateAndTransition(b, be)
+		})
+	}
+}
+
+func benchmarkCreateAndTransition(b *testing.B, be backend) {
 	ctx := context.Background()
-	db := storage.NewDB(filepath.Join(b.TempDir(), "bench.db"))
+	db := storage.NewDB(be.dsn(b))
 	if err := db.Open(ctx); err != nil {
 		b.Fatal(err)
 	}
