@@ -46,7 +46,7 @@ func Redact(dsn string) string {
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return "postgres://(an URL that does not parse)"
+		return "postgres://(a URL that does not parse)"
 	}
 	q := u.Query()
 	if q.Has("password") {

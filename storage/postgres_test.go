@@ -140,17 +140,28 @@ func TestOpenPostgres(t *testing.T) {
 		}
 	})
 
-	t.Run("ErrUnreachable", func(t *testing.T) {
+	t.Run("ErrBadURL", func(t *testing.T) {
 		t.Parallel()
-		url := "postgres://deploybot:s3cr3t-pw@127.0.0.1:1/deploybot?sslmode=disable&connect_timeout=5"
-		db := storage.NewDB(url)
-		err := db.Open(ctx)
-		if err == nil {
-			_ = db.Close()
-			t.Fatal("opened a database nobody serves")
-		}
-		if strings.Contains(err.Error(), "s3cr3t-pw") {
-			t.Fatalf("the error shows the password: %v", err)
+		for _, tc := range []struct{ url, says string }{
+			{"postgres://deploybot:s3cr3t-pw@127.0.0.1:1/deploybot?sslmode=disable&connect_timeout=5", "connect"},
+			{"postgres://deploybot:s3cr3t-pw@db:notaport/deploybot", "invalid port"},
+			{"postgresql://db/deploybot?password=s3cr3t-pw&sslmode=bogus", "sslmode is invalid"},
+		} {
+			db := storage.NewDB(tc.url)
+			err := db.Open(ctx)
+			if err == nil {
+				_ = db.Close()
+				t.Fatalf("%s: opened", storage.Redact(tc.url))
+			}
+			_, err2 := storage.ExportAudit(ctx, tc.url, time.Time{}, "", "")
+			for _, err := range []error{err, err2} {
+				if err == nil || !strings.Contains(err.Error(), tc.says) {
+					t.Errorf("%s: err = %v, want it to say %q", storage.Redact(tc.url), err, tc.says)
+				}
+				if err != nil && strings.Contains(err.Error(), "s3cr3t-pw") {
+					t.Errorf("the error shows the password: %v", err)
+				}
+			}
 		}
 	})
 

@@ -257,7 +257,10 @@ func (s *Server) run(bin, data string, cred *syscall.Credential) error {
 		"-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off",
 	)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	// A test binary killed at its -timeout does not leave the server
+	// running: it gets SIGQUIT (immediate shutdown) when its parent dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
