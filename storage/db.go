@@ -93,6 +93,9 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	if IsPostgresURL(db.Path) {
 		return db.openPostgres(ctx)
 	}
+	if looksLikeKeywordDSN(db.Path) {
+		return fmt.Errorf("open db: %q looks like a PostgreSQL connection string; give a postgres://user:password@host/db URL instead", Redact(db.Path))
+	}
 	if db.Path == ":memory:" || strings.HasPrefix(db.Path, "file:") || strings.ContainsRune(db.Path, '?') {
 		// Every pooled connection to :memory: is a different database, and
 		// URI names would bypass the settings below.

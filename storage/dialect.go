@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -38,9 +39,34 @@ func IsPostgresURL(dsn string) bool {
 	return scheme == "postgres" || scheme == "postgresql"
 }
 
-// Redact returns dsn fit for logs: a PostgreSQL URL without its password,
-// a file path as is.
+// looksLikeKeywordDSN reports whether dsn is a libpq keyword/value
+// connection string ("host=db dbname=deploybot"), which would otherwise be
+// taken for the name of a SQLite file.
+func looksLikeKeywordDSN(dsn string) bool {
+	for _, f := range strings.Fields(dsn) {
+		k, _, ok := strings.Cut(f, "=")
+		switch k {
+		case "host", "hostaddr", "dbname", "user", "password", "port", "sslmode":
+			if ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Redact returns dsn fit for logs: a PostgreSQL URL (or keyword/value
+// connection string) without its password, a file path as is.
 func Redact(dsn string) string {
+	if looksLikeKeywordDSN(dsn) {
+		f := strings.Fields(dsn)
+		for i := range f {
+			if strings.HasPrefix(f[i], "password=") {
+				f[i] = "password=xxxxx"
+			}
+		}
+		return strings.Join(f, " ")
+	}
 	if !IsPostgresURL(dsn) {
 		return dsn
 	}
@@ -83,7 +109,11 @@ func (db *DB) openPostgres(ctx context.Context) (err error) {
 	}
 	db.d = postgresDialect
 	db.w = stdlib.OpenDB(*cfg)
-	db.w.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	// Writers waiting for the write lock each hold a connection: leave
+	// room for readers (and LockSingleProcess's session) beside them.
+	db.w.SetMaxOpenConns(max(8, 2*runtime.GOMAXPROCS(0)))
+	db.w.SetMaxIdleConns(4)
+	db.w.SetConnMaxIdleTime(5 * time.Minute)
 	db.r = db.w
 	defer func() {
 		if err != nil {

@@ -252,6 +252,27 @@ func TestIsPostgresURL(t *testing.T) {
 	}
 }
 
+// TestKeywordDSNRefused: a libpq keyword/value connection string is not
+// taken for a SQLite file name: Open says to give a URL and creates
+// nothing.
+func TestKeywordDSNRefused(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	dsn := "host=db.example.com dbname=deploybot user=bot password=s3cr3t-pw"
+	db := storage.NewDB(dsn)
+	err := db.Open(context.Background())
+	if err == nil {
+		_ = db.Close()
+		t.Fatal("opened a connection string as a SQLite file")
+	}
+	if !strings.Contains(err.Error(), "postgres://") || strings.Contains(err.Error(), "s3cr3t-pw") {
+		t.Errorf("err = %v, want it to ask for a URL, without the password", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("Open created %v", entries)
+	}
+}
+
 // TestSQLitePathsStaySQLite: a relative file name that happens to start
 // like a scheme-less host is still a SQLite file, created on Open.
 func TestSQLitePathsStaySQLite(t *testing.T) {
