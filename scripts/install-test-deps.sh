@@ -3,8 +3,9 @@
 # go-sqlite3, Debian's ansible-core, ansible-lint and yamllint for the
 # playbooks and the YAML files (make lint), nginx, Apache and HAProxy,
 # which the playbook tests run on loopback, and promtool, which checks the
-# bot's /metrics, systemd-analyze, which verifies the systemd unit, and
-# sudo, through which the playbooks become root.
+# bot's /metrics, systemd-analyze, which verifies the systemd unit, sudo,
+# through which the playbooks become root, and PostgreSQL, which the
+# storage tests start in a temporary directory (storage/pgtest).
 set -euo pipefail
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
@@ -17,6 +18,10 @@ command -v apache2ctl >/dev/null || [ -x /usr/sbin/apache2 ] || need+=(apache2)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 # The playbooks run their server steps with become (sudo), in the tests too.
 command -v sudo >/dev/null || need+=(sudo)
+# Debian's package is named postgresql; its programs live in
+# /usr/lib/postgresql/<version>/bin, off the PATH. The tests start their own
+# server; the one the package starts (if any) is not used.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 need_promtool=false
 command -v promtool >/dev/null || need_promtool=true
 if [ ${#need[@]} -eq 0 ] && ! $need_promtool; then

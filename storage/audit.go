@@ -9,6 +9,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/deploybot/deploybot/deploy"
 )
 
@@ -52,7 +55,7 @@ func (db *DB) AuditLog(ctx context.Context, requestID int64, limit int) ([]deplo
 		args = append(args, limit)
 	}
 	var entries []deploy.AuditEntry
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		var err error
 		entries, err = scanAudit(ctx, tx, q, args...)
 		return err
@@ -71,7 +74,7 @@ func (db *DB) AuditLog(ctx context.Context, requestID int64, limit int) ([]deplo
 // limit entries, still oldest first.
 func (db *DB) AuditSince(ctx context.Context, since time.Time, app, env string, limit int) ([]deploy.AuditEntry, error) {
 	var entries []deploy.AuditEntry
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		var err error
 		entries, err = auditSince(ctx, tx, since, app, env, limit)
 		return err
@@ -82,31 +85,49 @@ func (db *DB) AuditSince(ctx context.Context, since time.Time, app, env string, 
 	return entries, nil
 }
 
-// ExportAudit reads the audit entries of the database file at path as
-// AuditSince does, without a running bot: the file is opened read-only
-// (it must exist; nothing is created or migrated), so it is safe beside
-// the bot that writes it (WAL readers do not block the writer).
+// ExportAudit reads the audit entries of the database at path as
+// AuditSince does, without a running bot. A SQLite file is opened
+// read-only (it must exist; nothing is created or migrated), so it is safe
+// beside the bot that writes it (WAL readers do not block the writer). A
+// PostgreSQL URL is read in a read-only transaction.
 func ExportAudit(ctx context.Context, path string, since time.Time, app, env string) ([]deploy.AuditEntry, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("export audit: %w", err)
-	}
-	u := url.URL{Scheme: "file", OmitHost: true, Path: path}
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Set("_query_only", "on")
-	q.Set("_busy_timeout", "5000")
-	u.RawQuery = q.Encode()
-	conn, err := sql.Open("sqlite3", u.String())
-	if err != nil {
-		return nil, fmt.Errorf("export audit: %w", err)
+	var (
+		conn *sql.DB
+		d    dialect
+	)
+	if IsPostgresURL(path) {
+		cfg, err := pgx.ParseConfig(path)
+		if err != nil {
+			return nil, fmt.Errorf("export audit: %w", err)
+		}
+		conn, d = stdlib.OpenDB(*cfg), postgresDialect
+		path = Redact(path)
+	} else {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("export audit: %w", err)
+		}
+		u := url.URL{Scheme: "file", OmitHost: true, Path: path}
+		q := url.Values{}
+		q.Set("mode", "ro")
+		q.Set("_query_only", "on")
+		q.Set("_busy_timeout", "5000")
+		u.RawQuery = q.Encode()
+		var err error
+		if conn, err = sql.Open("sqlite3", u.String()); err != nil {
+			return nil, fmt.Errorf("export audit: %w", err)
+		}
 	}
 	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	opts := &sql.TxOptions{ReadOnly: true}
+	if d == postgresDialect {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	stx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("export audit: %s: %w", path, err)
 	}
-	defer func() { _ = tx.Rollback() }()
-	entries, err := auditSince(ctx, tx, since, app, env, 0)
+	defer func() { _ = stx.Rollback() }()
+	entries, err := auditSince(ctx, &tx{Tx: stx, d: d}, since, app, env, 0)
 	if err != nil {
 		return nil, fmt.Errorf("export audit: %s: %w", path, err)
 	}
@@ -114,7 +135,7 @@ func ExportAudit(ctx context.Context, path string, since time.Time, app, env str
 }
 
 // auditSince is the query of AuditSince.
-func auditSince(ctx context.Context, tx *sql.Tx, since time.Time, app, env string, limit int) ([]deploy.AuditEntry, error) {
+func auditSince(ctx context.Context, tx querier, since time.Time, app, env string, limit int) ([]deploy.AuditEntry, error) {
 	q := `SELECT id, at, actor, action, request_id, schedule_id, app, env, detail FROM audit WHERE 1 = 1`
 	var args []any
 	if !since.IsZero() {
@@ -143,7 +164,7 @@ func auditSince(ctx context.Context, tx *sql.Tx, since time.Time, app, env strin
 }
 
 // scanAudit runs an audit query whose columns are those of AuditEntry.
-func scanAudit(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]deploy.AuditEntry, error) {
+func scanAudit(ctx context.Context, tx querier, q string, args ...any) ([]deploy.AuditEntry, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -16,21 +17,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
-
 	"github.com/deploybot/deploybot/deploy"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
 // Compile-time check that DB is a complete deploy.Store.
 var _ deploy.Store = (*DB)(nil)
 
-// DB is deploybot's SQLite database. Create it with NewDB, set the exported
-// fields if the defaults do not fit, then call Open.
+// DB is deploybot's database: a SQLite file, or a PostgreSQL database when
+// Path is a postgres:// or postgresql:// URL. Create it with NewDB, set the
+// exported fields if the defaults do not fit, then call Open.
 type DB struct {
-	// Path is the database file. It is created when missing.
+	// Path is the database file, created when missing, or the URL of a
+	// PostgreSQL database (see IsPostgresURL), which must exist.
 	Path string
 
 	// Now returns the current time; tests replace it. Times the store
@@ -38,7 +39,8 @@ type DB struct {
 	Now func() time.Time
 
 	// BusyTimeout is how long a statement waits for another connection
-	// (or process) holding the write lock before it fails.
+	// (or process) holding the write lock before it fails (on PostgreSQL,
+	// the session's lock_timeout unless the URL sets it).
 	BusyTimeout time.Duration
 
 	// DedupeTTL is how long FirstSeen remembers a key; 0 remembers keys
@@ -54,13 +56,17 @@ type DB struct {
 	// BEGIN IMMEDIATE, so a write transaction takes the write lock first
 	// and never fails later on a lock upgrade. r is the read pool, whose
 	// deferred transactions read a consistent WAL snapshot without
-	// waiting for writers.
+	// waiting for writers. On PostgreSQL both are one pool (see
+	// openPostgres).
 	w *sql.DB
 	r *sql.DB
+	d dialect
+	// single holds the PostgreSQL session of LockSingleProcess.
+	single singleProcess
 }
 
-// NewDB returns a DB for the file at path with default settings. It does no
-// I/O.
+// NewDB returns a DB for the file (or PostgreSQL URL) at path with default
+// settings. It does no I/O.
 func NewDB(path string) *DB {
 	return &DB{
 		Path:        path,
@@ -78,16 +84,22 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	if db.Path == "" {
 		return errors.New("open db: no path")
 	}
-	if db.Path == ":memory:" || strings.HasPrefix(db.Path, "file:") || strings.ContainsRune(db.Path, '?') {
-		// Every pooled connection to :memory: is a different database, and
-		// URI names would bypass the settings below.
-		return fmt.Errorf("open db: %q is not a plain file path", db.Path)
-	}
 	if db.w != nil {
 		return errors.New("open db: already open")
 	}
 	if db.Now == nil {
 		db.Now = time.Now
+	}
+	if IsPostgresURL(db.Path) {
+		return db.openPostgres(ctx)
+	}
+	if looksLikeKeywordDSN(db.Path) {
+		return fmt.Errorf("open db: %q looks like a PostgreSQL connection string; give a postgres://user:password@host/db URL instead", Redact(db.Path))
+	}
+	if db.Path == ":memory:" || strings.HasPrefix(db.Path, "file:") || strings.ContainsRune(db.Path, '?') {
+		// Every pooled connection to :memory: is a different database, and
+		// URI names would bypass the settings below.
+		return fmt.Errorf("open db: %q is not a plain file path", db.Path)
 	}
 	if err := createPrivate(db.Path); err != nil {
 		return fmt.Errorf("open db: %w", err)
@@ -164,7 +176,10 @@ func createPrivate(path string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	var errs []error
+	errs := []error{db.releaseSingle()}
+	if db.r == db.w {
+		db.r = nil
+	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
 		db.r = nil
@@ -186,6 +201,9 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	var n int
 	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("ping db: %w", err)
+	}
+	if err := db.checkSingle(ctx); err != nil {
 		return fmt.Errorf("ping db: %w", err)
 	}
 	return nil
@@ -219,27 +237,37 @@ func (db *DB) setWAL(ctx context.Context) error {
 	}
 }
 
-// migrate applies the embedded migrations in name order, each in its own
-// transaction together with its row in the migrations table. The check for
-// "already applied" happens inside the IMMEDIATE transaction, so processes
-// opening the same file at once apply each migration once.
+// migrate applies the embedded migrations of the dialect in name order,
+// each in its own transaction together with its row in the migrations
+// table. The check for "already applied" happens inside the write
+// transaction (IMMEDIATE on SQLite, under the write lock on PostgreSQL),
+// so processes opening the same database at once apply each migration
+// once.
+//
+// A migration is recorded as migrations/<file name> in both dialects:
+// migrations/0001_init.sql is version 0001 whether SQLite applied
+// migrations/0001_init.sql or PostgreSQL migrations/postgres/0001_init.sql.
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (
-		name       TEXT PRIMARY KEY,
-		applied_at INTEGER NOT NULL
-	)`); err != nil {
+	if err := db.update(ctx, func(tx *tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (
+			name       TEXT PRIMARY KEY,
+			applied_at BIGINT NOT NULL
+		)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
 	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	files, err := fs.Glob(migrationFS, db.d.migrationDir()+"/*.sql")
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
+	sort.Strings(files)
 	known := map[string]bool{}
-	for _, name := range names {
+	for _, file := range files {
+		name := "migrations/" + path.Base(file)
 		known[name] = true
-		if err := db.migrateFile(ctx, name); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		if err := db.migrateFile(ctx, name, file); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
 		}
 	}
 
@@ -262,7 +290,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	return rows.Err()
 }
 
-func (db *DB) migrateFile(ctx context.Context, name string) error {
+func (db *DB) migrateFile(ctx context.Context, name, file string) error {
 	return db.update(ctx, func(tx *tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM migrations WHERE name = ?`, name).Scan(&n); err != nil {
@@ -271,11 +299,12 @@ func (db *DB) migrateFile(ctx context.Context, name string) error {
 		if n != 0 {
 			return nil
 		}
-		body, err := fs.ReadFile(migrationFS, name)
+		body, err := fs.ReadFile(migrationFS, file)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		// As written: a migration has no placeholders to rebind.
+		if _, err := tx.Tx.ExecContext(ctx, string(body)); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO migrations (name, applied_at) VALUES (?, ?)`, name, millis(tx.now))
@@ -283,24 +312,48 @@ func (db *DB) migrateFile(ctx context.Context, name string) error {
 	})
 }
 
-// tx is a write transaction with the time it started (from DB.Now), so that
-// every timestamp one change writes is the same instant.
+// tx is a transaction with the time it started (from DB.Now), so that
+// every timestamp one change writes is the same instant. Its queries are
+// written with ? placeholders, which it rewrites for the dialect.
 type tx struct {
 	*sql.Tx
 	now time.Time
+	d   dialect
 }
 
-// update runs fn in an IMMEDIATE transaction and commits it when fn returns
-// nil.
+// ExecContext is sql.Tx.ExecContext with q's placeholders rewritten for the
+// dialect.
+func (t *tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.Tx.ExecContext(ctx, t.d.rebind(q), args...)
+}
+
+// QueryContext is sql.Tx.QueryContext with q's placeholders rewritten for
+// the dialect.
+func (t *tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.Tx.QueryContext(ctx, t.d.rebind(q), args...)
+}
+
+// QueryRowContext is sql.Tx.QueryRowContext with q's placeholders rewritten
+// for the dialect.
+func (t *tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.Tx.QueryRowContext(ctx, t.d.rebind(q), args...)
+}
+
+// update runs fn in a write transaction (IMMEDIATE on SQLite, holding the
+// write lock on PostgreSQL) and commits it when fn returns nil.
 func (db *DB) update(ctx context.Context, fn func(tx *tx) error) error {
 	if db.w == nil {
 		return errors.New("db not open")
 	}
-	stx, err := db.w.BeginTx(ctx, nil)
+	stx, err := db.w.BeginTx(ctx, db.d.writeTxOptions())
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &tx{Tx: stx, now: db.now()}
+	if err := db.d.beginWrite(ctx, stx); err != nil {
+		_ = stx.Rollback()
+		return fmt.Errorf("begin: %w", err)
+	}
+	t := &tx{Tx: stx, now: db.now(), d: db.d}
 	if err := fn(t); err != nil {
 		_ = stx.Rollback()
 		return err
@@ -312,16 +365,16 @@ func (db *DB) update(ctx context.Context, fn func(tx *tx) error) error {
 }
 
 // view runs fn in a read transaction: one consistent snapshot.
-func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) view(ctx context.Context, fn func(tx *tx) error) error {
 	if db.r == nil {
 		return errors.New("db not open")
 	}
-	tx, err := db.r.BeginTx(ctx, nil)
+	stx, err := db.r.BeginTx(ctx, db.d.readTxOptions())
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback() }()
-	return fn(tx)
+	defer func() { _ = stx.Rollback() }()
+	return fn(&tx{Tx: stx, now: db.now(), d: db.d})
 }
 
 // querier is what *sql.Tx and *tx have in common with *sql.DB.
@@ -356,29 +409,6 @@ func fromMillis(n sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(n.Int64).UTC()
-}
-
-// isUnique reports whether err is a violation of a UNIQUE or PRIMARY KEY
-// constraint.
-func isUnique(err error) bool {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.ExtendedCode == sqlite3.ErrConstraintUnique ||
-			se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
-	}
-	return false
-}
-
-// isBusy reports whether err says that another connection holds a lock.
-func isBusy(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
-}
-
-// isForeignKey reports whether err is a violation of a foreign key.
-func isForeignKey(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey
 }
 
 func boolInt(b bool) int {

@@ -3,7 +3,6 @@ package storage_test
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -257,25 +256,5 @@ func TestBusyTimeout(t *testing.T) {
 	}
 	if _, err := db.Transition(ctx, req.ID, deploy.Change{From: deploy.StatusQueued, To: deploy.StatusLaunching}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestCanceledContext checks that a canceled context stops a write before
-// it changes anything.
-func TestCanceledContext(t *testing.T) {
-	t.Parallel()
-	db, _ := MustOpen(t)
-	req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusQueued)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := db.Transition(ctx, req.ID, deploy.Change{From: deploy.StatusQueued, To: deploy.StatusLaunching}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	got, err := db.Request(context.Background(), req.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != deploy.StatusQueued {
-		t.Fatalf("status = %s", got.Status)
 	}
 }

@@ -72,7 +72,7 @@ func (db *DB) Unlock(ctx context.Context, app, env, by string) (deploy.Lock, err
 // Locks lists the manual locks held, oldest first.
 func (db *DB) Locks(ctx context.Context) ([]deploy.Lock, error) {
 	var locks []deploy.Lock
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT app, env, by_user, reason, since FROM locks ORDER BY since, app, env`)
 		if err != nil {
 			return err

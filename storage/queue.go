@@ -17,7 +17,7 @@ import (
 // when it is not queued.
 func (db *DB) QueuePosition(ctx context.Context, id int64) (int, error) {
 	var pos int
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		var (
 			status   deploy.Status
 			app, env string
@@ -38,7 +38,7 @@ func (db *DB) QueuePosition(ctx context.Context, id int64) (int, error) {
 		return tx.QueryRowContext(ctx, `SELECT count(*) FROM requests
 			WHERE status = 'queued' AND app = ? AND env = ? AND check_mode = ?
 			AND (queued_at < ? OR (queued_at = ? AND id <= ?))`,
-			app, env, check, queued, queued, id).Scan(&pos)
+			app, env, boolInt(check), queued, queued, id).Scan(&pos)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("queue position of request %d: %w", id, err)
@@ -51,7 +51,7 @@ func (db *DB) QueuePosition(ctx context.Context, id int64) (int, error) {
 // environment and are not in its line.
 func (db *DB) NextQueued(ctx context.Context, app, env string) (*deploy.Request, error) {
 	var req *deploy.Request
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM requests WHERE status = 'queued' AND app = ? AND env = ?
 			AND check_mode = 0 ORDER BY queued_at, id LIMIT 1`, app, env).Scan(&id)

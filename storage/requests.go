@@ -78,16 +78,18 @@ func (db *DB) CreateRequest(ctx context.Context, req *deploy.Request) error {
 			ON CONFLICT (hash) DO NOTHING`, hash, string(plan), millis(now)); err != nil {
 			return fmt.Errorf("insert plan: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO requests (kind, app, env, version, rollback_to,
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO requests (kind, app, env, version, rollback_to,
 			check_mode, requested_by, channel, status, plan_hash, plan_body, schedule_id, cancel_requested,
 			canceled_by, message_channel, message_ts, outcome, progress, cursor, created_at,
 			updated_at, expires_at, queued_at, started_at, finished_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			RETURNING id`,
 			req.Kind, req.App, req.Env, req.Version, req.RollbackTo,
 			boolInt(req.Check), req.RequestedBy, req.Channel, req.Status, hash, string(plan),
 			sql.NullInt64{Int64: req.ScheduleID, Valid: req.ScheduleID != 0}, boolInt(req.CancelRequested),
 			req.CanceledBy, req.Message.Channel, req.Message.TS, req.Outcome, string(progress), req.Cursor,
-			millis(now), millis(now), millis(req.ExpiresAt), millis(queued), millis(started), millis(finished))
+			millis(now), millis(now), millis(req.ExpiresAt), millis(queued), millis(started), millis(finished)).Scan(&id)
 		switch {
 		case isUnique(err):
 			return envBusy(req.App, req.Env, "another release is active")
@@ -95,10 +97,6 @@ func (db *DB) CreateRequest(ctx context.Context, req *deploy.Request) error {
 			return deploy.Errorf(deploy.EINVALID, "There is no schedule S%d.", req.ScheduleID)
 		case err != nil:
 			return fmt.Errorf("insert request: %w", err)
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return err
 		}
 		for i, a := range req.Approvals {
 			at := norm(a.At)
@@ -114,7 +112,7 @@ func (db *DB) CreateRequest(ctx context.Context, req *deploy.Request) error {
 				return deploy.Errorf(deploy.EINVALID, "%s approved plan %s, not this request's plan %s.",
 					a.User, deploy.ShortHash(a.PlanHash), deploy.ShortHash(hash))
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (request_id, user, at, plan_hash) VALUES (?, ?, ?, ?)`,
+			if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (request_id, "user", at, plan_hash) VALUES (?, ?, ?, ?)`,
 				id, a.User, millis(at), a.PlanHash); err != nil {
 				if isUnique(err) {
 					return deploy.Errorf(deploy.EINVALID, "%s approves the request twice.", a.User)
@@ -159,7 +157,7 @@ func (db *DB) CreateRequest(ctx context.Context, req *deploy.Request) error {
 // none.
 func (db *DB) Request(ctx context.Context, id int64) (*deploy.Request, error) {
 	var req *deploy.Request
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		var err error
 		req, err = loadRequest(ctx, tx, id)
 		return err
@@ -201,7 +199,7 @@ func (db *DB) Requests(ctx context.Context, f deploy.RequestFilter) ([]*deploy.R
 	}
 
 	var reqs []*deploy.Request
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
@@ -228,7 +226,7 @@ func (db *DB) Requests(ctx context.Context, f deploy.RequestFilter) ([]*deploy.R
 			ids = append(ids, r.ID)
 		}
 		marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
-		arows, err := tx.QueryContext(ctx, `SELECT request_id, user, at, plan_hash FROM approvals
+		arows, err := tx.QueryContext(ctx, `SELECT request_id, "user", at, plan_hash FROM approvals
 			WHERE request_id IN (`+marks+`) ORDER BY id`, ids...)
 		if err != nil {
 			return err
@@ -380,7 +378,7 @@ func loadRequest(ctx context.Context, q querier, id int64) (*deploy.Request, err
 	} else if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT user, at, plan_hash FROM approvals WHERE request_id = ? ORDER BY id`, id)
+	rows, err := q.QueryContext(ctx, `SELECT "user", at, plan_hash FROM approvals WHERE request_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, err
 	}

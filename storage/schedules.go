@@ -38,18 +38,16 @@ func (db *DB) CreateSchedule(ctx context.Context, s *deploy.Schedule) error {
 		return fmt.Errorf("create schedule: %w", err)
 	}
 	err = db.update(ctx, func(tx *tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO schedules (app, env, version, spec, at, tz, created_by,
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO schedules (app, env, version, spec, at, tz, created_by,
 			channel, status, missed_runs, plan_hash, approved_by, last_run_at, skip_next, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			RETURNING id`,
 			s.App, s.Env, s.Version, s.Spec, millis(norm(s.At)), s.TZ, s.CreatedBy, s.Channel, s.Status,
 			s.MissedRuns, s.PlanHash, string(approved), millis(norm(s.LastRunAt)), boolInt(s.SkipNext),
-			millis(tx.now), millis(tx.now))
+			millis(tx.now), millis(tx.now)).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert schedule: %w", err)
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return err
 		}
 		what := s.Spec
 		if what == "" {
@@ -75,7 +73,7 @@ func (db *DB) CreateSchedule(ctx context.Context, s *deploy.Schedule) error {
 // none.
 func (db *DB) Schedule(ctx context.Context, id int64) (*deploy.Schedule, error) {
 	var s *deploy.Schedule
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		var err error
 		s, err = scanSchedule(tx.QueryRowContext(ctx, `SELECT `+scheduleColumns+` FROM schedules WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -92,7 +90,7 @@ func (db *DB) Schedule(ctx context.Context, id int64) (*deploy.Schedule, error) 
 // Schedules lists the schedules that are not deleted, oldest first.
 func (db *DB) Schedules(ctx context.Context) ([]*deploy.Schedule, error) {
 	var list []*deploy.Schedule
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+scheduleColumns+` FROM schedules
 			WHERE status <> 'deleted' ORDER BY created_at, id`)
 		if err != nil {

@@ -25,10 +25,10 @@ type EnvStats struct {
 // requests, in one read.
 func (db *DB) EnvStats(ctx context.Context) ([]EnvStats, error) {
 	var out []EnvStats
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT app, env,
-			SUM(status IN ('launching', 'running')),
-			SUM(status = 'pending_approval'),
+			COUNT(CASE WHEN status IN ('launching', 'running') THEN 1 END),
+			COUNT(CASE WHEN status = 'pending_approval' THEN 1 END),
 			MAX(CASE WHEN status = 'succeeded' AND kind = 'deploy' AND check_mode = 0 THEN finished_at END)
 			FROM requests GROUP BY app, env ORDER BY app, env`)
 		if err != nil {

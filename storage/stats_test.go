@@ -13,10 +13,11 @@ import (
 // TestEnvStats: active and pending requests are counted per app and env,
 // and the last success is the newest succeeded deploy, not a dry run or a
 // rollback.
-func TestEnvStats(t *testing.T) {
-	t.Parallel()
+func TestEnvStats(t *testing.T) { forEachBackend(t, testEnvStats) }
+
+func testEnvStats(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, clk := MustOpen(t)
+	db, clk := be.open(t)
 	at := func() time.Time { return clk.Now().UTC().Truncate(time.Millisecond) }
 
 	// run takes req from queued to its end (or to running when end is "").

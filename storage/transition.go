@@ -166,7 +166,7 @@ func (db *DB) AddApproval(ctx context.Context, id int64, a deploy.Approval) (*de
 			return deploy.Errorf(deploy.ECONFLICT, "Request #%d's plan is not the one approved (plan %s, approved %s); nothing was recorded.",
 				id, deploy.ShortHash(planHash), deploy.ShortHash(a.PlanHash))
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO approvals (request_id, user, at, plan_hash) VALUES (?, ?, ?, ?)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO approvals (request_id, "user", at, plan_hash) VALUES (?, ?, ?, ?)`,
 			id, a.User, millis(at), a.PlanHash)
 		if isUnique(err) {
 			return deploy.Errorf(deploy.ECONFLICT, "You have already approved #%d.", id)
@@ -199,7 +199,7 @@ func (db *DB) AddApproval(ctx context.Context, id int64, a deploy.Approval) (*de
 // audit entry, when it has at least needed distinct approvals.
 func queueIfApproved(ctx context.Context, tx *tx, id int64, needed int, actor, app, env string, at time.Time) error {
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(DISTINCT user) FROM approvals WHERE request_id = ?`, id).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(DISTINCT "user") FROM approvals WHERE request_id = ?`, id).Scan(&n); err != nil {
 		return fmt.Errorf("count approvals: %w", err)
 	}
 	if n < needed {

@@ -15,7 +15,7 @@ import (
 )
 
 // auditUsage is the usage of "deploybot audit".
-const auditUsage = "usage: deploybot audit export [--since 7d|YYYY-MM-DD|RFC 3339] [--format csv|json] [--app APP [--env ENV]] [--db PATH]"
+const auditUsage = "usage: deploybot audit export [--since 7d|YYYY-MM-DD|RFC 3339] [--format csv|json] [--app APP [--env ENV]] [--db PATH|postgres://URL]"
 
 // runAudit prints the audit trail of the database file, read-only, for
 // operators: the image has no sqlite3 binary.

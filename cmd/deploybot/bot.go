@@ -80,7 +80,7 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	log.Info().Str("version", version).Str("config", o.ConfigPath).Str("db", o.DBPath).
+	log.Info().Str("version", version).Str("config", o.ConfigPath).Str("db", storage.Redact(o.DBPath)).
 		Int("apps", len(cfg.Apps)).Msg("deploybot starting")
 	for _, w := range cfg.Warnings {
 		log.Warn().Str("config", o.ConfigPath).Int("line", w.Line).Str("key", w.Path).Str("warning", w.Message).Msg("configuration warning")
@@ -88,9 +88,13 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 
 	db := storage.NewDB(o.DBPath)
 	if err := db.Open(ctx); err != nil {
-		return fmt.Errorf("open database %s: %w", o.DBPath, err)
+		return fmt.Errorf("open database %s: %w", storage.Redact(o.DBPath), err)
 	}
 	defer db.Close()
+	// One bot per database: several replicas are not supported yet.
+	if err := db.LockSingleProcess(ctx); err != nil {
+		return fmt.Errorf("database %s: %w", storage.Redact(o.DBPath), err)
+	}
 
 	reg := newRegistry()
 	awx, err := newAWXClient(o, log, tun.AWXTimeout, newAWXMetrics(reg).transport(http.DefaultTransport))
@@ -115,10 +119,13 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	svc := deploy.NewService(cfg, db, runner, gw, gw, deploy.SystemClock{}, log)
 	svc.Metrics = newPromMetrics(reg)
 	svc.AWXURL = o.AWXURL
-	// Job output is spooled beside the database (a writable, private
-	// directory even on a read-only root filesystem); each file is
-	// unlinked as soon as it is created.
-	svc.OutputDir = filepath.Dir(o.DBPath)
+	// Job output is spooled beside the database file (a writable, private
+	// directory even on a read-only root filesystem), or in the system's
+	// temporary directory with PostgreSQL; each file is unlinked as soon
+	// as it is created.
+	if !storage.IsPostgresURL(o.DBPath) {
+		svc.OutputDir = filepath.Dir(o.DBPath)
+	}
 	if tun.PollInterval > 0 {
 		svc.PollInterval = tun.PollInterval
 	}

@@ -46,6 +46,7 @@ func TestMain(m *testing.M) {
 				prebuilt.path = filepath.Join(dir, "deploybot")
 			}
 		}
+		defer pg.Stop()
 		return m.Run()
 	}())
 }

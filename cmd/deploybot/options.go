@@ -63,7 +63,7 @@ func parseOptions(name string, args []string, getenv func(string) string, stderr
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.ConfigPath, "config", envDefault(getenv, "DEPLOYBOT_CONFIG", "deploybot.yaml"), "configuration file (DEPLOYBOT_CONFIG)")
-	fs.StringVar(&o.DBPath, "db", envDefault(getenv, "DEPLOYBOT_DB", "deploybot.db"), "SQLite database file (DEPLOYBOT_DB)")
+	fs.StringVar(&o.DBPath, "db", envDefault(getenv, "DEPLOYBOT_DB", "deploybot.db"), "SQLite database file, or postgres://user:password@host/db URL of a PostgreSQL database (DEPLOYBOT_DB)")
 	fs.StringVar(&o.HTTPAddr, "http-addr", envDefault(getenv, "DEPLOYBOT_HTTP_ADDR", ":8080"), "address of /healthz, /readyz and /metrics (DEPLOYBOT_HTTP_ADDR)")
 	fs.StringVar(&o.LogLevel, "log-level", envDefault(getenv, "LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.StringVar(&o.LogFormat, "log-format", envDefault(getenv, "LOG_FORMAT", "auto"), "json, console, or auto: console on a terminal (LOG_FORMAT)")

@@ -1,4 +1,4 @@
-package storage_test
+package storetest
 
 import (
 	"context"
@@ -7,11 +7,9 @@ import (
 	"time"
 )
 
-func TestFirstSeen(t *testing.T) {
-	t.Parallel()
+func testFirstSeen(t *testing.T, be Backend) {
 	ctx := context.Background()
-	db, clk := MustOpen(t)
-	db.DedupeTTL = time.Hour
+	db, clk := be.open(t, Options{DedupeTTL: time.Hour})
 
 	seen := func(key string, at time.Time) bool {
 		t.Helper()

@@ -1,4 +1,4 @@
-package storage_test
+package storetest
 
 import (
 	"context"
@@ -8,10 +8,9 @@ import (
 	"github.com/deploybot/deploybot/deploy"
 )
 
-func TestQueue_FIFO(t *testing.T) {
-	t.Parallel()
+func testQueue_FIFO(t *testing.T, be Backend) {
 	ctx := context.Background()
-	db, clk := MustOpen(t)
+	db, clk := be.open(t, Options{})
 
 	// Created in one order, queued in another: the queue follows the time
 	// of entering it, then the id.

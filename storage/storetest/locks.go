@@ -1,4 +1,4 @@
-package storage_test
+package storetest
 
 import (
 	"context"
@@ -9,10 +9,9 @@ import (
 	"github.com/deploybot/deploybot/deploy"
 )
 
-func TestLocks(t *testing.T) {
-	t.Parallel()
+func testLocks(t *testing.T, be Backend) {
 	ctx := context.Background()
-	db, clk := MustOpen(t)
+	db, clk := be.open(t, Options{})
 
 	l1 := deploy.Lock{App: "shop-web", Env: "production", By: "U_OPS", Reason: "hotfix freeze"}
 	if err := db.Lock(ctx, l1); err != nil {

@@ -1,4 +1,4 @@
-package storage_test
+package storetest
 
 import (
 	"context"
@@ -9,10 +9,9 @@ import (
 	"github.com/deploybot/deploybot/deploy"
 )
 
-func TestSchedules(t *testing.T) {
-	t.Parallel()
+func testSchedules(t *testing.T, be Backend) {
 	ctx := context.Background()
-	db, clk := MustOpen(t)
+	db, clk := be.open(t, Options{})
 
 	cron := &deploy.Schedule{
 		App: "shop-web", Env: "production", Version: "1.4.2", Spec: "CRON_TZ=Europe/Paris 0 6 * * 1", TZ: "Europe/Paris",
