@@ -1,16 +1,15 @@
 package config
 
 import (
-	"regexp"
-	"sort"
-	"strings"
 	"time"
+
+	"github.com/deploybot/deploybot/deploy"
 )
 
 // App types and web servers the playbooks support.
 const (
-	TypeWeb    = "web"
-	TypeCustom = "custom"
+	TypeWeb    = deploy.TypeWeb
+	TypeCustom = deploy.TypeCustom
 
 	ServerNginx  = "nginx"
 	ServerApache = "apache"
@@ -18,9 +17,9 @@ const (
 
 // Job template roles: the keys of awx.job_templates.
 const (
-	TemplateWeb      = "web"
-	TemplateCustom   = "custom"
-	TemplateRollback = "rollback"
+	TemplateWeb      = deploy.TemplateWeb
+	TemplateCustom   = deploy.TemplateCustom
+	TemplateRollback = deploy.TemplateRollback
 )
 
 // DefaultVersionPattern is used for apps that set no version_pattern. It
@@ -73,123 +72,44 @@ type AWX struct {
 	EventWait time.Duration
 }
 
-// App is one deployable application.
-type App struct {
-	Name           string
-	Type           string
-	Server         string
-	ArtifactURL    string
-	VersionPattern string
-	// VersionRE is VersionPattern, compiled.
-	VersionRE   *regexp.Regexp
-	Docroot     string
-	DeployPath  string
-	PIDFile     string
-	Port        int
-	Healthcheck Healthcheck
-	// Serial is how many hosts leave the L4 at once: "1", "2" or "25%".
-	Serial string
-	// Become runs the app's jobs as root through sudo on the hosts: the
-	// playbooks' server steps and a custom app's commands (true unless
-	// the file says "become: false").
-	Become       bool
-	Environments map[string]*Environment
-}
+// App, Environment, Healthcheck and Approval are the domain's types: the
+// file is parsed into them (see deploy.Catalog).
+type (
+	App         = deploy.App
+	Environment = deploy.Environment
+	Healthcheck = deploy.Healthcheck
+	Approval    = deploy.ApprovalPolicy
+)
 
-// Healthcheck describes the health-check contract between a web host and the L4.
-type Healthcheck struct {
-	Path       string
-	OKBody     string
-	L4OutPath  string
-	L4Interval time.Duration
-	L4Fall     int
-	L4Rise     int
-}
-
-// Environment is one target of an app.
-type Environment struct {
-	Name     string
-	Hosts    []string
-	HostVars map[string]map[string]any
-	// Deployers are Slack user IDs (U…, W…) and user group handles (@name).
-	Deployers []string
-	Approval  Approval
-	// Custom apps only.
-	PreCommands  []string
-	Command      string
-	PostCommands []string
-}
-
-// Approval is an environment's approval policy.
-type Approval struct {
-	Required bool
-	// Approvers are Slack user IDs and user group handles (@name).
-	Approvers         []string
-	MinApprovals      int
-	AllowSelfApproval bool
-	ExpiresAfter      time.Duration
+// Catalog returns what the domain needs of the configuration. It shares
+// the apps with c.
+func (c *Config) Catalog() *deploy.Catalog {
+	return &deploy.Catalog{
+		Location:        c.Location,
+		Apps:            c.Apps,
+		Channels:        c.Slack.Channels,
+		AnnounceChannel: c.Slack.AnnounceChannel,
+		Templates:       c.AWX.JobTemplates,
+		InventoryPrefix: c.AWX.InventoryPrefix,
+		MaxLogUpload:    c.Limits.MaxLogUpload,
+	}
 }
 
 // AppNames returns the app names, sorted.
-func (c *Config) AppNames() []string {
-	names := make([]string, 0, len(c.Apps))
-	for n := range c.Apps {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (c *Config) AppNames() []string { return c.Catalog().AppNames() }
 
 // Environment returns the named app and environment, or nil values.
 func (c *Config) Environment(app, env string) (*App, *Environment) {
-	a := c.Apps[app]
-	if a == nil {
-		return nil, nil
-	}
-	return a, a.Environments[env]
-}
-
-// EnvNames returns the app's environment names, sorted.
-func (a *App) EnvNames() []string {
-	names := make([]string, 0, len(a.Environments))
-	for n := range a.Environments {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// UsesAdHoc reports whether a custom environment runs as an AWX ad-hoc
-// command: a single command with no pre or post commands.
-func (a *App) UsesAdHoc(e *Environment) bool {
-	return a.Type == TypeCustom && len(e.PreCommands) == 0 && len(e.PostCommands) == 0
+	return c.Catalog().Environment(app, env)
 }
 
 // InventoryName is the AWX inventory the bot keeps for an app environment.
-func (c *Config) InventoryName(app, env string) string {
-	return c.AWX.InventoryPrefix + "-" + app + "-" + env
-}
+func (c *Config) InventoryName(app, env string) string { return c.Catalog().InventoryName(app, env) }
 
-// ChannelAllowed reports whether requests may be made in channel: a
-// listed channel, or any channel when the list is empty. A direct message
-// (an ID starting with D) is never allowed.
-func (c *Config) ChannelAllowed(channel string) bool {
-	if IsDirectMessage(channel) {
-		return false
-	}
-	if len(c.Slack.Channels) == 0 {
-		return true
-	}
-	for _, ch := range c.Slack.Channels {
-		if ch == channel {
-			return true
-		}
-	}
-	return false
-}
+// ChannelAllowed reports whether requests may be made in channel (see
+// deploy.Catalog.ChannelAllowed).
+func (c *Config) ChannelAllowed(channel string) bool { return c.Catalog().ChannelAllowed(channel) }
 
 // IsDirectMessage reports whether a Slack conversation ID is a direct
 // message with the bot (Slack's IM IDs start with D).
-func IsDirectMessage(channel string) bool {
-	return strings.HasPrefix(channel, "D")
-}
+func IsDirectMessage(channel string) bool { return deploy.IsDirectMessage(channel) }

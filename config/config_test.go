@@ -128,7 +128,7 @@ func TestProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse("test.yaml", []byte(tt.yaml))
+			_, err := config.Parse("test.yaml", []byte(tt.yaml), config.ReservedNames([]string{"status", "help"}))
 			var ve *config.ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("want a *ValidationError, got %v", err)

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/deploybot/deploybot/deploy"
 )
 
 // Upload size bounds: output larger than max_log_upload is uploaded as its
 // tail; Slack accepts files up to 1 GB.
 const (
-	DefaultMaxLogUpload int64 = 10 << 20
+	DefaultMaxLogUpload       = deploy.DefaultMaxLogUpload
 	minMaxLogUpload     int64 = 64 << 10
 	maxMaxLogUpload     int64 = 1 << 30
 )

@@ -115,18 +115,31 @@ func (e *ValidationError) Error() string {
 	return b.String()
 }
 
+// Option adds a rule the file must follow.
+type Option func(*validator)
+
+// ReservedNames refuses apps named like one of words: the /deploy
+// command's own words, which would make "/deploy <app> <env> <version>"
+// ambiguous.
+func ReservedNames(words []string) Option {
+	return func(v *validator) { v.reserved = words }
+}
+
 // Load reads and validates the configuration file at path.
-func Load(path string) (*Config, error) {
+func Load(path string, opts ...Option) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, data)
+	return Parse(path, data, opts...)
 }
 
 // Parse validates a configuration held in memory; name is used in messages.
-func Parse(name string, data []byte) (*Config, error) {
+func Parse(name string, data []byte, opts ...Option) (*Config, error) {
 	v := &validator{lines: map[string]int{}}
+	for _, o := range opts {
+		o(v)
+	}
 	if ps := tabProblems(data, false); len(ps) > 0 {
 		return nil, &ValidationError{File: name, Problems: ps}
 	}
@@ -234,6 +247,8 @@ type validator struct {
 	structural bool
 	// lines maps a key path to the line of its value.
 	lines map[string]int
+	// reserved are names no app may have (ReservedNames).
+	reserved []string
 }
 
 // addf records a problem at path; absent keys take the line of their

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/deploybot/deploybot/commands"
 )
 
 var (
@@ -111,7 +109,7 @@ func (v *validator) app(name string, ra rawApp, cfg *Config) *App {
 	}
 	// An app named like a /deploy verb could never be deployed with
 	// "/deploy <app> <env> <version>".
-	for _, w := range commands.ReservedWords() {
+	for _, w := range v.reserved {
 		if name == w {
 			v.addf(p, "app name %q is a /deploy command word; choose another name", name)
 		}

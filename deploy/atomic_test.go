@@ -31,7 +31,7 @@ func TestAtomicApproval_OneTransaction(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
 	req := h.deploy(alice, "shop-web", "production", "1.4.2")
-	svc := deploy.NewService(h.cfg, failQueueStore{h.db}, h.runner, h.notifier, h.dir, h.clock, zerolog.New(zerolog.NewTestWriter(t)))
+	svc := deploy.NewService(h.cfg.Catalog(), failQueueStore{h.db}, h.runner, h.notifier, h.dir, h.clock, zerolog.New(zerolog.NewTestWriter(t)))
 	if _, err := svc.Approve(ctx, req.ID, bob); err != nil {
 		t.Fatalf("Approve: %v", err)
 	}

@@ -146,7 +146,7 @@ func BenchmarkLimitsFollowOutput(b *testing.B) {
 		}
 		notifier := &discardUploads{Notifier: deploytest.NewNotifier(), done: make(chan struct{}, 1)}
 		dir := deploytest.NewDirectory(map[string][]string{dev: {"@shop-devs"}})
-		svc := deploy.NewService(cfg, db, runner, notifier, dir, deploy.SystemClock{}, zerolog.Nop())
+		svc := deploy.NewService(cfg.Catalog(), db, runner, notifier, dir, deploy.SystemClock{}, zerolog.Nop())
 		svc.PollInterval = time.Microsecond
 		svc.TickInterval = time.Hour
 		svc.MaxUpload = 10 << 20

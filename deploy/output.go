@@ -9,14 +9,12 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/deploybot/deploybot/config"
 )
 
 // DefaultMaxUpload is the default largest playbook output uploaded to Slack
 // whole (10 MiB); past it the last DefaultMaxUpload bytes are uploaded with
 // a note pointing to the job in AWX.
-const DefaultMaxUpload = config.DefaultMaxLogUpload
+const DefaultMaxUpload = DefaultMaxLogUpload
 
 // LogRepeatWindow is how long after a /deploy log upload the same request's
 // output is not uploaded again: the answer points to the earlier file.
@@ -97,8 +95,8 @@ func (s *Service) maxUpload() int64 {
 	switch {
 	case s.MaxUpload > 0:
 		return s.MaxUpload
-	case s.cfg != nil && s.cfg.Limits.MaxLogUpload > 0:
-		return s.cfg.Limits.MaxLogUpload
+	case s.cat().MaxLogUpload > 0:
+		return s.cat().MaxLogUpload
 	}
 	return DefaultMaxUpload
 }

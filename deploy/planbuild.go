@@ -3,8 +3,6 @@ package deploy
 import (
 	"regexp"
 	"strings"
-
-	"github.com/deploybot/deploybot/config"
 )
 
 // shellMeta are the characters refused in any argument that could reach a
@@ -19,7 +17,7 @@ var releaseIDRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$`)
 
 // checkVersion refuses a version that does not match app's version_pattern
 // or that holds a shell metacharacter or a control character.
-func checkVersion(app *config.App, version string) error {
+func checkVersion(app *App, version string) error {
 	if version == "" {
 		return Errorf(EINVALID, "Give the version to deploy, e.g. `/deploy %s <env> 1.4.2`.", app.Name)
 	}
@@ -91,11 +89,11 @@ type planInput struct {
 
 // buildPlan freezes what a request will do. version must have passed
 // checkVersion (for deploys) and rollbackTo must match releaseIDRE.
-func (s *Service) buildPlan(app *config.App, env *config.Environment, in planInput) Plan {
+func (s *Service) buildPlan(app *App, env *Environment, in planInput) Plan {
 	p := Plan{
 		Kind: in.kind, App: app.Name, Env: env.Name, Version: in.version,
 		Hosts:     append([]string(nil), env.Hosts...),
-		Inventory: s.cfg.InventoryName(app.Name, env.Name),
+		Inventory: s.cat().InventoryName(app.Name, env.Name),
 		Check:     in.check,
 		Become:    app.Become,
 	}
@@ -127,7 +125,7 @@ func (s *Service) buildPlan(app *config.App, env *config.Environment, in planInp
 	}
 	switch {
 	case in.kind == KindRollback:
-		p.JobTemplate = s.cfg.AWX.JobTemplates[config.TemplateRollback]
+		p.JobTemplate = s.cat().Templates[TemplateRollback]
 		vars["deploy_version"] = ""
 		// The brief names the variable rollback_release; playbooks/rollback.yml
 		// reads rollback_release_id. Both carry the same value.
@@ -139,8 +137,8 @@ func (s *Service) buildPlan(app *config.App, env *config.Environment, in planInp
 			p.HostVersions = in.rollback.hostVersions
 			vars["rollback_version"] = rel.Version
 		}
-	case app.Type == config.TypeWeb:
-		p.JobTemplate = s.cfg.AWX.JobTemplates[config.TemplateWeb]
+	case app.Type == TypeWeb:
+		p.JobTemplate = s.cat().Templates[TemplateWeb]
 		p.ArtifactURL = strings.ReplaceAll(app.ArtifactURL, "{version}", in.version)
 		p.ArtifactSize, p.ArtifactChecksum = in.build.Size, in.build.Checksum
 		vars["artifact_url"] = p.ArtifactURL
@@ -157,7 +155,7 @@ func (s *Service) buildPlan(app *config.App, env *config.Environment, in planInp
 		p.ModuleArgs = fillVersion(env.Command, in.version)
 		vars["deploy_command"] = p.ModuleArgs
 	default:
-		p.JobTemplate = s.cfg.AWX.JobTemplates[config.TemplateCustom]
+		p.JobTemplate = s.cat().Templates[TemplateCustom]
 		pre := make([]string, 0, len(env.PreCommands))
 		for _, c := range env.PreCommands {
 			pre = append(pre, fillVersion(c, in.version))

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/deploybot/deploybot/config"
 )
 
 // Identity is a Slack user as the policies see them: the user ID and the
@@ -45,7 +43,7 @@ func Handles(list []string) []string {
 }
 
 // MayDeploy decides whether who may request a release of app to env.
-func MayDeploy(app string, env *config.Environment, who Identity) error {
+func MayDeploy(app string, env *Environment, who Identity) error {
 	if who.In(env.Deployers) {
 		return nil
 	}
@@ -54,7 +52,7 @@ func MayDeploy(app string, env *config.Environment, who Identity) error {
 }
 
 // MayApprove decides whether who may approve req now under policy pol.
-func MayApprove(req *Request, pol config.Approval, who Identity, now time.Time) error {
+func MayApprove(req *Request, pol ApprovalPolicy, who Identity, now time.Time) error {
 	if err := decidable(req, now); err != nil {
 		return err
 	}
@@ -73,7 +71,7 @@ func MayApprove(req *Request, pol config.Approval, who Identity, now time.Time) 
 
 // MayReject decides whether who may reject req now: approvers may reject,
 // and requesters may withdraw their own request.
-func MayReject(req *Request, pol config.Approval, who Identity, now time.Time) error {
+func MayReject(req *Request, pol ApprovalPolicy, who Identity, now time.Time) error {
 	if err := decidable(req, now); err != nil {
 		return err
 	}
@@ -95,7 +93,7 @@ func decidable(req *Request, now time.Time) error {
 }
 
 // ApprovalsMissing returns how many more distinct approvals req needs.
-func ApprovalsMissing(req *Request, pol config.Approval) int {
+func ApprovalsMissing(req *Request, pol ApprovalPolicy) int {
 	distinct := map[string]bool{}
 	for _, a := range req.Approvals {
 		distinct[a.User] = true
@@ -108,7 +106,7 @@ func ApprovalsMissing(req *Request, pol config.Approval) int {
 
 // MayCancel decides whether who may cancel req: the requester, a deployer
 // or an approver of the environment.
-func MayCancel(req *Request, env *config.Environment, who Identity) error {
+func MayCancel(req *Request, env *Environment, who Identity) error {
 	if req.Status.Terminal() {
 		return Errorf(ECONFLICT, "Request #%d is already %s.", req.ID, strings.ToLower(req.Status.Label()))
 	}

@@ -321,8 +321,8 @@ func (s *Service) checkScope(app, env string) error {
 	case app == "":
 		return Errorf(EINVALID, "Name the app as well as the environment.")
 	case env == "":
-		if s.cfg.Apps[app] == nil {
-			return Errorf(ENOTFOUND, "There is no app %q. Apps: %s.", app, strings.Join(s.cfg.AppNames(), ", "))
+		if s.cat().Apps[app] == nil {
+			return Errorf(ENOTFOUND, "There is no app %q. Apps: %s.", app, strings.Join(s.cat().AppNames(), ", "))
 		}
 		return nil
 	}

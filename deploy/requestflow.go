@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/deploybot/deploybot/config"
 )
 
 // DeployInput is a release request as typed in Slack.
@@ -43,7 +41,7 @@ func (s *Service) RequestDeploy(ctx context.Context, in DeployInput) (*Request, 
 		return nil, err
 	}
 	var build Build
-	if app.Type == config.TypeWeb {
+	if app.Type == TypeWeb {
 		url := strings.ReplaceAll(app.ArtifactURL, "{version}", in.Version)
 		build, err = s.runner.CheckBuild(ctx, url)
 		switch code := ErrorCode(err); code {
@@ -76,7 +74,7 @@ func (s *Service) RequestRollback(ctx context.Context, in RollbackInput) (*Reque
 	if err != nil {
 		return nil, err
 	}
-	if app.Type != config.TypeWeb {
+	if app.Type != TypeWeb {
 		return nil, Errorf(EINVALID, "%s is a custom app, which keeps no backups to roll back to. Deploy the earlier version instead: `/deploy %s %s <version>`.", app.Name, app.Name, env.Name)
 	}
 	if in.To != "" && (unsafeText(in.To) || !releaseIDRE.MatchString(in.To)) {
@@ -96,17 +94,17 @@ func (s *Service) RequestRollback(ctx context.Context, in RollbackInput) (*Reque
 }
 
 // authorizeRequest checks app, env, channel and that user may deploy.
-func (s *Service) authorizeRequest(ctx context.Context, user, channel, appName, envName string) (*config.App, *config.Environment, error) {
+func (s *Service) authorizeRequest(ctx context.Context, user, channel, appName, envName string) (*App, *Environment, error) {
 	app, env, err := s.lookup(appName, envName)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !s.cfg.ChannelAllowed(channel) {
-		if len(s.cfg.Slack.Channels) == 0 {
+	if !s.cat().ChannelAllowed(channel) {
+		if len(s.cat().Channels) == 0 {
 			return nil, nil, Errorf(EFORBIDDEN, "Releases are requested in a channel, where the card can be seen, not in a direct message.")
 		}
-		chans := make([]string, 0, len(s.cfg.Slack.Channels))
-		for _, c := range s.cfg.Slack.Channels {
+		chans := make([]string, 0, len(s.cat().Channels))
+		for _, c := range s.cat().Channels {
 			chans = append(chans, "<#"+c+">")
 		}
 		return nil, nil, Errorf(EFORBIDDEN, "/deploy is not used in this channel. Use it in %s.", strings.Join(chans, ", "))
@@ -168,7 +166,7 @@ func (s *Service) describeRollback(ctx context.Context, app, env, to string, hos
 
 // submit records a new request, shows its card and, when it needs no
 // approval, queues it and starts it if its environment is free.
-func (s *Service) submit(ctx context.Context, req *Request, env *config.Environment) (*Request, error) {
+func (s *Service) submit(ctx context.Context, req *Request, env *Environment) (*Request, error) {
 	now := s.now()
 	if req.Check {
 		if err := s.dryRunFree(ctx, req.App, req.Env); err != nil {
@@ -267,9 +265,9 @@ func (s *Service) cannotPost(req *Request, err error) error {
 		return Errorf(ECONFLICT, "Slack did not take the request card just now, so nothing was requested. Please try again in a minute.")
 	}
 	where := "in a channel I am in"
-	if len(s.cfg.Slack.Channels) > 0 {
-		chans := make([]string, 0, len(s.cfg.Slack.Channels))
-		for _, c := range s.cfg.Slack.Channels {
+	if len(s.cat().Channels) > 0 {
+		chans := make([]string, 0, len(s.cat().Channels))
+		for _, c := range s.cat().Channels {
 			chans = append(chans, "<#"+c+">")
 		}
 		where = "in " + strings.Join(chans, ", ")

@@ -97,7 +97,7 @@ func (s *Service) announceChannel(a ScheduleAnnouncement) string {
 	if a.Kind == AnnounceApproval && a.Schedule.Channel != "" {
 		return a.Schedule.Channel
 	}
-	if c := s.cfg.Slack.AnnounceChannel; c != "" {
+	if c := s.cat().AnnounceChannel; c != "" {
 		return c
 	}
 	return a.Schedule.Channel

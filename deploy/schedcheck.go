@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/deploybot/deploybot/config"
 )
 
 // errUnverified is wrapped by the error of a scheduled run whose checks
@@ -30,7 +28,7 @@ func unverified(format string, args ...any) error {
 // self-approval is allowed). It returns why the approval no longer holds,
 // "" when it does, and an error wrapping errUnverified when an approver's
 // groups could not be looked up.
-func (s *Service) approvalHolds(ctx context.Context, sch *Schedule, pol config.Approval) (string, error) {
+func (s *Service) approvalHolds(ctx context.Context, sch *Schedule, pol ApprovalPolicy) (string, error) {
 	need := max(pol.MinApprovals, 1)
 	var valid, lost []string
 	for _, u := range sch.ApprovedBy {

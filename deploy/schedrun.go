@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/deploybot/deploybot/config"
 )
 
 // TriggerSchedule starts the run of schedule id due at scheduledFor: it
@@ -126,7 +124,7 @@ func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request
 		return nil, "", Errorf(EFORBIDDEN, "<@%s>, who created the schedule, may no longer deploy %s to %s.", sch.CreatedBy, app.Name, env.Name)
 	}
 	var build Build
-	if app.Type == config.TypeWeb {
+	if app.Type == TypeWeb {
 		url := strings.ReplaceAll(app.ArtifactURL, "{version}", sch.Version)
 		build, err = s.runner.CheckBuild(ctx, url)
 		switch ErrorCode(err) {

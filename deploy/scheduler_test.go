@@ -33,7 +33,7 @@ func TestSchedulerRealCron(t *testing.T) {
 	sn := deploytest.NewScheduleNotifier()
 	dir := deploytest.NewDirectory(map[string][]string{dev: {"@shop-devs"}})
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	svc := deploy.NewService(cfg, db, runner, sn, dir, deploy.SystemClock{}, log)
+	svc := deploy.NewService(cfg.Catalog(), db, runner, sn, dir, deploy.SystemClock{}, log)
 	svc.PollInterval = 10 * time.Millisecond
 	svc.TickInterval = 100 * time.Millisecond
 	svc.AnnounceLead = 2 * time.Minute // the next minute is always announced ahead

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/deploybot/deploybot/config"
 )
 
 // ScheduleInput is a scheduled release as typed in Slack: exactly one of
@@ -97,7 +95,9 @@ func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedu
 	}
 	tz := in.TZ
 	if tz == "" {
-		tz = s.cfg.Timezone
+		if loc := s.cat().Location; loc != nil {
+			tz = loc.String()
+		}
 	}
 	if tz == "" {
 		tz = "UTC"
@@ -211,7 +211,7 @@ func loadZone(tz string) (*time.Location, error) {
 // without what the build server says of the build (a run checks the build
 // when it starts). A run whose plan hash differs from the approved one
 // needs a new approval.
-func (s *Service) schedulePlanHash(app *config.App, env *config.Environment, version string) string {
+func (s *Service) schedulePlanHash(app *App, env *Environment, version string) string {
 	return s.planHash(s.buildPlan(app, env, planInput{kind: KindDeploy, version: version}))
 }
 

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/deploybot/deploybot/config"
 )
 
 // Service carries out the release flow: requests, approvals, the queue and
@@ -21,7 +20,8 @@ import (
 // Its methods return *Error values for anything the user can act on; any
 // other error is internal.
 type Service struct {
-	cfg      *config.Config
+	// catalog is what may be released where; SetCatalog replaces it.
+	catalog  atomic.Pointer[Catalog]
 	store    Store
 	runner   Runner
 	notifier Notifier
@@ -98,12 +98,12 @@ type Service struct {
 }
 
 // NewService returns a Service with default tunables. It does no I/O.
-func NewService(cfg *config.Config, store Store, runner Runner, notifier Notifier, dir Directory, clock Clock, log zerolog.Logger) *Service {
+func NewService(cat *Catalog, store Store, runner Runner, notifier Notifier, dir Directory, clock Clock, log zerolog.Logger) *Service {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	return &Service{
-		cfg: cfg, store: store, runner: runner, notifier: notifier, dir: dir, clock: clock,
+	s := &Service{
+		store: store, runner: runner, notifier: notifier, dir: dir, clock: clock,
 		log:            log.With().Str("component", "deploy").Logger(),
 		Metrics:        NopMetrics{},
 		PollInterval:   2 * time.Second,
@@ -122,7 +122,23 @@ func NewService(cfg *config.Config, store Store, runner Runner, notifier Notifie
 		inflight:       map[int64]bool{},
 		logSent:        map[int64]time.Time{},
 	}
+	s.SetCatalog(cat)
+	return s
 }
+
+// SetCatalog makes cat the catalog of every action from now on: a
+// configuration reloaded while the bot runs. Requests already made keep
+// the plan they were approved with; waiting requests and schedules are
+// checked against the new catalog when they act.
+func (s *Service) SetCatalog(cat *Catalog) {
+	if cat == nil {
+		cat = &Catalog{}
+	}
+	s.catalog.Store(cat)
+}
+
+// cat returns the catalog in force.
+func (s *Service) cat() *Catalog { return s.catalog.Load() }
 
 // Run owns the background work until ctx ends: on start it recovers what a
 // previous process left (follows running requests again, reconciles
@@ -241,10 +257,10 @@ func (s *Service) now() time.Time { return s.clock.Now() }
 
 // lookup returns the app and env of a request, or an ENOTFOUND listing the
 // valid names.
-func (s *Service) lookup(app, env string) (*config.App, *config.Environment, error) {
-	a := s.cfg.Apps[app]
+func (s *Service) lookup(app, env string) (*App, *Environment, error) {
+	a := s.cat().Apps[app]
 	if a == nil {
-		return nil, nil, Errorf(ENOTFOUND, "There is no app %q. Apps: %s.", app, strings.Join(s.cfg.AppNames(), ", "))
+		return nil, nil, Errorf(ENOTFOUND, "There is no app %q. Apps: %s.", app, strings.Join(s.cat().AppNames(), ", "))
 	}
 	e := a.Environments[env]
 	if e == nil {
@@ -322,7 +338,7 @@ func (s *Service) show(ctx context.Context, req *Request) {
 
 // cardInfo computes what req's card shows beyond the request.
 func (s *Service) cardInfo(ctx context.Context, req *Request) CardInfo {
-	info := CardInfo{Location: s.cfg.Location}
+	info := CardInfo{Location: s.cat().Location}
 	_, env, err := s.lookup(req.App, req.Env)
 	if err == nil {
 		pol := env.Approval
@@ -354,7 +370,7 @@ func (s *Service) cardInfo(ctx context.Context, req *Request) CardInfo {
 // clockText formats t for Slack in the configured time zone, with the
 // UTC time in brackets when that zone is not UTC.
 func (s *Service) clockText(t time.Time) string {
-	loc := s.cfg.Location
+	loc := s.cat().Location
 	if loc == nil {
 		loc = time.UTC
 	}

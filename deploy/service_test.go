@@ -162,7 +162,7 @@ func (h *harness) start() {
 	if err := h.db.Open(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}
-	h.svc = deploy.NewService(h.cfg, h.db, h.runner, h.notifier, h.dir, h.clock, zerolog.New(zerolog.NewTestWriter(h.t)))
+	h.svc = deploy.NewService(h.cfg.Catalog(), h.db, h.runner, h.notifier, h.dir, h.clock, zerolog.New(zerolog.NewTestWriter(h.t)))
 	h.svc.PollInterval = time.Millisecond
 	h.svc.Metrics = h.metrics
 	h.svc.MaxPollBackoff = 10 * time.Millisecond

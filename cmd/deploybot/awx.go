@@ -190,7 +190,7 @@ func runAWX(ctx context.Context, args []string, getenv func(string) string, stdo
 	if o.AWXURL == "" || o.AWXToken == "" {
 		return fmt.Errorf("set AWX_URL and AWX_TOKEN (a token with write scope)")
 	}
-	cfg, err := config.Load(o.ConfigPath)
+	cfg, err := readConfig(o.ConfigPath)
 	if err != nil {
 		return err
 	}

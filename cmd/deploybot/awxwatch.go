@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -23,15 +20,40 @@ import (
 // bot's launch fields).
 type awxWatch struct {
 	client *awxclient.Client
-	cfg    *config.Config
 	log    zerolog.Logger
 	// Interval between checks once ready; MaxBackoff caps retries.
 	Interval   time.Duration
 	MaxBackoff time.Duration
 
 	mu      sync.Mutex
+	cfg     *config.Config
+	reload  chan struct{}
 	ready   bool
 	lastErr error
+}
+
+// newAWXWatch returns a watch that prepares AWX for cfg.
+func newAWXWatch(c *awxclient.Client, cfg *config.Config, log zerolog.Logger, interval, maxBackoff time.Duration) *awxWatch {
+	return &awxWatch{client: c, cfg: cfg, log: log, Interval: interval, MaxBackoff: maxBackoff, reload: make(chan struct{}, 1)}
+}
+
+// SetConfig makes cfg the configuration AWX is prepared for: the job
+// templates are checked and the inventories reconciled again at once (or
+// as soon as AWX first answers).
+func (w *awxWatch) SetConfig(cfg *config.Config) {
+	w.mu.Lock()
+	w.cfg = cfg
+	w.mu.Unlock()
+	select {
+	case w.reload <- struct{}{}:
+	default: // a reload is due already
+	}
+}
+
+func (w *awxWatch) config() *config.Config {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cfg
 }
 
 // Ready is the /readyz probe.
@@ -56,16 +78,12 @@ func (w *awxWatch) set(ready bool, err error) {
 	w.ready, w.lastErr = ready, err
 }
 
-// Run prepares AWX, then re-checks it every Interval and reconciles the
-// inventories again on SIGHUP.
+// Run prepares AWX, then re-checks it every Interval, and prepares it
+// again for each configuration SetConfig gives.
 func (w *awxWatch) Run(ctx context.Context) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
 	backoff := time.Second
 	for {
-		_, err := prepareAWX(ctx, w.client, w.cfg, w.log)
+		_, err := prepareAWX(ctx, w.client, w.config(), w.log)
 		var fatal *fatalError
 		if errors.As(err, &fatal) {
 			return fmt.Errorf("AWX is not set up for deploybot: %w", err)
@@ -81,6 +99,7 @@ func (w *awxWatch) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(backoff):
+		case <-w.reload: // a new configuration: try it at once
 		}
 		backoff = min(backoff*2, w.MaxBackoff)
 	}
@@ -90,10 +109,11 @@ func (w *awxWatch) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-hup:
-			w.log.Info().Msg("SIGHUP: reconciling AWX inventories")
-			if _, err := prepareAWX(ctx, w.client, w.cfg, w.log); err != nil {
-				w.log.Error().Err(err).Msg("inventory reconcile failed")
+		case <-w.reload:
+			if _, err := prepareAWX(ctx, w.client, w.config(), w.log); err != nil {
+				w.log.Error().Err(err).Msg("AWX not prepared for the reloaded configuration: job templates or inventories")
+			} else {
+				w.log.Info().Msg("AWX prepared for the reloaded configuration: job templates checked, inventories reconciled")
 			}
 		case <-tick.C:
 			if _, err := w.client.Me(ctx); err != nil {

@@ -17,7 +17,7 @@ import (
 )
 
 // TestSIGHUPReconcilesDrift: a host deleted by hand in AWX is put back on
-// SIGHUP, and the drift is logged.
+// SIGHUP (a real signal, through the reloader), and the drift is logged.
 func TestSIGHUPReconcilesDrift(t *testing.T) {
 	awx := awxtest.NewServer(t)
 	for _, name := range []string{"deploybot-web-deploy", "deploybot-custom-deploy", "deploybot-rollback"} {
@@ -32,11 +32,18 @@ func TestSIGHUPReconcilesDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	w := &awxWatch{client: c, cfg: cfg, log: zerolog.New(&logs), Interval: time.Hour, MaxBackoff: time.Second}
+	w := newAWXWatch(c, cfg, zerolog.New(&logs), time.Hour, time.Second)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	defer func() { cancel(); <-done }()
+	hup, stop := hangups()
+	defer stop()
+	rl := &reloader{path: "testdata/bootstrap.yaml", cfg: cfg, log: zerolog.New(&logs), signals: hup,
+		apply: []func(*config.Config){w.SetConfig}}
+	rdone := make(chan error, 1)
+	go func() { rdone <- rl.Run(ctx) }()
+	defer func() { cancel(); <-rdone }()
 	deadline := time.Now().Add(10 * time.Second)
 	for w.Ready(ctx) != nil {
 		if time.Now().After(deadline) {

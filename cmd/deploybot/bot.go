@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -42,6 +43,8 @@ type botTunables struct {
 	AWXTimeout time.Duration
 	// SlackAuthCheck is how long /readyz trusts the last auth.test answer.
 	SlackAuthCheck time.Duration
+	// Reload delivers the configuration reload requests; SIGHUP when nil.
+	Reload <-chan os.Signal
 }
 
 func defaultTunables() botTunables {
@@ -76,7 +79,7 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	if err := o.checkAWXURL(log); err != nil {
 		return err
 	}
-	cfg, err := config.Load(o.ConfigPath)
+	cfg, err := readConfig(o.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -116,7 +119,7 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	if cfg.AWX.EventWait > 0 {
 		runner.EventWait = cfg.AWX.EventWait
 	}
-	svc := deploy.NewService(cfg, db, runner, gw, gw, deploy.SystemClock{}, log)
+	svc := deploy.NewService(cfg.Catalog(), db, runner, gw, gw, deploy.SystemClock{}, log)
 	svc.Metrics = newPromMetrics(reg)
 	svc.AWXURL = o.AWXURL
 	// Job output is spooled beside the database file (a writable, private
@@ -135,7 +138,7 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	sched := deploy.NewScheduler(svc, log)
 	tun.Bot.Audit = db
 	b := bot.New(tun.Bot, api, svc, gw, db, cfg, log)
-	watch := &awxWatch{client: awx, cfg: cfg, log: log, Interval: tun.AWXCheck, MaxBackoff: time.Minute}
+	watch := newAWXWatch(awx, cfg, log, tun.AWXCheck, time.Minute)
 	registerBotMetrics(reg, gw, b)
 
 	started := time.Now()
@@ -170,7 +173,8 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	h.addReadiness("awx", watch.Ready)
 	h.addReadiness("slack", slackAlive)
 	registerBuildInfo(reg)
-	reg.MustRegister(newDependencyCollector(h.snapshot(&h.readiness)), newStateCollector(cfg, db.EnvStats, log))
+	state := newStateCollector(cfg, db.EnvStats, log)
+	reg.MustRegister(newDependencyCollector(h.snapshot(&h.readiness)), state)
 	token := &tokenProbe{interval: tun.SlackAuthCheck, now: time.Now, check: func(ctx context.Context) error {
 		_, err := gw.AuthTest(ctx)
 		return err
@@ -198,6 +202,22 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	})
 	g.Go("awx", watch.Run)
+	reload := tun.Reload
+	if reload == nil {
+		hup, stop := hangups()
+		defer stop()
+		reload = hup
+	}
+	rl := &reloader{path: o.ConfigPath, cfg: cfg, log: log, check: func(ctx context.Context, c *config.Config) error {
+		if !reached {
+			return nil
+		}
+		return checkGroups(ctx, gw, c, log)
+	}, signals: reload, apply: []func(*config.Config){
+		func(c *config.Config) { svc.SetCatalog(c.Catalog()) },
+		b.SetConfig, watch.SetConfig, state.SetConfig,
+	}}
+	g.Go("reload", rl.Run)
 	g.Go("deploy", svc.Run)
 	g.Go("scheduler", sched.Run)
 	g.Go("slack", b.Run)

@@ -15,7 +15,7 @@ func checkConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(o.ConfigPath)
+	cfg, err := readConfig(o.ConfigPath)
 	if err != nil {
 		return err
 	}

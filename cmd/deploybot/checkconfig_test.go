@@ -56,3 +56,28 @@ func TestCheckConfigWarns(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckConfigReservedNames: the bot refuses an app named like one of
+// the /deploy command's words, which could never be deployed.
+func TestCheckConfigReservedNames(t *testing.T) {
+	example, err := os.ReadFile("../../deploybot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, word := range []string{"status", "rollback", "audit"} {
+		t.Run(word, func(t *testing.T) {
+			bad := strings.Replace(string(example), "\n  shop-web:\n", "\n  "+word+":\n", 1)
+			if bad == string(example) {
+				t.Fatal("the example has no shop-web app: update this test")
+			}
+			path := filepath.Join(t.TempDir(), "deploybot.yaml")
+			if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err := run(t.Context(), []string{"deploybot", "check-config", "--config", path}, func(string) string { return "" }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "apps."+word) || !strings.Contains(err.Error(), "command word") {
+				t.Errorf("an app named %q was not refused by name: %v", word, err)
+			}
+		})
+	}
+}

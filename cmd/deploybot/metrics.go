@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -166,7 +167,7 @@ func (c *dependencyCollector) Collect(ch chan<- prometheus.Metric) {
 // that has none), and when each last released successfully.
 type stateCollector struct {
 	stats   func(context.Context) ([]storage.EnvStats, error)
-	envs    [][2]string // the configured app and env pairs
+	envs    atomic.Pointer[[][2]string] // the configured app and env pairs
 	log     zerolog.Logger
 	running *prometheus.Desc
 	pending *prometheus.Desc
@@ -184,12 +185,20 @@ func newStateCollector(cfg *config.Config, stats func(context.Context) ([]storag
 		last: prometheus.NewDesc("deploybot_last_successful_release_timestamp_seconds",
 			"When the newest succeeded release (a deploy, not a dry run or a rollback) finished, in Unix seconds.", []string{"app", "env"}, nil),
 	}
+	c.SetConfig(cfg)
+	return c
+}
+
+// SetConfig makes the gauges cover the environments of cfg (a reloaded
+// configuration).
+func (c *stateCollector) SetConfig(cfg *config.Config) {
+	var envs [][2]string
 	for _, app := range cfg.AppNames() {
 		for _, env := range cfg.Apps[app].EnvNames() {
-			c.envs = append(c.envs, [2]string{app, env})
+			envs = append(envs, [2]string{app, env})
 		}
 	}
-	return c
+	c.envs.Store(&envs)
 }
 
 // Describe implements prometheus.Collector.
@@ -214,9 +223,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range stats {
 		byEnv[[2]string{s.App, s.Env}] = s
 	}
-	keys := append([][2]string(nil), c.envs...)
+	envs := *c.envs.Load()
+	keys := append([][2]string(nil), envs...)
 	for _, s := range stats {
-		if k := [2]string{s.App, s.Env}; !slices.Contains(c.envs, k) {
+		if k := [2]string{s.App, s.Env}; !slices.Contains(envs, k) {
 			keys = append(keys, k) // an app or env since removed from the config
 		}
 	}
