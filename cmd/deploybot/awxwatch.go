@@ -11,6 +11,7 @@ import (
 
 	"github.com/deploybot/deploybot/awxclient"
 	"github.com/deploybot/deploybot/config"
+	"github.com/deploybot/deploybot/deploy/awxrunner"
 )
 
 // awxWatch prepares AWX (template checks, inventory reconcile) as soon as
@@ -83,8 +84,9 @@ func (w *awxWatch) set(ready bool, err error) {
 func (w *awxWatch) Run(ctx context.Context) error {
 	backoff := time.Second
 	for {
-		_, err := prepareAWX(ctx, w.client, w.config(), w.log)
-		var fatal *fatalError
+		cfg := w.config()
+		err := awxrunner.Prepare(ctx, w.client, cfg.Catalog(), awxSettings(cfg), w.log)
+		var fatal *awxrunner.SetupError
 		if errors.As(err, &fatal) {
 			return fmt.Errorf("AWX is not set up for deploybot: %w", err)
 		}
@@ -110,7 +112,8 @@ func (w *awxWatch) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-w.reload:
-			if _, err := prepareAWX(ctx, w.client, w.config(), w.log); err != nil {
+			cfg := w.config()
+			if err := awxrunner.Prepare(ctx, w.client, cfg.Catalog(), awxSettings(cfg), w.log); err != nil {
 				w.log.Error().Err(err).Msg("AWX not prepared for the reloaded configuration: job templates or inventories")
 			} else {
 				w.log.Info().Msg("AWX prepared for the reloaded configuration: job templates checked, inventories reconciled")

@@ -16,6 +16,7 @@ import (
 	"github.com/deploybot/deploybot/awxclient"
 	"github.com/deploybot/deploybot/awxclient/awxtest"
 	"github.com/deploybot/deploybot/config"
+	"github.com/deploybot/deploybot/deploy/awxrunner"
 )
 
 // TestAWXBootstrap: from an AWX holding only its preload data, one command
@@ -83,7 +84,7 @@ func TestAWXBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := prepareAWX(t.Context(), c, cfg, zerolog.Nop()); err != nil {
+	if err := awxrunner.Prepare(t.Context(), c, cfg.Catalog(), awxSettings(cfg), zerolog.Nop()); err != nil {
 		t.Fatalf("start-up check after bootstrap: %v", err)
 	}
 	invs := getJSON(t, awx, "/api/v2/inventories/?name__startswith=deploybot-")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/deploybot/deploybot/awxclient/awxtest"
 	"github.com/deploybot/deploybot/bot/slacktest"
+	"github.com/deploybot/deploybot/deploy/awxrunner"
 	"github.com/deploybot/deploybot/playbooks/webrig"
 )
 
@@ -103,7 +104,7 @@ apps:
 func newChainStack(t *testing.T, config string) *stack {
 	t.Helper()
 	// AWX runs a template's playbook from the project's root: the
-	// repository root, where playbookFor's paths start.
+	// repository root, where awxrunner.Playbook's paths start.
 	playbooks, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
@@ -115,9 +116,9 @@ func newChainStack(t *testing.T, config string) *stack {
 	s.slack.AddChannel(release, "releases", true, true)
 	s.awx = awxtest.NewServer(t, awxtest.WithAnsible(playbooks))
 	proj := s.awx.AddProject("deploybot", "https://git.example.com/ops/deploybot.git",
-		playbookFor["web"], playbookFor["custom"], playbookFor["rollback"])
+		awxrunner.Playbook("web"), awxrunner.Playbook("custom"), awxrunner.Playbook("rollback"))
 	for role, name := range map[string]string{"web": "deploybot-web-deploy", "custom": "deploybot-custom-deploy", "rollback": "deploybot-rollback"} {
-		s.tmpl[role] = s.awx.AddJobTemplate(awxtest.JobTemplate{Name: name, Playbook: playbookFor[role], Project: proj,
+		s.tmpl[role] = s.awx.AddJobTemplate(awxtest.JobTemplate{Name: name, Playbook: awxrunner.Playbook(role), Project: proj,
 			AskInventory: true, AskVariables: true, AskLimit: true, AskJobType: true, AskDiffMode: true})
 	}
 	dir := t.TempDir()

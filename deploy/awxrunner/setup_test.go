@@ -1,4 +1,4 @@
-package main
+package awxrunner_test
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"github.com/deploybot/deploybot/awxclient"
 	"github.com/deploybot/deploybot/awxclient/awxtest"
 	"github.com/deploybot/deploybot/config"
+	"github.com/deploybot/deploybot/deploy/awxrunner"
 )
 
 // TestInventorySpecs: every app environment gets its inventory with exactly
@@ -22,7 +23,7 @@ func TestInventorySpecs(t *testing.T) {
 		t.Fatal(err)
 	}
 	specs := map[string]map[string]map[string]any{}
-	for _, s := range inventorySpecs(cfg) {
+	for _, s := range awxrunner.InventorySpecs(cfg.Catalog()) {
 		specs[s.Name] = s.Hosts
 	}
 	want := map[string]map[string]map[string]any{
@@ -62,17 +63,16 @@ func TestStartupCheckCredential(t *testing.T) {
 				awx.AddJobTemplate(awxtest.JobTemplate{Name: name, Playbook: "x.yml", AskInventory: true, AskVariables: true, AskLimit: true})
 			}
 			tt.setup(awx)
-			cfg, err := config.Load("testdata/bootstrap.yaml")
+			cfg, err := config.Load("../../deploybot.example.yaml")
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg.AWX.Credential = tt.credential
 			c, err := awxclient.NewClient(awx.URL, awxclient.WithToken(awx.Token))
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = prepareAWX(t.Context(), c, cfg, zerolog.Nop())
-			var fatal *fatalError
+			err = awxrunner.Prepare(t.Context(), c, cfg.Catalog(), awxrunner.Settings{Organization: cfg.AWX.Organization, Credential: tt.credential}, zerolog.Nop())
+			var fatal *awxrunner.SetupError
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("start-up check: %v", err)
