@@ -220,16 +220,7 @@ func (f *follower) apply(upd Update) bool {
 		for h, rc := range upd.Recap {
 			hp := f.p.Hosts[h]
 			hp.OK, hp.Change, hp.Failed, hp.Unreachable, hp.Skipped = rc.OK, rc.Change, rc.Failed, rc.Unreachable, rc.Skipped
-			switch {
-			case rc.Unreachable > 0:
-				hp.State = "unreachable"
-			case rc.Failed > 0:
-				hp.State = "failed"
-			case rc.Change > 0:
-				hp.State = "changed"
-			default:
-				hp.State = "ok"
-			}
+			hp.State = hp.RecapState()
 			hp.Done = true
 			f.p.Hosts[h] = hp
 		}

@@ -133,6 +133,23 @@ type HostProgress struct {
 	Done        bool   `json:"done,omitempty"`
 }
 
+// RecapState is a host's final state from its recap counts, as Ansible's
+// PLAY RECAP reads: unreachable, else failed, else changed, else ok, and
+// skipped when every task was skipped.
+func (h HostProgress) RecapState() string {
+	switch {
+	case h.Unreachable > 0:
+		return "unreachable"
+	case h.Failed > 0:
+		return "failed"
+	case h.Change > 0:
+		return "changed"
+	case h.OK > 0:
+		return "ok"
+	}
+	return "skipped"
+}
+
 // Failure describes where a run failed.
 type Failure struct {
 	Host    string `json:"host"`

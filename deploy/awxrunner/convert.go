@@ -99,18 +99,7 @@ func Recap(st awxclient.PlaybookStats) map[string]deploy.HostProgress {
 	add(st.Dark, func(h *deploy.HostProgress, n int) { h.Unreachable = n })
 	add(st.Skipped, func(h *deploy.HostProgress, n int) { h.Skipped = n })
 	for h, hp := range out {
-		switch {
-		case hp.Unreachable > 0:
-			hp.State = "unreachable"
-		case hp.Failed > 0:
-			hp.State = "failed"
-		case hp.Change > 0:
-			hp.State = "changed"
-		case hp.OK > 0:
-			hp.State = "ok"
-		default:
-			hp.State = "skipped"
-		}
+		hp.State = hp.RecapState()
 		out[h] = hp
 	}
 	return out
