@@ -18,15 +18,7 @@ import (
 // ECONFLICT when it has already ended, including when its AWX job ended
 // before AWX received the cancel.
 func (s *Service) Cancel(ctx context.Context, id int64, user string) (*Request, error) {
-	req, err := s.store.Request(ctx, id)
-	if err != nil {
-		return nil, internal("read request", err)
-	}
-	_, env, err := s.lookup(req.App, req.Env)
-	if err != nil {
-		return nil, err
-	}
-	who, err := s.identity(ctx, user, env.Deployers, env.Approval.Approvers)
+	req, env, who, err := s.actorOn(ctx, id, user, func(e *Environment) [][]string { return [][]string{e.Deployers, e.Approval.Approvers} })
 	if err != nil {
 		return nil, err
 	}
@@ -84,20 +76,12 @@ var ErrJobEnded = errors.New("job already ended")
 // Errors: ENOTFOUND for an unknown request, EFORBIDDEN for other users,
 // ECONFLICT when no job ran for it yet.
 func (s *Service) SendLog(ctx context.Context, id int64, user string) (*Request, error) {
-	req, err := s.store.Request(ctx, id)
-	if err != nil {
-		return nil, internal("read request", err)
-	}
-	_, env, err := s.lookup(req.App, req.Env)
+	req, env, who, err := s.actorOn(ctx, id, user, func(e *Environment) [][]string { return [][]string{e.Deployers, e.Approval.Approvers} })
 	if err != nil {
 		return nil, err
 	}
-	who, err := s.identity(ctx, user, env.Deployers, env.Approval.Approvers)
-	if err != nil {
+	if err := MayReadOutput(req, env, who); err != nil {
 		return nil, err
-	}
-	if user != req.RequestedBy && !who.In(env.Deployers) && !who.In(env.Approval.Approvers) {
-		return nil, Errorf(EFORBIDDEN, "Only the requester, deployers and approvers of %s %s can read the output of #%d.", req.App, req.Env, id)
 	}
 	if req.Job.Zero() {
 		return nil, Errorf(ECONFLICT, "#%d has no AWX job yet (it is %s), so there is no output.", id, req.Status.Label())

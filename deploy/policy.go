@@ -110,10 +110,25 @@ func MayCancel(req *Request, env *Environment, who Identity) error {
 	if req.Status.Terminal() {
 		return Errorf(ECONFLICT, "Request #%d is already %s.", req.ID, strings.ToLower(req.Status.Label()))
 	}
-	if who.User == req.RequestedBy || who.In(env.Deployers) || who.In(env.Approval.Approvers) {
+	if concerned(req, env, who) {
 		return nil
 	}
 	return Errorf(EFORBIDDEN, "Only the requester, a deployer or an approver of %s %s can cancel #%d.", req.App, req.Env, req.ID)
+}
+
+// MayReadOutput decides whether who may have the playbook output of req
+// posted: the same people who may cancel it, at any time.
+func MayReadOutput(req *Request, env *Environment, who Identity) error {
+	if concerned(req, env, who) {
+		return nil
+	}
+	return Errorf(EFORBIDDEN, "Only the requester, deployers and approvers of %s %s can read the output of #%d.", req.App, req.Env, req.ID)
+}
+
+// concerned reports whether who requested req or deploys or approves in
+// its environment.
+func concerned(req *Request, env *Environment, who Identity) bool {
+	return who.User == req.RequestedBy || who.In(env.Deployers) || who.In(env.Approval.Approvers)
 }
 
 // mentions renders a list of user IDs and @handles as Slack text.

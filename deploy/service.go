@@ -269,6 +269,25 @@ func (s *Service) lookup(app, env string) (*App, *Environment, error) {
 	return a, e, nil
 }
 
+// actorOn is the opening of every action on an existing request: it loads
+// request id, looks up its environment in the catalog, and resolves user
+// against the lists of that environment the action's rule reads.
+func (s *Service) actorOn(ctx context.Context, id int64, user string, lists func(*Environment) [][]string) (*Request, *Environment, Identity, error) {
+	req, err := s.store.Request(ctx, id)
+	if err != nil {
+		return nil, nil, Identity{}, internal("read request", err)
+	}
+	_, env, err := s.lookup(req.App, req.Env)
+	if err != nil {
+		return nil, nil, Identity{}, err
+	}
+	who, err := s.identity(ctx, user, lists(env)...)
+	if err != nil {
+		return nil, nil, Identity{}, err
+	}
+	return req, env, who, nil
+}
+
 // identity resolves user's groups among the handles named in lists, at
 // the moment of the action. The policies check membership of any of the
 // lists, so a user named by ID in one of them needs no lookup.
