@@ -105,6 +105,20 @@ type DedupeStore interface {
 	FirstSeen(ctx context.Context, key string, at time.Time) (bool, error)
 }
 
+// OutboxStore keeps what the bot owes Slack (see Change.Owed) until it is
+// delivered.
+type OutboxStore interface {
+	// ClaimOwed leases to owner, until now+lease, the owed items that are
+	// due at now and not leased to anyone (or whose lease has expired), of
+	// request requestID or of all requests when it is 0, oldest first, at
+	// most limit. An item is not claimed while an earlier item of its
+	// request is still owed and not claimable, so that one request's items
+	// are delivered in order.
+	ClaimOwed(ctx context.Context, owner string, requestID int64, now time.Time, lease time.Duration, limit int) ([]OwedItem, error)
+	// SettleOwed records what became of item id, claimed by owner.
+	SettleOwed(ctx context.Context, id int64, owner string, r OwedResult) error
+}
+
 // Store is everything deploy keeps. storage.DB implements it on SQLite.
 type Store interface {
 	RequestStore
@@ -112,6 +126,7 @@ type Store interface {
 	ScheduleStore
 	AuditStore
 	DedupeStore
+	OutboxStore
 }
 
 // ErrOutcomeUnknown is wrapped by Runner.Launch errors when the launch may or

@@ -160,6 +160,9 @@ type Change struct {
 	Outcome string
 	// Job, when not zero, records the AWX job (the launching → running edge).
 	Job JobRef
+	// Owed is what the change makes the bot owe Slack, recorded in the
+	// outbox in the same transaction, in this order.
+	Owed []Owed
 }
 
 // Lock is a manual hold on an environment, taken with /deploy lock.

@@ -16,7 +16,8 @@ import (
 // (with ch.At, or now), StartedAt on entering running, FinishedAt on
 // entering a terminal status and the queue time on entering queued; it
 // records ch.Job and ch.Outcome when they are set, and CanceledBy (from
-// ch.Actor) on entering canceled when no one had asked for the cancel.
+// ch.Actor) on entering canceled when no one had asked for the cancel; it
+// records ch.Owed in the outbox (see ClaimOwed).
 //
 // Errors: ENOTFOUND when there is no such request; ECONFLICT for an illegal
 // edge or when the request is no longer in ch.From; an ECONFLICT that also
@@ -102,6 +103,9 @@ func (db *DB) Transition(ctx context.Context, id int64, ch deploy.Change) (*depl
 			if err := recordJob(ctx, tx, id, ch.Job); err != nil {
 				return err
 			}
+		}
+		if err := insertOwed(ctx, tx, id, ch.Owed); err != nil {
+			return err
 		}
 		detail := fmt.Sprintf("%s → %s", ch.From, ch.To)
 		if !ch.Job.Zero() {
