@@ -164,10 +164,19 @@ func (s *Slack) enqueue(k msgKey, st *cardState) {
 // flush writes the pending states of message k until none is left. It
 // waits for the channel's turn before taking the state, so that what it
 // writes is the newest. A failed write is retried (unless Slack refused it
-// for good) until the gateway is closed.
+// for good) until the gateway is closed. It takes a turn only when a state
+// is pending: a turn taken for nothing would hold back the channel's next
+// post (a thread note after the final card) by a whole interval.
 func (s *Slack) flush(k msgKey) {
 	backoff := s.opts.Backoff
 	for {
+		s.mu.Lock()
+		if s.pending[k] == nil {
+			s.flushEndedLocked(k)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
 		err := s.paceChannel(s.life, k.channel)
 		if err == nil {
 			err = s.pace(s.life, updateKey, s.opts.UpdateInterval, s.opts.UpdateBurst)

@@ -367,3 +367,41 @@ func TestUploadStreamsOnRetry(t *testing.T) {
 		t.Error("the forced 429 was not answered")
 	}
 }
+
+// TestCardUpdateTakesNoSpareTurn: a card update takes one turn of the
+// channel's pace and no more, so the thread note that follows the final
+// card (the outcome, the failure digest) goes out in the next turn. The
+// flusher used to take one more turn after its write, with nothing left
+// to write, which held the next post back a whole interval (here an hour).
+func TestCardUpdateTakesNoSpareTurn(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	gw := newGateway(t, srv, SlackOptions{ChannelInterval: time.Hour, ChannelBurst: 3})
+	ctx := testCtx(t)
+	req := baseRequest(deploy.StatusRunning)
+	req.Channel = "C1"
+	ref, err := gw.Card(ctx, req, deploy.CardInfo{}) // turn 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Message, req.Status, req.Outcome = ref, deploy.StatusFailed, "it failed"
+	if _, err := gw.Card(ctx, req, deploy.CardInfo{}); err != nil { // turn 2
+		t.Fatal(err)
+	}
+	if _, err := srv.AwaitCalls(ctx, "chat.update", 1); err != nil {
+		t.Fatal(err)
+	}
+	for idle := false; !idle; {
+		gw.mu.Lock()
+		idle = gw.flushers == 0
+		gw.mu.Unlock()
+		if ctx.Err() != nil {
+			t.Fatal("the card flusher never ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Turn 3 is the last of the burst: the note must not wait an hour.
+	if err := gw.Thread(ctx, req, "the outcome"); err != nil {
+		t.Fatalf("the note after the final card: %v", err)
+	}
+}
