@@ -84,8 +84,9 @@ type ScheduleStore interface {
 	Schedule(ctx context.Context, id int64) (*Schedule, error)
 	// Schedules lists schedules, oldest first; deleted ones are not listed.
 	Schedules(ctx context.Context) ([]*Schedule, error)
-	// UpdateSchedule writes s back if its status is still from (a
-	// compare-and-set on status); ECONFLICT otherwise.
+	// UpdateSchedule writes s back if its status is still from and its
+	// revision still s.Rev (a compare-and-set), and advances s.Rev;
+	// ECONFLICT otherwise (read it again and re-apply the change).
 	UpdateSchedule(ctx context.Context, s *Schedule, from ScheduleStatus) error
 }
 
