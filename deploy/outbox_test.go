@@ -131,3 +131,34 @@ func TestOutbox_FailingItemGivenUp(t *testing.T) {
 	h.waitThread(a.ID, "Failure digest")
 	waitFor(t, func() bool { return len(h.notifier.Uploads(a.ID)) == 1 }, "the output of #%d", a.ID)
 }
+
+// TestOutbox_ApprovalNoteAfterCrash: the process dies right after it
+// records an approval; the next process posts the approval note in the
+// thread, once, and the request runs once.
+func TestOutbox_ApprovalNoteAfterCrash(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	req := h.deploy(alice, "shop-web", "production", "1.4.2")
+	h.stop()
+	h.wrapStore = func(s deploy.Store) deploy.Store { return diesBeforeSlack{s} }
+	h.start()
+	if _, err := h.svc.Approve(ctx, req.ID, bob); err != nil {
+		t.Fatal(err)
+	}
+	note := ":heavy_check_mark: Approved by <@" + bob + ">"
+	if th := h.notifier.ThreadText(req.ID); strings.Contains(th, note) {
+		t.Fatalf("the dead process posted the note:\n%s", th)
+	}
+	h.waitStatus(req.ID, deploy.StatusSucceeded)
+	h.stop()
+	h.wrapStore = nil
+	h.start()
+	h.restart()
+	if n := strings.Count(h.notifier.ThreadText(req.ID), note); n != 1 {
+		t.Errorf("the approval note was posted %d times, want once:\n%s", n, h.notifier.ThreadText(req.ID))
+	}
+	h.waitCard(req.ID, deploy.StatusSucceeded)
+	if n := h.runner.LaunchCount(); n != 1 {
+		t.Errorf("launches = %d, want 1", n)
+	}
+}

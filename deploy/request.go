@@ -50,6 +50,11 @@ type Approval struct {
 	// moves it from pending approval to queued in the same transaction, so
 	// that no crash can leave a fully approved request waiting.
 	Needed int
+	// Owed, when set, says what the approval makes the bot owe Slack (its
+	// note in the thread), given the request as the approval leaves it; the
+	// store records it in the outbox in the same transaction (see
+	// Change.Owed). It is not stored.
+	Owed func(*Request) []Owed `json:"-"`
 }
 
 // Request is one release (or rollback) asked for in Slack, with everything

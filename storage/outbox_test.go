@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -231,5 +232,30 @@ func TestOutbox_ConcurrentClaimers(t *testing.T) {
 	wg.Wait()
 	if len(byReq) != 20 {
 		t.Errorf("items of %d requests claimed, want 20", len(byReq))
+	}
+}
+
+// TestOutbox_OwedWithTheApproval: what an approval owes Slack is computed
+// from the request as the approval leaves it and recorded in the same
+// transaction; a refused approval owes nothing.
+func TestOutbox_OwedWithTheApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, clk := MustOpen(t)
+	req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusPendingApproval)
+	note := func(r *deploy.Request) []deploy.Owed {
+		return []deploy.Owed{{Kind: deploy.OwedThread, Text: fmt.Sprintf("%d approvals, %s", len(r.Approvals), r.Status)}}
+	}
+	if _, err := db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A1", PlanHash: req.PlanHash, Needed: 2, Owed: note}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A1", PlanHash: req.PlanHash, Needed: 2, Owed: note})
+	wantCode(t, err, deploy.ECONFLICT)
+	if _, err := db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A2", PlanHash: req.PlanHash, Needed: 2, Owed: note}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"thread:1 approvals, pending_approval", "thread:2 approvals, queued"}
+	if got := kinds(mustClaim(t, db, "a", req.ID, clk.Now())); !reflect.DeepEqual(got, want) {
+		t.Errorf("owed = %q, want %q", got, want)
 	}
 }

@@ -132,7 +132,8 @@ func (db *DB) Transition(ctx context.Context, id int64, ch deploy.Change) (*depl
 // approval, and appends an "approved" audit entry in the same transaction.
 // When a.Needed is above zero and the request then has that many distinct
 // approvals, it moves to queued in the same transaction, with its status
-// audit entry. It returns the request with all its approvals.
+// audit entry. It records what a.Owed owes Slack in the outbox, in the
+// same transaction. It returns the request with all its approvals.
 //
 // Errors: ENOTFOUND when there is no such request; ECONFLICT when a.User
 // already approved it or it no longer waits for approval.
@@ -190,8 +191,13 @@ func (db *DB) AddApproval(ctx context.Context, id int64, a deploy.Approval) (*de
 				return err
 			}
 		}
-		req, err = loadRequest(ctx, tx, id)
-		return err
+		if req, err = loadRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		if a.Owed != nil {
+			return insertOwed(ctx, tx, id, a.Owed(req))
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("approve request %d: %w", id, err)
