@@ -124,7 +124,17 @@ func (s *Service) deliverItem(ctx context.Context, it OwedItem) error {
 	}
 	switch it.Kind {
 	case OwedCard:
-		return s.showCard(ctx, req)
+		if err := s.showCard(ctx, req); err != nil {
+			return err
+		}
+		if f, ok := s.notifier.(CardFlusher); ok {
+			// Delivered once Slack has it, not once it is queued: a
+			// crash before the write leaves the card owed.
+			fctx, cancel := context.WithTimeout(ctx, min(s.OwedLease/2, 30*time.Second))
+			defer cancel()
+			return f.FlushCard(fctx, req.Message)
+		}
+		return nil
 	case OwedThread:
 		return s.notifier.Thread(ctx, req, it.Text)
 	case OwedUpload:

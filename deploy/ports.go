@@ -236,6 +236,14 @@ type Notifier interface {
 	Announce(ctx context.Context, channel, text string) (MessageRef, error)
 }
 
+// CardFlusher is a Notifier whose Card may only queue an update of a posted
+// card. FlushCard waits until what is queued for the card at ref is
+// written to Slack (or refused for good), so that the final card is
+// recorded as delivered (see Change.Owed) only once Slack shows it.
+type CardFlusher interface {
+	FlushCard(ctx context.Context, ref MessageRef) error
+}
+
 // CardInfo is what a request card shows beyond the request itself.
 type CardInfo struct {
 	// QueuePosition is the 1-based place of a queued request.
