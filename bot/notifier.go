@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -13,8 +14,9 @@ import (
 )
 
 var (
-	_ deploy.Notifier  = (*Slack)(nil)
-	_ deploy.Directory = (*Slack)(nil)
+	_ deploy.Notifier    = (*Slack)(nil)
+	_ deploy.CardFlusher = (*Slack)(nil)
+	_ deploy.Directory   = (*Slack)(nil)
 )
 
 // Card posts the request card when it has none yet, and otherwise queues
@@ -151,6 +153,7 @@ func (s *Slack) enqueue(k msgKey, st *cardState) {
 		s.coalesced.Add(1)
 	}
 	s.pending[k] = st
+	s.queued[k]++
 	if !s.flushing[k] {
 		s.flushing[k] = true
 		if s.flushers == 0 {
@@ -164,10 +167,19 @@ func (s *Slack) enqueue(k msgKey, st *cardState) {
 // flush writes the pending states of message k until none is left. It
 // waits for the channel's turn before taking the state, so that what it
 // writes is the newest. A failed write is retried (unless Slack refused it
-// for good) until the gateway is closed.
+// for good) until the gateway is closed. It takes a turn only when a state
+// is pending: a turn taken for nothing would hold back the channel's next
+// post (a thread note after the final card) by a whole interval.
 func (s *Slack) flush(k msgKey) {
 	backoff := s.opts.Backoff
 	for {
+		s.mu.Lock()
+		if s.pending[k] == nil {
+			s.flushEndedLocked(k)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
 		err := s.paceChannel(s.life, k.channel)
 		if err == nil {
 			err = s.pace(s.life, updateKey, s.opts.UpdateInterval, s.opts.UpdateBurst)
@@ -180,6 +192,7 @@ func (s *Slack) flush(k msgKey) {
 			return
 		}
 		delete(s.pending, k)
+		taken := s.queued[k]
 		s.mu.Unlock()
 
 		err = s.do(s.life, "chat.update", updateKey, func(ctx context.Context) error {
@@ -191,9 +204,11 @@ func (s *Slack) flush(k msgKey) {
 		case err == nil:
 			s.cardUpdates.Add(1)
 			backoff = s.opts.Backoff
+			s.cardWritten(k, taken)
 			continue
 		case permanent(err):
 			s.log.Error().Err(err).Str("channel", k.channel).Str("ts", k.ts).Msg("card update refused")
+			s.cardWritten(k, taken)
 			continue
 		}
 		s.log.Warn().Err(err).Str("channel", k.channel).Str("ts", k.ts).Msg("card update failed; will retry")
@@ -212,9 +227,58 @@ func (s *Slack) flush(k msgKey) {
 	}
 }
 
+// cardWritten records that the first n states queued for message k are
+// written (the last of them is what Slack shows) and wakes FlushCard.
+func (s *Slack) cardWritten(k msgKey, n uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.written[k] = n
+	close(s.wrote)
+	s.wrote = make(chan struct{})
+}
+
+// FlushCard waits until the card updates queued so far for the card at ref
+// are written to Slack (or refused by Slack for good), so that a caller
+// may record them as delivered: Card only queues an update of a posted
+// card. It returns ctx's error when that takes too long, and an error
+// when the gateway is closed first.
+func (s *Slack) FlushCard(ctx context.Context, ref deploy.MessageRef) error {
+	k := msgKey{ref.Channel, ref.TS}
+	s.mu.Lock()
+	target, ok := s.queued[k]
+	s.mu.Unlock()
+	if !ok {
+		return nil // nothing queued: all written
+	}
+	for {
+		s.mu.Lock()
+		_, running := s.queued[k]
+		done := !running || s.written[k] >= target
+		wrote := s.wrote
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-wrote:
+		case <-ctx.Done():
+			return fmt.Errorf("card update not written yet: %w", ctx.Err())
+		case <-s.life.Done():
+			return errors.New("card update not written: the Slack gateway is closed")
+		}
+	}
+}
+
 // flushEndedLocked records that the flusher of k stops. s.mu must be held.
 func (s *Slack) flushEndedLocked(k msgKey) {
 	delete(s.flushing, k)
+	if s.pending[k] == nil {
+		// Everything queued is written: FlushCard has nothing to wait for.
+		delete(s.queued, k)
+		delete(s.written, k)
+		close(s.wrote)
+		s.wrote = make(chan struct{})
+	}
 	s.flushers--
 	if s.flushers == 0 {
 		close(s.idle)

@@ -129,6 +129,12 @@ type Slack struct {
 	posting  map[int64]chan struct{}
 	known    map[int64]knownRequest // what cards showed, by request id
 	groups   groupCache
+	// queued counts the states queued for a message while its flusher
+	// runs, and written how many of them are written (or refused for
+	// good); wrote is closed and replaced after each write (FlushCard).
+	queued  map[msgKey]uint64
+	written map[msgKey]uint64
+	wrote   chan struct{}
 
 	calls, rateLimited, retries, failures, coalesced, cardUpdates atomic.Int64
 }
@@ -164,6 +170,9 @@ func newSlack(api webAPI, log zerolog.Logger, opts SlackOptions) *Slack {
 		posting:  map[int64]chan struct{}{},
 		known:    map[int64]knownRequest{},
 		groups:   groupCache{ids: map[string]string{}, members: map[string]memberEntry{}},
+		queued:   map[msgKey]uint64{},
+		written:  map[msgKey]uint64{},
+		wrote:    make(chan struct{}),
 	}
 }
 

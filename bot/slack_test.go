@@ -367,3 +367,97 @@ func TestUploadStreamsOnRetry(t *testing.T) {
 		t.Error("the forced 429 was not answered")
 	}
 }
+
+// TestCardUpdateTakesNoSpareTurn: a card update takes one turn of the
+// channel's pace and no more, so the thread note that follows the final
+// card (the outcome, the failure digest) goes out in the next turn. The
+// flusher used to take one more turn after its write, with nothing left
+// to write, which held the next post back a whole interval (here an hour).
+func TestCardUpdateTakesNoSpareTurn(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	gw := newGateway(t, srv, SlackOptions{ChannelInterval: time.Hour, ChannelBurst: 3})
+	ctx := testCtx(t)
+	req := baseRequest(deploy.StatusRunning)
+	req.Channel = "C1"
+	ref, err := gw.Card(ctx, req, deploy.CardInfo{}) // turn 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Message, req.Status, req.Outcome = ref, deploy.StatusFailed, "it failed"
+	if _, err := gw.Card(ctx, req, deploy.CardInfo{}); err != nil { // turn 2
+		t.Fatal(err)
+	}
+	if _, err := srv.AwaitCalls(ctx, "chat.update", 1); err != nil {
+		t.Fatal(err)
+	}
+	for idle := false; !idle; {
+		gw.mu.Lock()
+		idle = gw.flushers == 0
+		gw.mu.Unlock()
+		if ctx.Err() != nil {
+			t.Fatal("the card flusher never ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Turn 3 is the last of the burst: the note must not wait an hour.
+	if err := gw.Thread(ctx, req, "the outcome"); err != nil {
+		t.Fatalf("the note after the final card: %v", err)
+	}
+}
+
+// TestFlushCardWaitsForTheWrite: FlushCard returns once Slack shows the
+// state queued before it (so that the outbox records the final card as
+// delivered only then), and reports an update Slack keeps refusing when its
+// context ends.
+func TestFlushCardWaitsForTheWrite(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	gw := newGateway(t, srv, SlackOptions{ChannelInterval: 200 * time.Millisecond, ChannelBurst: 1})
+	ctx := testCtx(t)
+	req := baseRequest(deploy.StatusRunning)
+	req.Channel = "C1"
+	ref, err := gw.Card(ctx, req, deploy.CardInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.FlushCard(ctx, ref); err != nil {
+		t.Fatalf("FlushCard with nothing queued: %v", err)
+	}
+	req.Message, req.Status, req.Outcome = ref, deploy.StatusSucceeded, "all done"
+	if _, err := gw.Card(ctx, req, deploy.CardInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.FlushCard(ctx, ref); err != nil {
+		t.Fatalf("FlushCard: %v", err)
+	}
+	if m, _ := srv.Message("C1", ref.TS); !strings.Contains(m.Text, "Succeeded") {
+		t.Fatalf("FlushCard returned before Slack had the final card: %s", m.Text)
+	}
+
+	// A gateway closed with a deadline (Close would wait out the 429s).
+	srv2 := newTestServer(t)
+	gw2 := NewSlack(slack.New(srv2.BotToken, slack.OptionAPIURL(srv2.APIURL())), testLogger(t), SlackOptions{})
+	other := baseRequest(deploy.StatusRunning)
+	other.Channel = "C1"
+	ref2, err := gw2.Card(ctx, other, deploy.CardInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2.ForceRateLimit("chat.update", 1000, 30*time.Second)
+	other.Message, other.Status = ref2, deploy.StatusFailed
+	if _, err := gw2.Card(ctx, other, deploy.CardInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := gw2.FlushCard(fctx, ref2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("FlushCard of an update Slack refuses = %v, want the deadline", err)
+	}
+	cctx, cancel2 := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel2()
+	_ = gw2.Close(cctx)
+	if err := gw2.FlushCard(ctx, ref2); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("FlushCard after Close = %v, want the gateway closed", err)
+	}
+}

@@ -40,18 +40,22 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 		s.audit(ctx, req, user, "approve_refused", "stored plan does not match its hash "+req.PlanHash)
 		return nil, Errorf(ECONFLICT, "Request #%d's stored plan is not the plan `%s` its card shows (or it was made by an older deploybot), so it cannot be approved. Request it again.", id, ShortHash(req.PlanHash))
 	}
-	// The last needed approval queues the request in the same transaction.
-	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now, PlanHash: req.PlanHash, Needed: max(pol.MinApprovals, 1)})
+	// The last needed approval queues the request in the same transaction,
+	// and the note in the thread is owed in it too (see Change.Owed).
+	owed := func(r *Request) []Owed {
+		note := fmt.Sprintf(":heavy_check_mark: Approved by <@%s>", user)
+		if missing := ApprovalsMissing(r, pol); missing > 0 {
+			note += fmt.Sprintf("; %s more needed", countOf(missing, "approval"))
+		}
+		return []Owed{{Kind: OwedThread, Text: note}}
+	}
+	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now, PlanHash: req.PlanHash, Needed: max(pol.MinApprovals, 1), Owed: owed})
 	if err != nil {
 		return nil, internal("add approval", err)
 	}
 	missing := ApprovalsMissing(req, pol)
 	s.reqLog(req).Info().Str("slack_user", user).Int("missing", missing).Msg("approved")
-	note := fmt.Sprintf(":heavy_check_mark: Approved by <@%s>", user)
-	if missing > 0 {
-		note += fmt.Sprintf("; %s more needed", countOf(missing, "approval"))
-	}
-	s.thread(ctx, req, note)
+	s.deliverOwed(ctx, req.ID)
 	if missing > 0 {
 		s.show(ctx, req)
 		return req, nil

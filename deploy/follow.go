@@ -307,17 +307,39 @@ func (s *Service) finish(ctx context.Context, f *follower, upd Update) {
 	if to == StatusFailed && f.p.Failure == nil && upd.Explanation != "" {
 		outcome += ": " + Literal(oneLine(upd.Explanation, 200))
 	}
-	// The output goes to a file on disk, not memory: it may be large.
-	out, outErr := s.spoolOutput(ctx, r.Job)
-	if outErr != nil {
-		log.Warn().Err(outErr).Msg("read job output")
-	} else {
-		defer out.Close()
+	icon := ":white_check_mark:"
+	switch to {
+	case StatusFailed:
+		icon = ":x:"
+	case StatusCanceled:
+		icon = ":no_entry_sign:"
 	}
+	// What Slack is owed is recorded with the final status, in one
+	// transaction, and delivered from the store: a crash after the commit
+	// cannot leave the card running or the digest and log unposted.
+	var owed []Owed
+	if len(f.p.Milestones) > 0 {
+		owed = append(owed, Owed{Kind: OwedThread, Text: strings.Join(f.p.Milestones, "\n")})
+	}
+	owed = append(owed, Owed{Kind: OwedCard}, Owed{Kind: OwedThread, Text: icon + " " + outcome})
+	if to == StatusFailed {
+		// The output goes to a file on disk, not memory: it may be large.
+		var tail string
+		if out, err := s.spoolOutput(ctx, r.Job); err != nil {
+			log.Warn().Err(err).Msg("read job output")
+		} else {
+			if tail, err = out.tail(digestTailBytes); err != nil {
+				log.Warn().Err(err).Msg("read job output")
+			}
+			_ = out.Close()
+		}
+		owed = append(owed, Owed{Kind: OwedThread, Text: s.digest(r, f.p, upd.Explanation, tail)})
+	}
+	owed = append(owed, Owed{Kind: OwedUpload})
 	if err := s.store.SetProgress(ctx, r.ID, f.cursor, f.p); err != nil {
 		log.Error().Err(err).Msg("save final progress")
 	}
-	final, err := s.store.Transition(ctx, r.ID, Change{From: StatusRunning, To: to, At: now, Outcome: outcome})
+	_, err := s.store.Transition(ctx, r.ID, Change{From: StatusRunning, To: to, At: now, Outcome: outcome, Owed: owed})
 	if err != nil {
 		log.Error().Err(err).Msg("finish request")
 		return
@@ -331,31 +353,14 @@ func (s *Service) finish(ctx context.Context, f *follower, upd Update) {
 	// start nothing new then (the next process will).
 	stopping := ctx.Err() != nil
 	ctx = context.WithoutCancel(ctx)
-	f.flush(ctx, true)
-	final.Progress = f.p.clone()
-	s.show(ctx, final)
-	icon := ":white_check_mark:"
-	switch to {
-	case StatusFailed:
-		icon = ":x:"
-	case StatusCanceled:
-		icon = ":no_entry_sign:"
-	}
-	s.thread(ctx, final, icon+" "+outcome)
-	if to == StatusFailed {
-		var tail string
-		if outErr == nil {
-			if tail, err = out.tail(digestTailBytes); err != nil {
-				log.Warn().Err(err).Msg("read job output")
-			}
-		}
-		s.thread(ctx, final, s.digest(final, f.p, upd.Explanation, tail))
-	}
-	if outErr == nil && out.size > 0 {
-		if err := s.uploadOutput(ctx, final, out); err != nil {
-			log.Warn().Err(err).Msg("upload output")
+	if len(f.p.Milestones) > 0 {
+		// They are owed now; the stored progress need not keep them.
+		f.p.Milestones = nil
+		if err := s.store.SetProgress(ctx, r.ID, f.cursor, f.p); err != nil {
+			log.Error().Err(err).Msg("save final progress")
 		}
 	}
+	s.deliverOwed(ctx, r.ID)
 	s.Metrics.RequestFinished(r.App, r.Env, to, d)
 	if !stopping {
 		s.startNext(ctx, r.App, r.Env)

@@ -152,12 +152,6 @@ func (s *Service) cancelJob(ctx context.Context, r *Request) {
 // it from → to with outcome, shows the final card, tells the thread, and
 // lets the next queued request start.
 func (s *Service) finishEarly(ctx context.Context, req *Request, from, to Status, actor, outcome string) (*Request, error) {
-	r, err := s.store.Transition(ctx, req.ID, Change{From: from, To: to, At: s.now(), Actor: actor, Outcome: outcome})
-	if err != nil {
-		return nil, err
-	}
-	s.reqLog(r).Info().Str("status", string(to)).Str("slack_user", actor).Msg(outcome)
-	s.show(ctx, r)
 	icon := ":x:"
 	switch to {
 	case StatusCanceled, StatusRejected:
@@ -165,7 +159,15 @@ func (s *Service) finishEarly(ctx context.Context, req *Request, from, to Status
 	case StatusExpired:
 		icon = ":hourglass:"
 	}
-	s.thread(ctx, r, icon+" "+outcome)
+	// The final card and the note are owed in the same transaction as the
+	// status (see Change.Owed), then delivered.
+	r, err := s.store.Transition(ctx, req.ID, Change{From: from, To: to, At: s.now(), Actor: actor, Outcome: outcome,
+		Owed: []Owed{{Kind: OwedCard}, {Kind: OwedThread, Text: icon + " " + outcome}}})
+	if err != nil {
+		return nil, err
+	}
+	s.reqLog(r).Info().Str("status", string(to)).Str("slack_user", actor).Msg(outcome)
+	s.deliverOwed(ctx, r.ID)
 	s.Metrics.RequestFinished(r.App, r.Env, to, 0)
 	if from == StatusLaunching || from == StatusQueued {
 		s.startNext(ctx, r.App, r.Env)

@@ -84,8 +84,9 @@ type ScheduleStore interface {
 	Schedule(ctx context.Context, id int64) (*Schedule, error)
 	// Schedules lists schedules, oldest first; deleted ones are not listed.
 	Schedules(ctx context.Context) ([]*Schedule, error)
-	// UpdateSchedule writes s back if its status is still from (a
-	// compare-and-set on status); ECONFLICT otherwise.
+	// UpdateSchedule writes s back if its status is still from and its
+	// revision still s.Rev (a compare-and-set), and advances s.Rev;
+	// ECONFLICT otherwise (read it again and re-apply the change).
 	UpdateSchedule(ctx context.Context, s *Schedule, from ScheduleStatus) error
 }
 
@@ -105,6 +106,20 @@ type DedupeStore interface {
 	FirstSeen(ctx context.Context, key string, at time.Time) (bool, error)
 }
 
+// OutboxStore keeps what the bot owes Slack (see Change.Owed) until it is
+// delivered.
+type OutboxStore interface {
+	// ClaimOwed leases to owner, until now+lease, the owed items that are
+	// due at now and not leased to anyone (or whose lease has expired), of
+	// request requestID or of all requests when it is 0, oldest first, at
+	// most limit. An item is not claimed while an earlier item of its
+	// request is still owed and not claimable, so that one request's items
+	// are delivered in order.
+	ClaimOwed(ctx context.Context, owner string, requestID int64, now time.Time, lease time.Duration, limit int) ([]OwedItem, error)
+	// SettleOwed records what became of item id, claimed by owner.
+	SettleOwed(ctx context.Context, id int64, owner string, r OwedResult) error
+}
+
 // Store is everything deploy keeps. storage.DB implements it on SQLite.
 type Store interface {
 	RequestStore
@@ -112,6 +127,7 @@ type Store interface {
 	ScheduleStore
 	AuditStore
 	DedupeStore
+	OutboxStore
 }
 
 // ErrOutcomeUnknown is wrapped by Runner.Launch errors when the launch may or
@@ -218,6 +234,14 @@ type Notifier interface {
 	Ephemeral(ctx context.Context, channel, user, text string) error
 	// Announce posts text in a channel (schedule announcements).
 	Announce(ctx context.Context, channel, text string) (MessageRef, error)
+}
+
+// CardFlusher is a Notifier whose Card may only queue an update of a posted
+// card. FlushCard waits until what is queued for the card at ref is
+// written to Slack (or refused for good), so that the final card is
+// recorded as delivered (see Change.Owed) only once Slack shows it.
+type CardFlusher interface {
+	FlushCard(ctx context.Context, ref MessageRef) error
 }
 
 // CardInfo is what a request card shows beyond the request itself.

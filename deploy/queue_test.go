@@ -227,6 +227,8 @@ func TestFailureDigest(t *testing.T) {
 	if hp := card.Req.Progress.Hosts["stg-web-02.example.com"]; hp.State != "failed" || !hp.Done {
 		t.Errorf("final card host = %+v", hp)
 	}
+	// The output is uploaded after the digest, from the outbox.
+	waitFor(t, func() bool { return len(h.notifier.Uploads(req.ID)) > 0 }, "the output of #%d", req.ID)
 	if ups := h.notifier.Uploads(req.ID); len(ups) != 1 {
 		t.Errorf("uploads = %d, want the full output", len(ups))
 	}

@@ -63,6 +63,7 @@ func TestRestart(t *testing.T) {
 		if n := h.runner.LaunchCount(); n != 1 {
 			t.Errorf("launches = %d, want 1", n)
 		}
+		h.waitThread(req.ID, "Deployed 1.4.2") // the last milestones go before it
 		thread := h.notifier.ThreadText(req.ID)
 		if !strings.HasPrefix(thread, before) {
 			t.Errorf("thread rewritten after restart")

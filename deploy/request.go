@@ -50,6 +50,11 @@ type Approval struct {
 	// moves it from pending approval to queued in the same transaction, so
 	// that no crash can leave a fully approved request waiting.
 	Needed int
+	// Owed, when set, says what the approval makes the bot owe Slack (its
+	// note in the thread), given the request as the approval leaves it; the
+	// store records it in the outbox in the same transaction (see
+	// Change.Owed). It is not stored.
+	Owed func(*Request) []Owed `json:"-"`
 }
 
 // Request is one release (or rollback) asked for in Slack, with everything
@@ -177,6 +182,9 @@ type Change struct {
 	Outcome string
 	// Job, when not zero, records the AWX job (the launching → running edge).
 	Job JobRef
+	// Owed is what the change makes the bot owe Slack, recorded in the
+	// outbox in the same transaction, in this order.
+	Owed []Owed
 }
 
 // Lock is a manual hold on an environment, taken with /deploy lock.

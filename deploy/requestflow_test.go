@@ -73,6 +73,8 @@ func TestStagingRelease(t *testing.T) {
 			t.Errorf("thread has %q %d times, want once:\n%s", want, strings.Count(thread, want), thread)
 		}
 	}
+	// The output is uploaded after the outcome note, from the outbox.
+	waitFor(t, func() bool { return len(h.notifier.Uploads(req.ID)) > 0 }, "the output of #%d", req.ID)
 	ups := h.notifier.Uploads(req.ID)
 	if len(ups) != 1 || ups[0].Filename != "shop-web-staging-1.log" || !strings.Contains(string(ups[0].Content), "PLAY RECAP") {
 		t.Errorf("uploads = %+v", ups)

@@ -30,38 +30,44 @@ func (s *Service) ApproveSchedule(ctx context.Context, id int64, user string) (*
 		return nil, err
 	}
 	now := s.now()
-	refuse := func(e *Error) (*Schedule, error) {
+	refuse := func(e *Error) error {
 		s.auditSchedule(ctx, sch, user, "schedule_approve_refused", e.Message)
-		return nil, e
+		return e
 	}
-	switch {
-	case sch.Status != SchedulePendingApproval:
-		return refuse(Errorf(ECONFLICT, "Schedule S%d is %s; it no longer waits for approval.", id, scheduleLabel(sch.Status)))
-	case !who.In(pol.Approvers):
-		return refuse(Errorf(EFORBIDDEN, "You are not an approver for %s %s. Approvers: %s.", sch.App, sch.Env, strings.Join(mentions(pol.Approvers), ", ")))
-	case user == sch.CreatedBy && !pol.AllowSelfApproval:
-		return refuse(Errorf(EFORBIDDEN, "You created schedule S%d yourself, and %s does not allow self-approval. Another approver must approve it.", id, sch.Env))
-	case contains(sch.ApprovedBy, user):
-		return refuse(Errorf(ECONFLICT, "You have already approved schedule S%d.", id))
-	case sch.Spec == "" && !sch.At.After(now):
-		return refuse(Errorf(ECONFLICT, "Schedule S%d was for %s, which has passed; create a new one.", id, sch.At.UTC().Format("2006-01-02 15:04 UTC")))
-	}
-	upd := *sch
-	upd.ApprovedBy = append(append([]string(nil), sch.ApprovedBy...), user)
-	missing := max(pol.MinApprovals, 1) - len(upd.ApprovedBy)
-	if missing <= 0 {
-		upd.Status = ScheduleActive
-		if upd.LastRunAt.Before(now) {
-			upd.LastRunAt = now // runs before the approval are not missed runs
+	// The checks and the change are applied to the schedule as stored
+	// when it is written: an approval stored meanwhile is kept and
+	// counted.
+	var missing int
+	upd, err := s.updateSchedule(ctx, sch, "approve schedule", func(u *Schedule) error {
+		switch {
+		case u.Status != SchedulePendingApproval:
+			return refuse(Errorf(ECONFLICT, "Schedule S%d is %s; it no longer waits for approval.", id, scheduleLabel(u.Status)))
+		case !who.In(pol.Approvers):
+			return refuse(Errorf(EFORBIDDEN, "You are not an approver for %s %s. Approvers: %s.", u.App, u.Env, strings.Join(mentions(pol.Approvers), ", ")))
+		case user == u.CreatedBy && !pol.AllowSelfApproval:
+			return refuse(Errorf(EFORBIDDEN, "You created schedule S%d yourself, and %s does not allow self-approval. Another approver must approve it.", id, u.Env))
+		case contains(u.ApprovedBy, user):
+			return refuse(Errorf(ECONFLICT, "You have already approved schedule S%d.", id))
+		case u.Spec == "" && !u.At.After(now):
+			return refuse(Errorf(ECONFLICT, "Schedule S%d was for %s, which has passed; create a new one.", id, u.At.UTC().Format("2006-01-02 15:04 UTC")))
 		}
+		u.ApprovedBy = append(u.ApprovedBy, user)
+		missing = max(pol.MinApprovals, 1) - len(u.ApprovedBy)
+		if missing <= 0 {
+			u.Status = ScheduleActive
+			if u.LastRunAt.Before(now) {
+				u.LastRunAt = now // runs before the approval are not missed runs
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := s.store.UpdateSchedule(ctx, &upd, SchedulePendingApproval); err != nil {
-		return nil, internal("approve schedule", err)
-	}
-	s.auditSchedule(ctx, &upd, user, "schedule_approved", fmt.Sprintf("plan %s; %d more needed", upd.PlanHash, max(missing, 0)))
+	s.auditSchedule(ctx, upd, user, "schedule_approved", fmt.Sprintf("plan %s; %d more needed", upd.PlanHash, max(missing, 0)))
 	s.log.Info().Int64("schedule_id", id).Str("slack_user", user).Int("missing", max(missing, 0)).Msg("schedule approved")
-	s.scheduleChanged(&upd)
-	text := fmt.Sprintf(":heavy_check_mark: <@%s> approved schedule %s.", user, s.scheduleTitle(&upd))
+	s.scheduleChanged(upd)
+	text := fmt.Sprintf(":heavy_check_mark: <@%s> approved schedule %s.", user, s.scheduleTitle(upd))
 	kind := AnnounceChanged
 	if missing > 0 {
 		kind = AnnounceApproval
@@ -69,8 +75,8 @@ func (s *Service) ApproveSchedule(ctx context.Context, id int64, user string) (*
 	} else {
 		text += " It is active."
 	}
-	s.announce(ctx, ScheduleAnnouncement{Kind: kind, Schedule: upd, Text: text, NextRuns: s.NextRuns(&upd, 3)})
-	return &upd, nil
+	s.announce(ctx, ScheduleAnnouncement{Kind: kind, Schedule: *upd, Text: text, NextRuns: s.NextRuns(upd, 3)})
+	return upd, nil
 }
 
 // RejectSchedule rejects a schedule that waits for approval; approvers may
@@ -99,18 +105,23 @@ func (s *Service) RejectSchedule(ctx context.Context, id int64, user, reason str
 		s.auditSchedule(ctx, sch, user, "schedule_reject_refused", e.Message)
 		return nil, e
 	}
-	upd := *sch
-	upd.Status = ScheduleRejected
-	if err := s.store.UpdateSchedule(ctx, &upd, SchedulePendingApproval); err != nil {
-		return nil, internal("reject schedule", err)
+	upd, err := s.updateSchedule(ctx, sch, "reject schedule", func(u *Schedule) error {
+		if u.Status != SchedulePendingApproval {
+			return Errorf(ECONFLICT, "Schedule S%d is %s; it no longer waits for approval.", id, scheduleLabel(u.Status))
+		}
+		u.Status = ScheduleRejected
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	reason = oneLine(reason, 300)
-	s.auditSchedule(ctx, &upd, user, "schedule_rejected", reason)
-	s.scheduleChanged(&upd)
-	text := fmt.Sprintf(":no_entry_sign: <@%s> rejected schedule %s.", user, s.scheduleTitle(&upd))
+	s.auditSchedule(ctx, upd, user, "schedule_rejected", reason)
+	s.scheduleChanged(upd)
+	text := fmt.Sprintf(":no_entry_sign: <@%s> rejected schedule %s.", user, s.scheduleTitle(upd))
 	if reason != "" {
 		text += " Reason: " + Literal(reason)
 	}
-	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: upd, Text: text})
-	return &upd, nil
+	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: *upd, Text: text})
+	return upd, nil
 }

@@ -33,45 +33,51 @@ func (s *Service) TriggerSchedule(ctx context.Context, id int64, scheduledFor ti
 		return nil, internal("read schedule", err)
 	}
 	log := s.log.With().Int64("schedule_id", id).Time("run", scheduledFor).Logger()
-	if sch.Status != ScheduleActive {
-		log.Info().Str("status", string(sch.Status)).Msg("run of an inactive schedule ignored")
+	// Claim the run before doing anything else: after this, a second
+	// fire or a restart sees it as handled. A click stored meanwhile
+	// ("Skip this run", pause) is read again and honoured, never undone.
+	var (
+		timing *Timing
+		skip   bool
+	)
+	upd, err := s.updateSchedule(ctx, sch, "record schedule run", func(u *Schedule) error {
+		if u.Status != ScheduleActive {
+			log.Info().Str("status", string(u.Status)).Msg("run of an inactive schedule ignored")
+			return errNoChange
+		}
+		var err error
+		if timing, err = s.Timing(u); err != nil {
+			return err
+		}
+		if !u.LastRunAt.IsZero() && (!scheduledFor.After(u.LastRunAt) || timing.SameRun(scheduledFor, u.LastRunAt)) {
+			log.Info().Time("last_run", u.LastRunAt).Msg("run already handled")
+			return errNoChange
+		}
+		skip = u.SkipNext
+		u.LastRunAt, u.SkipNext = scheduledFor, false
+		if timing.OneShot() {
+			u.Status = ScheduleDone
+		}
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
 		return nil, nil
-	}
-	timing, err := s.Timing(sch)
-	if err != nil {
+	} else if err != nil {
 		return nil, err
 	}
-	if !sch.LastRunAt.IsZero() && (!scheduledFor.After(sch.LastRunAt) || timing.SameRun(scheduledFor, sch.LastRunAt)) {
-		log.Info().Time("last_run", sch.LastRunAt).Msg("run already handled")
-		return nil, nil
-	}
-	// Claim the run before doing anything else: after this, a second
-	// fire or a restart sees it as handled.
-	upd := *sch
-	skip := upd.SkipNext
-	upd.LastRunAt, upd.SkipNext = scheduledFor, false
 	if timing.OneShot() {
-		upd.Status = ScheduleDone
-	}
-	if err := s.store.UpdateSchedule(ctx, &upd, ScheduleActive); err != nil {
-		if ErrorCode(err) == ECONFLICT {
-			return nil, nil
-		}
-		return nil, internal("record schedule run", err)
-	}
-	if timing.OneShot() {
-		s.scheduleChanged(&upd)
+		s.scheduleChanged(upd)
 	}
 	run := RunTime{At: scheduledFor.In(timing.Location())}
 	if skip {
-		s.auditSchedule(ctx, &upd, "", "schedule_run_skipped", scheduledFor.UTC().Format(time.RFC3339))
-		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceNotStarted, Schedule: upd, Run: run,
-			Text: fmt.Sprintf(":fast_forward: The run of %s at %s was skipped, as asked.", s.scheduleTitle(&upd), runText(scheduledFor, upd.TZ))})
+		s.auditSchedule(ctx, upd, "", "schedule_run_skipped", scheduledFor.UTC().Format(time.RFC3339))
+		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceNotStarted, Schedule: *upd, Run: run,
+			Text: fmt.Sprintf(":fast_forward: The run of %s at %s was skipped, as asked.", s.scheduleTitle(upd), runText(scheduledFor, upd.TZ))})
 		return nil, nil
 	}
-	req, err := s.startRun(ctx, &upd, run)
+	req, err := s.startRun(ctx, upd, run)
 	if errors.Is(err, errUnverified) {
-		s.deferRun(ctx, &upd, run, err)
+		s.deferRun(ctx, upd, run, err)
 	}
 	return req, err
 }
@@ -407,14 +413,22 @@ func (s *Service) missed(ctx context.Context, sch *Schedule, runs []RunTime, n i
 		}
 		return
 	}
-	upd := *sch
-	upd.LastRunAt = last.At
-	upd.SkipNext = false
-	if sch.Spec == "" {
-		upd.Status = ScheduleDone
+	upd, err := s.updateSchedule(ctx, sch, "record missed runs", func(u *Schedule) error {
+		if u.Status != ScheduleActive || !u.LastRunAt.Before(last.At) {
+			return errNoChange // paused, deleted or run meanwhile
+		}
+		u.LastRunAt = last.At
+		u.SkipNext = false
+		if u.Spec == "" {
+			u.Status = ScheduleDone
+		}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, errNoChange) {
+			s.log.Error().Err(err).Int64("schedule_id", sch.ID).Msg("record missed runs")
+		}
+		return
 	}
-	if err := s.store.UpdateSchedule(ctx, &upd, ScheduleActive); err != nil && ErrorCode(err) != ECONFLICT {
-		s.log.Error().Err(err).Int64("schedule_id", sch.ID).Msg("record missed runs")
-	}
-	s.scheduleChanged(&upd)
+	s.scheduleChanged(upd)
 }

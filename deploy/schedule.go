@@ -50,6 +50,9 @@ type Schedule struct {
 	// SkipNext skips the next run only ("Skip this run").
 	SkipNext  bool
 	CreatedAt time.Time
+	// Rev counts the stored changes of the schedule. UpdateSchedule writes
+	// only over the revision a schedule was read at (a compare-and-set).
+	Rev int64
 	// Note, set by CreateSchedule only and not stored, says how a given
 	// time was read (e.g. the first of two repeated wall times).
 	Note string

@@ -2,7 +2,9 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -299,25 +301,58 @@ func (s *Service) changeSchedule(ctx context.Context, id int64, user, verb, acti
 		s.auditSchedule(ctx, sch, user, action+"_refused", ErrorMessage(err))
 		return nil, err
 	}
-	ok := false
-	for _, f := range from {
-		ok = ok || sch.Status == f
-	}
-	if !ok {
-		return nil, Errorf(ECONFLICT, "Schedule S%d is %s; it cannot be %s.", id, scheduleLabel(sch.Status), pastTense(verb))
-	}
-	prev := sch.Status
-	upd := *sch
-	if err := edit(&upd); err != nil {
+	upd, err := s.updateSchedule(ctx, sch, verb+" schedule", func(u *Schedule) error {
+		ok := false
+		for _, f := range from {
+			ok = ok || u.Status == f
+		}
+		if !ok {
+			return Errorf(ECONFLICT, "Schedule S%d is %s; it cannot be %s.", id, scheduleLabel(u.Status), pastTense(verb))
+		}
+		return edit(u)
+	})
+	if err != nil {
 		return nil, err
 	}
-	if err := s.store.UpdateSchedule(ctx, &upd, prev); err != nil {
-		return nil, internal(verb+" schedule", err)
-	}
-	s.auditSchedule(ctx, &upd, user, action, s.scheduleTitle(&upd))
+	s.auditSchedule(ctx, upd, user, action, s.scheduleTitle(upd))
 	s.log.Info().Int64("schedule_id", id).Str("slack_user", user).Str("status", string(upd.Status)).Msg("schedule " + pastTense(verb))
-	s.scheduleChanged(&upd)
-	return &upd, nil
+	s.scheduleChanged(upd)
+	return upd, nil
+}
+
+// errNoChange, returned by an edit of updateSchedule, leaves the schedule
+// as it is.
+var errNoChange = errors.New("no change")
+
+// scheduleWriteTries bounds how often updateSchedule re-applies a change
+// that lost the race to another writer.
+const scheduleWriteTries = 10
+
+// updateSchedule applies edit to a copy of sch and stores it as a
+// compare-and-set on its status and revision (Schedule.Rev). When another
+// change was stored since sch was read (a cron fire, a click), it reads the
+// schedule again and applies edit to that, so that no change is lost and
+// none is written over stale fields: edit sees the current state each
+// time and may refuse it. An error of edit is returned as it is (errNoChange
+// included); an error of the store is wrapped with what.
+func (s *Service) updateSchedule(ctx context.Context, sch *Schedule, what string, edit func(*Schedule) error) (*Schedule, error) {
+	for try := 1; ; try++ {
+		upd := *sch
+		upd.ApprovedBy = slices.Clone(sch.ApprovedBy)
+		if err := edit(&upd); err != nil {
+			return nil, err
+		}
+		err := s.store.UpdateSchedule(ctx, &upd, sch.Status)
+		if err == nil {
+			return &upd, nil
+		}
+		if ErrorCode(err) != ECONFLICT || try >= scheduleWriteTries {
+			return nil, internal(what, err)
+		}
+		if sch, err = s.store.Schedule(ctx, sch.ID); err != nil {
+			return nil, internal(what, err)
+		}
+	}
 }
 
 // Unschedule deletes schedule id. Its creator, deployers and approvers of

@@ -63,7 +63,11 @@ func (h *schedHarness) startSched() {
 	if err := h.db.Open(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}
-	h.svc = deploy.NewService(h.cfg.Catalog(), h.db, h.runner, h.sn, h.dir, h.clock, zerolog.New(zerolog.NewTestWriter(h.t)))
+	var store deploy.Store = h.db
+	if h.wrapStore != nil {
+		store = h.wrapStore(store)
+	}
+	h.svc = deploy.NewService(h.cfg.Catalog(), store, h.runner, h.sn, h.dir, h.clock, zerolog.New(zerolog.NewTestWriter(h.t)))
 	h.svc.PollInterval = time.Millisecond
 	h.svc.MaxPollBackoff = 10 * time.Millisecond
 	h.ticks = make(chan time.Time)

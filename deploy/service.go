@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,6 +87,17 @@ type Service struct {
 	MaxUpload int64
 	// AWXURL is AWX's base URL, for links to jobs; "" names jobs by id.
 	AWXURL string
+	// OwedLease is how long a claim on an owed delivery to Slack (the
+	// outbox) holds before another deliverer may take it over.
+	OwedLease time.Duration
+	// OwedRetry is the wait before the second attempt of a failed delivery
+	// to Slack; it doubles with each attempt, up to 5 minutes.
+	OwedRetry time.Duration
+	// OwedAttempts is how many times a delivery to Slack is tried before
+	// it is given up (with an error in the log).
+	OwedAttempts int
+
+	owner string // this Service's name on the leases it takes
 
 	mu        sync.Mutex
 	runCtx    context.Context     // set while Run runs; followers live under it
@@ -118,6 +130,10 @@ func NewService(cat *Catalog, store Store, runner Runner, notifier Notifier, dir
 		GoneAfter:      5,
 		HashPlan:       Plan.Hash,
 		RunGrace:       15 * time.Minute,
+		OwedLease:      2 * time.Minute,
+		OwedRetry:      5 * time.Second,
+		OwedAttempts:   10,
+		owner:          fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()),
 		following:      map[int64]bool{},
 		inflight:       map[int64]bool{},
 		logSent:        map[int64]time.Time{},
@@ -187,7 +203,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Tick does one pass of the periodic work: it makes sure every running
+// Tick does one pass of the periodic work: it delivers what is still owed
+// to Slack (final cards and notes a crash or a Slack error left
+// undelivered), makes sure every running
 // request is followed, reconciles launching requests whose launch outcome
 // is unknown, queues pending requests that have every approval they need,
 // expires overdue approvals and sends reminders, and starts
@@ -196,6 +214,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Tick(ctx context.Context) {
 	s.tickMu.Lock()
 	defer s.tickMu.Unlock()
+	s.deliverOwed(ctx, 0)
 	if err := s.followAll(ctx); err != nil {
 		s.log.Error().Err(err).Msg("resume followers")
 	}
@@ -341,11 +360,17 @@ func (s *Service) thread(ctx context.Context, req *Request, text string) {
 
 // show posts or updates req's card and records where it lives.
 func (s *Service) show(ctx context.Context, req *Request) {
+	if err := s.showCard(ctx, req); err != nil {
+		s.reqLog(req).Warn().Err(err).Msg("show card")
+	}
+}
+
+// showCard is show, returning whether Slack took the card.
+func (s *Service) showCard(ctx context.Context, req *Request) error {
 	info := s.cardInfo(ctx, req)
 	ref, err := s.notifier.Card(ctx, req, info)
 	if err != nil {
-		s.reqLog(req).Warn().Err(err).Msg("show card")
-		return
+		return err
 	}
 	if ref != req.Message && ref.TS != "" {
 		req.Message = ref
@@ -353,6 +378,7 @@ func (s *Service) show(ctx context.Context, req *Request) {
 			s.reqLog(req).Error().Err(err).Msg("save card reference")
 		}
 	}
+	return nil
 }
 
 // cardInfo computes what req's card shows beyond the request.

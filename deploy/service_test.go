@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
@@ -121,6 +122,30 @@ type harness struct {
 	// configure, when set, adjusts the database and the Service of each
 	// start before Run starts.
 	configure func(db *storage.DB, svc *deploy.Service)
+	// wrapStore and wrapNotifier, when set, stand between the next
+	// starts' Service and the database or the notifier.
+	wrapStore    func(deploy.Store) deploy.Store
+	wrapNotifier func(deploy.Notifier) deploy.Notifier
+	// logs holds what every Service of the harness logged.
+	logs syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newHarness(t *testing.T) *harness {
@@ -162,7 +187,16 @@ func (h *harness) start() {
 	if err := h.db.Open(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}
-	h.svc = deploy.NewService(h.cfg.Catalog(), h.db, h.runner, h.notifier, h.dir, h.clock, zerolog.New(zerolog.NewTestWriter(h.t)))
+	var store deploy.Store = h.db
+	if h.wrapStore != nil {
+		store = h.wrapStore(store)
+	}
+	var notifier deploy.Notifier = h.notifier
+	if h.wrapNotifier != nil {
+		notifier = h.wrapNotifier(notifier)
+	}
+	h.svc = deploy.NewService(h.cfg.Catalog(), store, h.runner, notifier, h.dir, h.clock,
+		zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(h.t), &h.logs)))
 	h.svc.PollInterval = time.Millisecond
 	h.svc.Metrics = h.metrics
 	h.svc.MaxPollBackoff = 10 * time.Millisecond

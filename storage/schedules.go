@@ -11,7 +11,7 @@ import (
 )
 
 const scheduleColumns = `id, app, env, version, spec, at, tz, created_by, channel, status, missed_runs,
-	plan_hash, approved_by, last_run_at, skip_next, created_at`
+	plan_hash, approved_by, last_run_at, skip_next, created_at, rev`
 
 // validScheduleStatus reports whether s is a known schedule status.
 func validScheduleStatus(s deploy.ScheduleStatus) bool {
@@ -59,7 +59,7 @@ func (db *DB) CreateSchedule(ctx context.Context, s *deploy.Schedule) error {
 		}); err != nil {
 			return err
 		}
-		s.ID, s.CreatedAt = id, tx.now
+		s.ID, s.CreatedAt, s.Rev = id, tx.now, 0
 		s.At, s.LastRunAt = norm(s.At), norm(s.LastRunAt)
 		return nil
 	})
@@ -113,11 +113,14 @@ func (db *DB) Schedules(ctx context.Context) ([]*deploy.Schedule, error) {
 }
 
 // UpdateSchedule writes s back (everything but its ID, CreatedBy and
-// CreatedAt) if its stored status is still from: a compare-and-set on the
-// status, so that two clicks on "Approve" or "Skip this run" cannot both
-// apply. ENOTFOUND when there is no such schedule, ECONFLICT when its
-// status is no longer from. The caller audits the change: it knows who
-// made it.
+// CreatedAt) if its stored status is still from and its stored rev is
+// still s.Rev (the one it was read at), and counts the change in rev (s.Rev
+// too): a compare-and-set, so that a writer never overwrites what another
+// wrote after it read (a "Skip this run" racing a cron fire cannot rewind
+// the last run, two approvals cannot drop one). ENOTFOUND when there is no
+// such schedule, ECONFLICT when its status is no longer from or another
+// change came first (read it again and re-apply). The caller audits the
+// change: it knows who made it.
 func (db *DB) UpdateSchedule(ctx context.Context, s *deploy.Schedule, from deploy.ScheduleStatus) error {
 	if !validScheduleStatus(s.Status) {
 		return deploy.Errorf(deploy.EINVALID, "Unknown schedule status %q.", s.Status)
@@ -129,11 +132,11 @@ func (db *DB) UpdateSchedule(ctx context.Context, s *deploy.Schedule, from deplo
 	err = db.update(ctx, func(tx *tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE schedules SET app = ?, env = ?, version = ?, spec = ?, at = ?,
 			tz = ?, channel = ?, status = ?, missed_runs = ?, plan_hash = ?, approved_by = ?, last_run_at = ?,
-			skip_next = ?, updated_at = ?
-			WHERE id = ? AND status = ?`,
+			skip_next = ?, updated_at = ?, rev = rev + 1
+			WHERE id = ? AND status = ? AND rev = ?`,
 			s.App, s.Env, s.Version, s.Spec, millis(norm(s.At)), s.TZ, s.Channel, s.Status, s.MissedRuns,
 			s.PlanHash, string(approved), millis(norm(s.LastRunAt)), boolInt(s.SkipNext), millis(tx.now),
-			s.ID, from)
+			s.ID, from, s.Rev)
 		if err != nil {
 			return fmt.Errorf("update schedule: %w", err)
 		}
@@ -142,19 +145,26 @@ func (db *DB) UpdateSchedule(ctx context.Context, s *deploy.Schedule, from deplo
 		} else if n == 1 {
 			return nil
 		}
-		var cur deploy.ScheduleStatus
-		err = tx.QueryRowContext(ctx, `SELECT status FROM schedules WHERE id = ?`, s.ID).Scan(&cur)
+		var (
+			cur deploy.ScheduleStatus
+			rev int64
+		)
+		err = tx.QueryRowContext(ctx, `SELECT status, rev FROM schedules WHERE id = ?`, s.ID).Scan(&cur, &rev)
 		if errors.Is(err, sql.ErrNoRows) {
 			return deploy.Errorf(deploy.ENOTFOUND, "There is no schedule S%d.", s.ID)
 		} else if err != nil {
 			return err
 		}
-		return deploy.Errorf(deploy.ECONFLICT, "Schedule S%d is no longer %s: it is %s now.", s.ID, label(from), label(cur))
+		if cur != from {
+			return deploy.Errorf(deploy.ECONFLICT, "Schedule S%d is no longer %s: it is %s now.", s.ID, label(from), label(cur))
+		}
+		return deploy.Errorf(deploy.ECONFLICT, "Schedule S%d was changed meanwhile (revision %d, not %d); try again.", s.ID, rev, s.Rev)
 	})
 	if err != nil {
 		return fmt.Errorf("update schedule %d: %w", s.ID, err)
 	}
 	s.At, s.LastRunAt = norm(s.At), norm(s.LastRunAt)
+	s.Rev++
 	return nil
 }
 
@@ -173,7 +183,7 @@ func scanSchedule(sc scanner) (*deploy.Schedule, error) {
 		approved             string
 	)
 	err := sc.Scan(&s.ID, &s.App, &s.Env, &s.Version, &s.Spec, &at, &s.TZ, &s.CreatedBy, &s.Channel,
-		&s.Status, &s.MissedRuns, &s.PlanHash, &approved, &lastRun, &s.SkipNext, &created)
+		&s.Status, &s.MissedRuns, &s.PlanHash, &approved, &lastRun, &s.SkipNext, &created, &s.Rev)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,8 @@ import (
 // (with ch.At, or now), StartedAt on entering running, FinishedAt on
 // entering a terminal status and the queue time on entering queued; it
 // records ch.Job and ch.Outcome when they are set, and CanceledBy (from
-// ch.Actor) on entering canceled when no one had asked for the cancel.
+// ch.Actor) on entering canceled when no one had asked for the cancel; it
+// records ch.Owed in the outbox (see ClaimOwed).
 //
 // Errors: ENOTFOUND when there is no such request; ECONFLICT for an illegal
 // edge or when the request is no longer in ch.From; an ECONFLICT that also
@@ -103,6 +104,9 @@ func (db *DB) Transition(ctx context.Context, id int64, ch deploy.Change) (*depl
 				return err
 			}
 		}
+		if err := insertOwed(ctx, tx, id, ch.Owed); err != nil {
+			return err
+		}
 		detail := fmt.Sprintf("%s → %s", ch.From, ch.To)
 		if !ch.Job.Zero() {
 			detail += fmt.Sprintf(" (%s %d)", ch.Job.Kind, ch.Job.ID)
@@ -128,7 +132,8 @@ func (db *DB) Transition(ctx context.Context, id int64, ch deploy.Change) (*depl
 // approval, and appends an "approved" audit entry in the same transaction.
 // When a.Needed is above zero and the request then has that many distinct
 // approvals, it moves to queued in the same transaction, with its status
-// audit entry. It returns the request with all its approvals.
+// audit entry. It records what a.Owed owes Slack in the outbox, in the
+// same transaction. It returns the request with all its approvals.
 //
 // Errors: ENOTFOUND when there is no such request; ECONFLICT when a.User
 // already approved it or it no longer waits for approval.
@@ -186,8 +191,13 @@ func (db *DB) AddApproval(ctx context.Context, id int64, a deploy.Approval) (*de
 				return err
 			}
 		}
-		req, err = loadRequest(ctx, tx, id)
-		return err
+		if req, err = loadRequest(ctx, tx, id); err != nil {
+			return err
+		}
+		if a.Owed != nil {
+			return insertOwed(ctx, tx, id, a.Owed(req))
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("approve request %d: %w", id, err)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/deploybot/deploybot/deploy"
 )
@@ -326,5 +328,73 @@ func testConcurrentLockAndLaunch(t *testing.T, be Backend) {
 		if launched && (len(order) != 2 || order[0] != "status") {
 			t.Fatalf("round %d: the release launched although the lock came first: audit order %v", round, order)
 		}
+	}
+}
+
+// testConcurrentScheduleUpdate: writers that read the same revision of a
+// schedule and write it back at once (a cron fire recording its run, clicks
+// on "Skip this run", approvals), on separate handles of the file: exactly
+// one write lands, the others are refused with ECONFLICT so that they read
+// it again, and none writes its stale fields over the winner's. Without the
+// compare-and-set on rev every write landed and the last one won: a Skip
+// written after a fire rewound last_run, a second approval dropped the
+// first.
+func testConcurrentScheduleUpdate(t *testing.T, be Backend) {
+	ctx := context.Background()
+	db, _ := be.open(t, Options{})
+	sch := &deploy.Schedule{App: "shop-web", Env: "production", Version: "1.4.2", Spec: "0 3 * * *", TZ: "UTC",
+		CreatedBy: "U_SCHED", Channel: "C_DEPLOY", Status: deploy.ScheduleActive}
+	if err := db.CreateSchedule(ctx, sch); err != nil {
+		t.Fatal(err)
+	}
+	read, err := db.Schedule(ctx, sch.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fire := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	dbs := be.handles(t, db, racers, true)
+	errs := race(racers, func(i int) error {
+		upd := *read
+		if i%2 == 0 {
+			upd.LastRunAt = fire.Add(time.Duration(i) * time.Minute) // a fire
+		} else {
+			upd.SkipNext = true // a click on "Skip this run"
+		}
+		upd.ApprovedBy = []string{fmt.Sprintf("U%02d", i)}
+		return dbs[i].UpdateSchedule(ctx, &upd, deploy.ScheduleActive)
+	})
+	ok, conflict := countOutcomes(t, errs)
+	if ok != 1 || conflict != racers-1 {
+		t.Fatalf("%d writes landed and %d were refused, want 1 and %d", ok, conflict, racers-1)
+	}
+	var winner int
+	for i, err := range errs {
+		if err == nil {
+			winner = i
+		}
+	}
+	got, err := db.Schedule(ctx, sch.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rev != read.Rev+1 || !reflect.DeepEqual(got.ApprovedBy, []string{fmt.Sprintf("U%02d", winner)}) {
+		t.Errorf("stored rev %d approvers %q, want rev %d and the winner's (U%02d)", got.Rev, got.ApprovedBy, read.Rev+1, winner)
+	}
+	if winner%2 == 0 && (!got.LastRunAt.Equal(fire.Add(time.Duration(winner)*time.Minute)) || got.SkipNext) ||
+		winner%2 == 1 && (!got.LastRunAt.IsZero() || !got.SkipNext) {
+		t.Errorf("stored last run %v skip %v: not the winner's (%d) write", got.LastRunAt, got.SkipNext, winner)
+	}
+
+	// A writer that read the schedule again writes over the new revision.
+	fresh, err := db.Schedule(ctx, sch.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh.ApprovedBy = append(fresh.ApprovedBy, "U_LATE")
+	if err := db.UpdateSchedule(ctx, fresh, deploy.ScheduleActive); err != nil {
+		t.Fatalf("write over the current revision: %v", err)
+	}
+	if fresh.Rev != got.Rev+1 {
+		t.Errorf("rev after the write = %d, want %d", fresh.Rev, got.Rev+1)
 	}
 }

@@ -76,6 +76,7 @@ func Run(t *testing.T, b Backend) {
 		{"ConcurrentQuorum", testConcurrentQuorum},
 		{"ConcurrentDryRuns", testConcurrentDryRuns},
 		{"ConcurrentLockAndLaunch", testConcurrentLockAndLaunch},
+		{"ConcurrentScheduleUpdate", testConcurrentScheduleUpdate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
