@@ -17,19 +17,11 @@ import (
 // forbidden), and nothing changes; ECONFLICT when it no longer waits for
 // approval, has expired, or the user already approved it.
 func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request, error) {
-	req, err := s.store.Request(ctx, id)
-	if err != nil {
-		return nil, internal("read request", err)
-	}
-	_, env, err := s.lookup(req.App, req.Env)
+	req, env, who, err := s.actorOn(ctx, id, user, approvers)
 	if err != nil {
 		return nil, err
 	}
 	pol := env.Approval
-	who, err := s.identity(ctx, user, pol.Approvers)
-	if err != nil {
-		return nil, err
-	}
 	now := s.now()
 	if err := MayApprove(req, pol, who, now); err != nil {
 		s.audit(ctx, req, user, "approve_refused", ErrorMessage(err))
@@ -83,15 +75,7 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 // Errors: ENOTFOUND for an unknown request, EFORBIDDEN for other users,
 // ECONFLICT when it no longer waits for approval.
 func (s *Service) Reject(ctx context.Context, id int64, user, reason string) (*Request, error) {
-	req, err := s.store.Request(ctx, id)
-	if err != nil {
-		return nil, internal("read request", err)
-	}
-	_, env, err := s.lookup(req.App, req.Env)
-	if err != nil {
-		return nil, err
-	}
-	who, err := s.identity(ctx, user, env.Approval.Approvers)
+	req, env, who, err := s.actorOn(ctx, id, user, approvers)
 	if err != nil {
 		return nil, err
 	}
@@ -207,3 +191,6 @@ func (s *Service) reminded(ctx context.Context, r *Request) bool {
 	}
 	return false
 }
+
+// approvers are the lists an approval decision reads.
+func approvers(e *Environment) [][]string { return [][]string{e.Approval.Approvers} }

@@ -18,7 +18,7 @@ import (
 // ECONFLICT when it has already ended, including when its AWX job ended
 // before AWX received the cancel.
 func (s *Service) Cancel(ctx context.Context, id int64, user string) (*Request, error) {
-	req, env, who, err := s.actorOn(ctx, id, user, func(e *Environment) [][]string { return [][]string{e.Deployers, e.Approval.Approvers} })
+	req, env, who, err := s.actorOn(ctx, id, user, concerning)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ var ErrJobEnded = errors.New("job already ended")
 // Errors: ENOTFOUND for an unknown request, EFORBIDDEN for other users,
 // ECONFLICT when no job ran for it yet.
 func (s *Service) SendLog(ctx context.Context, id int64, user string) (*Request, error) {
-	req, env, who, err := s.actorOn(ctx, id, user, func(e *Environment) [][]string { return [][]string{e.Deployers, e.Approval.Approvers} })
+	req, env, who, err := s.actorOn(ctx, id, user, concerning)
 	if err != nil {
 		return nil, err
 	}
@@ -129,3 +129,7 @@ func (s *Service) SendLog(ctx context.Context, id int64, user string) (*Request,
 	s.audit(ctx, req, user, "log_sent", logName(req))
 	return req, nil
 }
+
+// concerning are the lists that say whom a request concerns (MayCancel,
+// MayReadOutput).
+func concerning(e *Environment) [][]string { return [][]string{e.Deployers, e.Approval.Approvers} }
