@@ -56,17 +56,12 @@ func MayApprove(req *Request, pol ApprovalPolicy, who Identity, now time.Time) e
 	if err := decidable(req, now); err != nil {
 		return err
 	}
-	if !who.In(pol.Approvers) {
-		return Errorf(EFORBIDDEN, "You are not an approver for %s %s. Approvers: %s.",
-			req.App, req.Env, strings.Join(mentions(pol.Approvers), ", "))
+	var approved []string
+	for _, a := range req.Approvals {
+		approved = append(approved, a.User)
 	}
-	if who.User == req.RequestedBy && !pol.AllowSelfApproval {
-		return Errorf(EFORBIDDEN, "You requested #%d yourself, and %s does not allow self-approval. Another approver must approve it.", req.ID, req.Env)
-	}
-	if req.Approved(who.User) {
-		return Errorf(ECONFLICT, "You have already approved #%d; it needs %s more from other approvers.", req.ID, countOf(ApprovalsMissing(req, pol), "approval"))
-	}
-	return nil
+	return pol.mayApprove(ballot{app: req.App, env: req.Env, name: fmt.Sprintf("#%d", req.ID),
+		by: req.RequestedBy, verb: "requested", approved: approved}, who)
 }
 
 // MayReject decides whether who may reject req now: approvers may reject,
@@ -75,11 +70,57 @@ func MayReject(req *Request, pol ApprovalPolicy, who Identity, now time.Time) er
 	if err := decidable(req, now); err != nil {
 		return err
 	}
-	if who.User == req.RequestedBy || who.In(pol.Approvers) {
+	return pol.mayReject(ballot{app: req.App, env: req.Env, name: fmt.Sprintf("#%d", req.ID),
+		by: req.RequestedBy, verb: "requester"}, who)
+}
+
+// ballot is what an approval policy judges: a request or a schedule
+// waiting for approval.
+type ballot struct {
+	app, env string
+	// name is how messages name it: "#12", "schedule S3".
+	name string
+	// by asked for it; verb says how ("requested", "created") or, for a
+	// rejection, who that person is ("requester", "creator").
+	by, verb string
+	// approved are the users who approved it so far.
+	approved []string
+}
+
+// mayApprove is the one approval rule of requests and schedules: an
+// approver of the environment, not the person who asked where
+// self-approval is off, and once per person.
+func (pol ApprovalPolicy) mayApprove(b ballot, who Identity) error {
+	if !who.In(pol.Approvers) {
+		return Errorf(EFORBIDDEN, "You are not an approver for %s %s. Approvers: %s.",
+			b.app, b.env, strings.Join(mentions(pol.Approvers), ", "))
+	}
+	if who.User == b.by && !pol.AllowSelfApproval {
+		return Errorf(EFORBIDDEN, "You %s %s yourself, and %s does not allow self-approval. Another approver must approve it.", b.verb, b.name, b.env)
+	}
+	distinct := map[string]bool{}
+	for _, u := range b.approved {
+		distinct[u] = true
+	}
+	if distinct[who.User] {
+		return Errorf(ECONFLICT, "You have already approved %s; it needs %s more from other approvers.", b.name, countOf(pol.missing(len(distinct)), "approval"))
+	}
+	return nil
+}
+
+// mayReject is the one rejection rule: approvers may reject, and the
+// person who asked may withdraw.
+func (pol ApprovalPolicy) mayReject(b ballot, who Identity) error {
+	if who.User == b.by || who.In(pol.Approvers) {
 		return nil
 	}
-	return Errorf(EFORBIDDEN, "Only an approver for %s %s (%s) or the requester can reject #%d.",
-		req.App, req.Env, strings.Join(mentions(pol.Approvers), ", "), req.ID)
+	return Errorf(EFORBIDDEN, "Only an approver for %s %s (%s) or the %s can reject %s.",
+		b.app, b.env, strings.Join(mentions(pol.Approvers), ", "), b.verb, b.name)
+}
+
+// missing is how many more distinct approvals are needed after have.
+func (pol ApprovalPolicy) missing(have int) int {
+	return max(max(pol.MinApprovals, 1)-have, 0)
 }
 
 func decidable(req *Request, now time.Time) error {
@@ -98,10 +139,7 @@ func ApprovalsMissing(req *Request, pol ApprovalPolicy) int {
 	for _, a := range req.Approvals {
 		distinct[a.User] = true
 	}
-	if n := pol.MinApprovals - len(distinct); n > 0 {
-		return n
-	}
-	return 0
+	return pol.missing(len(distinct))
 }
 
 // MayCancel decides whether who may cancel req: the requester, a deployer

@@ -2,8 +2,8 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 )
 
 // ApproveSchedule records user's approval of a schedule that waits for
@@ -39,20 +39,21 @@ func (s *Service) ApproveSchedule(ctx context.Context, id int64, user string) (*
 	// counted.
 	var missing int
 	upd, err := s.updateSchedule(ctx, sch, "approve schedule", func(u *Schedule) error {
-		switch {
-		case u.Status != SchedulePendingApproval:
+		if u.Status != SchedulePendingApproval {
 			return refuse(Errorf(ECONFLICT, "Schedule S%d is %s; it no longer waits for approval.", id, scheduleLabel(u.Status)))
-		case !who.In(pol.Approvers):
-			return refuse(Errorf(EFORBIDDEN, "You are not an approver for %s %s. Approvers: %s.", u.App, u.Env, strings.Join(mentions(pol.Approvers), ", ")))
-		case user == u.CreatedBy && !pol.AllowSelfApproval:
-			return refuse(Errorf(EFORBIDDEN, "You created schedule S%d yourself, and %s does not allow self-approval. Another approver must approve it.", id, u.Env))
-		case contains(u.ApprovedBy, user):
-			return refuse(Errorf(ECONFLICT, "You have already approved schedule S%d.", id))
-		case u.Spec == "" && !u.At.After(now):
+		}
+		if err := pol.mayApprove(scheduleBallot(u, "created"), who); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				return refuse(e)
+			}
+			return err
+		}
+		if u.Spec == "" && !u.At.After(now) {
 			return refuse(Errorf(ECONFLICT, "Schedule S%d was for %s, which has passed; create a new one.", id, u.At.UTC().Format("2006-01-02 15:04 UTC")))
 		}
 		u.ApprovedBy = append(u.ApprovedBy, user)
-		missing = max(pol.MinApprovals, 1) - len(u.ApprovedBy)
+		missing = pol.missing(len(u.ApprovedBy))
 		if missing <= 0 {
 			u.Status = ScheduleActive
 			if u.LastRunAt.Before(now) {
@@ -99,11 +100,9 @@ func (s *Service) RejectSchedule(ctx context.Context, id int64, user, reason str
 	if sch.Status != SchedulePendingApproval {
 		return nil, Errorf(ECONFLICT, "Schedule S%d is %s; it no longer waits for approval.", id, scheduleLabel(sch.Status))
 	}
-	if user != sch.CreatedBy && !who.In(env.Approval.Approvers) {
-		e := Errorf(EFORBIDDEN, "Only an approver for %s %s (%s) or the creator can reject schedule S%d.",
-			sch.App, sch.Env, strings.Join(mentions(env.Approval.Approvers), ", "), id)
-		s.auditSchedule(ctx, sch, user, "schedule_reject_refused", e.Message)
-		return nil, e
+	if err := env.Approval.mayReject(scheduleBallot(sch, "creator"), who); err != nil {
+		s.auditSchedule(ctx, sch, user, "schedule_reject_refused", ErrorMessage(err))
+		return nil, err
 	}
 	upd, err := s.updateSchedule(ctx, sch, "reject schedule", func(u *Schedule) error {
 		if u.Status != SchedulePendingApproval {
@@ -124,4 +123,12 @@ func (s *Service) RejectSchedule(ctx context.Context, id int64, user, reason str
 	}
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: *upd, Text: text})
 	return upd, nil
+}
+
+// scheduleBallot is sch as the approval policy judges it; verb says how
+// its creator is named ("created" for an approval, "creator" for a
+// rejection).
+func scheduleBallot(sch *Schedule, verb string) ballot {
+	return ballot{app: sch.App, env: sch.Env, name: fmt.Sprintf("schedule S%d", sch.ID),
+		by: sch.CreatedBy, verb: verb, approved: sch.ApprovedBy}
 }

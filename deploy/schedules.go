@@ -494,11 +494,3 @@ func pastTense(verb string) string {
 	return "changed"
 }
 
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
