@@ -493,4 +493,3 @@ func pastTense(verb string) string {
 	}
 	return "changed"
 }
-
