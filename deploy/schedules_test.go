@@ -70,10 +70,9 @@ func (h *schedHarness) startSched() {
 	h.svc = deploy.NewService(h.cfg.Catalog(), store, h.runner, h.sn, h.dir, h.clock, zerolog.New(zerolog.NewTestWriter(h.t)))
 	h.svc.PollInterval = time.Millisecond
 	h.svc.MaxPollBackoff = 10 * time.Millisecond
-	h.ticks = make(chan time.Time)
-	h.tickDone = make(chan struct{})
-	h.svc.Ticks = h.ticks
-	h.svc.AfterTick = func() { h.tickDone <- struct{}{} }
+	// The tests run each periodic pass themselves (tick), never Run's
+	// own ticker.
+	h.svc.TickInterval = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.svc.Run(ctx) }()
@@ -89,7 +88,7 @@ func (h *schedHarness) startSched() {
 			}
 		})
 	}
-	<-h.tickDone
+	<-h.svc.Started()
 }
 
 func (h *schedHarness) restartSched() {

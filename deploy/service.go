@@ -39,12 +39,6 @@ type Service struct {
 	// TickInterval is how often Run does its periodic work (expiry,
 	// reminders, reconciliation, starting queued requests).
 	TickInterval time.Duration
-	// Ticks, when set, replaces Run's ticker: Run does one pass per value
-	// received. Tests use it to drive the loop step by step.
-	Ticks <-chan time.Time
-	// AfterTick, when set, is called after each pass of Run's loop
-	// (including the first one at start); tests use it to wait for a pass.
-	AfterTick func()
 	// ReminderBefore is the longest lead of the approval reminder; the
 	// reminder goes out at the later of ExpiresAt-ReminderBefore and 80% of
 	// the approval window.
@@ -106,6 +100,8 @@ type Service struct {
 	logSent   map[int64]time.Time // when /deploy log last uploaded a request's output
 	wg        sync.WaitGroup
 	tickMu    sync.Mutex    // one periodic pass at a time
+	started   chan struct{} // closed after Run's first pass
+	startOnce sync.Once
 	sched     scheduleState // scheduled releases (schedules.go)
 }
 
@@ -137,6 +133,7 @@ func NewService(cat *Catalog, store Store, runner Runner, notifier Notifier, dir
 		following:      map[int64]bool{},
 		inflight:       map[int64]bool{},
 		logSent:        map[int64]time.Time{},
+		started:        make(chan struct{}),
 	}
 	s.SetCatalog(cat)
 	return s
@@ -180,28 +177,24 @@ func (s *Service) Run(ctx context.Context) error {
 
 	s.rerender(ctx)
 	s.Tick(ctx)
-	if s.AfterTick != nil {
-		s.AfterTick()
-	}
+	s.startOnce.Do(func() { close(s.started) })
 
-	ticks := s.Ticks
-	if ticks == nil {
-		t := time.NewTicker(s.TickInterval)
-		defer t.Stop()
-		ticks = t.C
-	}
+	t := time.NewTicker(s.TickInterval)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ticks:
+		case <-t.C:
 			s.Tick(ctx)
-			if s.AfterTick != nil {
-				s.AfterTick()
-			}
 		}
 	}
 }
+
+// Started is closed once Run has done its first pass: what a previous
+// process left is recovered (running jobs followed again, launches
+// reconciled, expired approvals closed, owed messages delivered).
+func (s *Service) Started() <-chan struct{} { return s.started }
 
 // Tick does one pass of the periodic work: it delivers what is still owed
 // to Slack (final cards and notes a crash or a Slack error left

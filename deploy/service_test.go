@@ -116,8 +116,6 @@ type harness struct {
 	clock    *deploytest.Clock
 	metrics  *deploytest.Metrics
 	svc      *deploy.Service
-	ticks    chan time.Time
-	tickDone chan struct{}
 	stop     func()
 	// configure, when set, adjusts the database and the Service of each
 	// start before Run starts.
@@ -203,10 +201,9 @@ func (h *harness) start() {
 	if h.configure != nil {
 		h.configure(h.db, h.svc)
 	}
-	h.ticks = make(chan time.Time)
-	h.tickDone = make(chan struct{})
-	h.svc.Ticks = h.ticks
-	h.svc.AfterTick = func() { h.tickDone <- struct{}{} }
+	// The tests run each periodic pass themselves (tick), never Run's
+	// own ticker.
+	h.svc.TickInterval = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.svc.Run(ctx) }()
@@ -222,7 +219,7 @@ func (h *harness) start() {
 			}
 		})
 	}
-	<-h.tickDone // Run's first pass: recovery
+	<-h.svc.Started() // Run's first pass: recovery
 }
 
 func (h *harness) shutdown() { h.stop() }
@@ -235,10 +232,9 @@ func (h *harness) restart() {
 	h.start()
 }
 
-// tick runs one pass of the Run loop and waits for it.
+// tick runs one pass of the periodic work, as Run's ticker would.
 func (h *harness) tick() {
-	h.ticks <- h.clock.Now()
-	<-h.tickDone
+	h.svc.Tick(context.Background())
 }
 
 func (h *harness) deploy(user, app, env, version string) *deploy.Request {
