@@ -242,6 +242,9 @@ func TestIsPostgresURL(t *testing.T) {
 		{"postgresql://bot@db/deploybot?sslmode=require", true, "postgresql://bot@db/deploybot?sslmode=require"},
 		{"POSTGRES://db/deploybot?password=pw", true, "postgres://db/deploybot?password=xxxxx"},
 		{"mysql://db/deploybot", false, "mysql://db/deploybot"},
+		// The client key's passphrase is a password too (libpq's sslpassword).
+		{"postgres://bot:pw@db/deploybot?sslmode=verify-full&sslpassword=keypw", true, "postgres://bot:xxxxx@db/deploybot?sslmode=verify-full&sslpassword=xxxxx"},
+		{"host=db password='two words' sslpassword=keypw", false, "host=db password=xxxxx sslpassword=xxxxx"},
 	} {
 		if got := storage.IsPostgresURL(tc.dsn); got != tc.pg {
 			t.Errorf("IsPostgresURL(%q) = %v, want %v", tc.dsn, got, tc.pg)
