@@ -136,6 +136,11 @@ func (db *DB) openPostgres(ctx context.Context) (err error) {
 	if err := db.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("open db: %w", err)
 	}
+	if db.SingleProcess {
+		if err := db.LockSingleProcess(ctx); err != nil {
+			return fmt.Errorf("open db: %w", err)
+		}
+	}
 	if err := db.migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
