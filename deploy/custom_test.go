@@ -2,6 +2,8 @@ package deploy_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +149,33 @@ func TestCheckSummaryOnApprovalCard(t *testing.T) {
 				t.Errorf("check summary = %q, want %q", card.Info.CheckSummary, tt.want)
 			}
 		})
+	}
+}
+
+// TestRollbackToAfterRollback: the card of a rollback to a release id says
+// what was live before that release, following earlier rollbacks: after
+// 1.4.0, 1.4.1, a rollback to 1.4.0 and then 1.4.2, undoing 1.4.2 brings
+// back 1.4.0, not 1.4.1.
+func TestRollbackToAfterRollback(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	for _, v := range []string{"1.4.0", "1.4.1"} {
+		h.waitStatus(h.deploy(dev, "shop-web", "staging", v).ID, deploy.StatusSucceeded)
+	}
+	back, err := h.svc.RequestRollback(ctx, deploy.RollbackInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.waitStatus(back.ID, deploy.StatusSucceeded); r.Plan.RollbackVersion != "1.4.0" {
+		t.Fatalf("the first rollback restores %q, want 1.4.0", r.Plan.RollbackVersion)
+	}
+	last := h.waitStatus(h.deploy(dev, "shop-web", "staging", "1.4.2").ID, deploy.StatusSucceeded)
+	req, err := h.svc.RequestRollback(ctx, deploy.RollbackInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", To: strconv.FormatInt(last.ID, 10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("1.4.0 (#1), what was live before 1.4.2 (#%d)", last.ID)
+	if req.Plan.Restores != want {
+		t.Errorf("restores %q, want %q", req.Plan.Restores, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/deploybot/deploybot/config"
 	"github.com/deploybot/deploybot/deploy"
 	"github.com/deploybot/deploybot/deploy/deploytest"
 )
@@ -427,5 +428,47 @@ func TestRunnerNotesReachTheThread(t *testing.T) {
 		if n := strings.Count(thread, note); n != 1 {
 			t.Errorf("note %q posted %d times:\n%s", note, n, thread)
 		}
+	}
+}
+
+// TestCancelAfterEnvRemoved: a configuration reloaded without an
+// environment leaves its running and waiting requests cancelable by
+// their requester (they keep their approved plans), and still refused to
+// anyone else.
+func TestCancelAfterEnvRemoved(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.runner.HoldJobs = true
+	running := h.deploy(dev, "shop-web", "staging", "1.0.0")
+	h.waitStatus(running.ID, deploy.StatusRunning)
+	queued := h.deploy(dev, "shop-web", "staging", "1.0.1")
+	if queued.Status != deploy.StatusQueued {
+		t.Fatalf("second request is %s, want queued", queued.Status)
+	}
+	pending := h.deploy(alice, "shop-web", "production", "1.0.0")
+
+	text := strings.Replace(testConfig, "      staging:\n        hosts: [stg-web-01.example.com, stg-web-02.example.com]\n        deployers: [\"@shop-devs\"]\n", "", 1)
+	text = strings.Replace(text, "      production:\n        hosts: [web-01.example.com", "      production-new:\n        hosts: [web-01.example.com", 1)
+	cfg, err := config.Parse("test.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Apps["shop-web"]; a.Environments["staging"] != nil || a.Environments["production"] != nil {
+		t.Fatal("the reloaded configuration still has staging or production")
+	}
+	h.svc.SetCatalog(cfg.Catalog())
+
+	_, err = h.svc.Cancel(ctx, queued.ID, eve)
+	wantCode(t, err, deploy.EFORBIDDEN)
+	for _, r := range []*deploy.Request{queued, running, pending} {
+		if _, err := h.svc.Cancel(ctx, r.ID, r.RequestedBy); err != nil {
+			t.Fatalf("requester's cancel of #%d (%s) after its environment was removed: %v", r.ID, r.Status, err)
+		}
+	}
+	h.waitStatus(queued.ID, deploy.StatusCanceled)
+	h.waitStatus(pending.ID, deploy.StatusCanceled)
+	h.waitStatus(running.ID, deploy.StatusCanceled)
+	if n := len(h.runner.Cancels()); n != 1 {
+		t.Errorf("AWX cancels = %d, want 1", n)
 	}
 }

@@ -123,40 +123,31 @@ func (s *Service) authorizeRequest(ctx context.Context, user, channel, appName, 
 // without one, to the newest release live on all hosts) restores, from the
 // release history; without "to" it also returns the choice.
 func (s *Service) describeRollback(ctx context.Context, app, env, to string, hosts []string) (string, rollbackChoice, error) {
-	if to == "" {
-		history, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env,
-			Statuses: []Status{StatusSucceeded, StatusFailed, StatusCanceled}, Limit: 200})
-		if err != nil {
-			return "", rollbackChoice{}, internal("release history", err)
-		}
-		var launched []*Request
-		for _, r := range history {
-			if !r.Check && !r.Job.Zero() {
-				launched = append(launched, r)
-			}
-		}
-		c := chooseRollback(launched, hosts)
-		return c.describe(), c, nil
-	}
-	done, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env, Statuses: []Status{StatusSucceeded}, Limit: 50})
+	history, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env,
+		Statuses: []Status{StatusSucceeded, StatusFailed, StatusCanceled}, Limit: 200})
 	if err != nil {
 		return "", rollbackChoice{}, internal("release history", err)
 	}
-	var releases []*Request
-	for _, r := range done {
-		if r.Kind == KindDeploy && !r.Check {
-			releases = append(releases, r)
+	var launched []*Request
+	for _, r := range history {
+		if !r.Check && !r.Job.Zero() {
+			launched = append(launched, r)
 		}
 	}
+	if to == "" {
+		c := chooseRollback(launched, hosts)
+		return c.describe(), c, nil
+	}
 	name := func(r *Request) string { return fmt.Sprintf("%s (#%d)", r.Version, r.ID) }
-	// Release N's backup holds what was live before N was installed.
+	// Release N's backup holds what was live before N was installed: what
+	// the history before N (rollbacks included) says ran on every host.
 	if id, err := strconv.ParseInt(to, 10, 64); err == nil {
-		for i, r := range releases {
-			if r.ID != id {
+		for i, r := range launched {
+			if r.ID != id || r.Kind != KindDeploy {
 				continue
 			}
-			if i+1 < len(releases) {
-				return fmt.Sprintf("%s, what was live before %s", name(releases[i+1]), name(r)), rollbackChoice{}, nil
+			if c := chooseRollback(launched[i+1:], hosts); c.current != nil && c.currentDone {
+				return fmt.Sprintf("%s, what was live before %s", name(c.current), name(r)), rollbackChoice{}, nil
 			}
 			return fmt.Sprintf("what was live before %s (from the backup it took)", name(r)), rollbackChoice{}, nil
 		}

@@ -3,6 +3,7 @@ package deploy
 import (
 	"fmt"
 	"slices"
+	"strconv"
 )
 
 // rollbackChoice is what a rollback without a release id brings the hosts
@@ -33,24 +34,57 @@ type rollbackChoice struct {
 // the release before it, which was live everywhere. Rolling back again
 // goes one release further back. Releases of the current version are
 // skipped: going back to it would change nothing.
+//
+// "Before" follows what was live, not the order of the deploys: a release
+// that a rollback went back past is never brought back by a later
+// rollback (after 1.4.0, 1.4.1, a rollback to 1.4.0 and then 1.4.2, a
+// rollback restores 1.4.0). Where the history cannot say what is live on
+// every host (a rollback to a release id, or to a release older than the
+// history read), nothing before it is chosen and the hosts restore their
+// newest backups.
 func chooseRollback(history []*Request, hosts []string) rollbackChoice {
 	events := slices.Clone(history)
 	slices.Reverse(events) // oldest first
 	var (
-		done    []*Request // deploys that finished on every host, oldest first
+		// lived holds the deploys that were live on every host, oldest
+		// first, less those a rollback went back past: its last entry
+		// is what every host ran before the current release.
+		lived   []*Request
 		current *Request
 		fully   bool
 	)
 	live := map[string][]string{}
-	// before returns the newest release that finished everywhere, older
-	// than r and of another version.
-	before := func(r *Request) *Request {
-		for i := len(done) - 1; i >= 0; i-- {
-			if d := done[i]; d.ID < r.ID && d.Version != r.Version {
-				return d
+	// target returns the index in lived of the release a rollback from
+	// current brings back: the newest of another version than current's,
+	// other than current itself; -1 for none.
+	target := func() int {
+		if current == nil {
+			return -1
+		}
+		for i := len(lived) - 1; i >= 0; i-- {
+			if d := lived[i]; d != current && d.Version != current.Version {
+				return i
 			}
 		}
-		return nil
+		return -1
+	}
+	index := func(id int64) int {
+		for i, d := range lived {
+			if d.ID == id {
+				return i
+			}
+		}
+		return -1
+	}
+	// backTo makes lived[i] the release live everywhere; i < 0 means the
+	// history no longer knows what is.
+	backTo := func(i int) {
+		if i < 0 {
+			lived, current, fully = nil, nil, false
+			return
+		}
+		lived = lived[:i+1]
+		current, fully = lived[i], true
 	}
 	for _, r := range events {
 		ok := r.Status == StatusSucceeded
@@ -60,7 +94,10 @@ func chooseRollback(history []*Request, hosts []string) rollbackChoice {
 				live[h] = reached(live[h], r.Version, ok)
 			}
 			if ok {
-				done = append(done, r)
+				if n := len(lived); n > 0 && lived[n-1].Version == r.Version {
+					lived = lived[:n-1] // a redeploy of the same version
+				}
+				lived = append(lived, r)
 			}
 			current, fully = r, ok
 		case KindRollback:
@@ -77,14 +114,38 @@ func chooseRollback(history []*Request, hosts []string) rollbackChoice {
 			if !ok {
 				continue
 			}
-			var back *Request
-			if v != "" {
-				back = findRequest(done, r.Plan.RollbackRelease)
-			} else if current != nil {
-				back = before(current)
-			}
-			if back != nil {
-				current, fully = back, true
+			switch {
+			case v != "":
+				i := index(r.Plan.RollbackRelease)
+				if i < 0 {
+					// Older than the history read: the newest
+					// release of that version, if any.
+					for j := len(lived) - 1; j >= 0 && i < 0; j-- {
+						if lived[j].Version == v {
+							i = j
+						}
+					}
+				}
+				backTo(i)
+			case r.RollbackTo != "":
+				// Each host restored what was live before release
+				// RollbackTo: the release below it in lived, or, for
+				// the current release that did not finish, the last
+				// one live everywhere.
+				id, err := strconv.ParseInt(r.RollbackTo, 10, 64)
+				switch i := index(id); {
+				case err != nil:
+					backTo(-1)
+				case i >= 0:
+					backTo(i - 1)
+				case current != nil && current.ID == id && !fully:
+					backTo(len(lived) - 1)
+				default:
+					backTo(-1)
+				}
+			default:
+				// The newest backups: the release before current.
+				backTo(target())
 			}
 		}
 	}
@@ -94,8 +155,8 @@ func chooseRollback(history []*Request, hosts []string) rollbackChoice {
 			c.hostVersions[h] = vs
 		}
 	}
-	if current != nil {
-		c.release = before(current)
+	if i := target(); i >= 0 {
+		c.release = lived[i]
 	}
 	return c
 }
@@ -117,16 +178,6 @@ func reached(had []string, v string, finished bool) []string {
 		}
 	}
 	return out
-}
-
-// findRequest returns the request with id in rs, or nil.
-func findRequest(rs []*Request, id int64) *Request {
-	for _, r := range rs {
-		if r.ID == id {
-			return r
-		}
-	}
-	return nil
 }
 
 // describe says what the rollback restores, for the card.

@@ -26,6 +26,12 @@ func TestChooseRollback(t *testing.T) {
 	f3 := dep(3, "1.4.2", StatusFailed)
 	c3 := dep(3, "1.4.2", StatusCanceled)
 	same := dep(3, "1.4.1", StatusSucceeded)
+	toID := func(id int64, to string) *Request {
+		return &Request{ID: id, Kind: KindRollback, Status: StatusSucceeded, RollbackTo: to, Plan: Plan{Hosts: hosts}}
+	}
+	e1, e2, e3, e4 := dep(1, "1.3.9", StatusSucceeded), dep(2, "1.4.0", StatusSucceeded), dep(3, "1.4.1", StatusSucceeded), dep(4, "1.4.2", StatusSucceeded)
+	d4 := dep(5, "1.4.3", StatusSucceeded)
+	f4 := dep(5, "1.4.3", StatusFailed)
 	tests := []struct {
 		name    string
 		history []*Request // oldest first here; reversed below
@@ -51,6 +57,19 @@ func TestChooseRollback(t *testing.T) {
 			"1.4.0 (#1) on every host, the release before 1.4.1 (#2)"},
 		{"a redeploy of the same version is skipped", []*Request{d1, d2, same}, 1, true, []string{"1.4.1"},
 			"1.4.0 (#1) on every host, the release before 1.4.1 (#3)"},
+		// A release a rollback went back past does not come back.
+		{"a release after a rollback goes back to what the rollback restored", []*Request{d1, d2, back(4, d1, StatusSucceeded), d4}, 1, true, []string{"1.4.3"},
+			"1.4.0 (#1) on every host, the release before 1.4.3 (#5)"},
+		{"a failed release after a rollback goes back to what the rollback restored", []*Request{d1, d2, back(4, d1, StatusSucceeded), f4}, 1, false, []string{"1.4.3", "1.4.0"},
+			"1.4.0 (#1) on every host, the last release live on all of them before 1.4.3 (#5), which did not finish"},
+		{"after a rollback to a release id, one further", []*Request{e1, e2, e3, e4, toID(5, "3")}, 1, true, nil,
+			"1.3.9 (#1) on every host, the release before 1.4.0 (#2)"},
+		{"after a rollback to the first release on record, nothing known", []*Request{d1, d2, d3, toID(4, "1")}, 0, false, nil,
+			"the newest backup on each host"},
+		{"after a rollback to a backup name, nothing known", []*Request{d1, d2, d3, toID(4, "nightly-3")}, 0, false, nil,
+			"the newest backup on each host"},
+		{"after a rollback to a release older than the history, nothing known", []*Request{d2, d3, back(4, d1, StatusSucceeded)}, 0, false, []string{"1.4.0"},
+			"the newest backup on each host"},
 		{"a failure with nothing before it", []*Request{dep(1, "1.4.0", StatusFailed)}, 0, false, nil,
 			"the newest backup on each host: no earlier release than 1.4.0 (#1) finished on every host on record"},
 	}

@@ -283,14 +283,20 @@ func (s *Service) lookup(app, env string) (*App, *Environment, error) {
 
 // actorOn is the opening of every action on an existing request: it loads
 // request id, looks up its environment in the catalog, and resolves user
-// against the lists of that environment the action's rule reads.
+// against the lists of that environment the action's rule reads. A
+// request whose app or environment a reloaded configuration no longer
+// has keeps its approved plan, and may still run: its requester alone may
+// act on it (cancel it, read its output), as on an environment that lists
+// nobody.
 func (s *Service) actorOn(ctx context.Context, id int64, user string, lists func(*Environment) [][]string) (*Request, *Environment, Identity, error) {
 	req, err := s.store.Request(ctx, id)
 	if err != nil {
 		return nil, nil, Identity{}, internal("read request", err)
 	}
 	_, env, err := s.lookup(req.App, req.Env)
-	if err != nil {
+	if ErrorCode(err) == ENOTFOUND {
+		env = &Environment{Name: req.Env}
+	} else if err != nil {
 		return nil, nil, Identity{}, err
 	}
 	who, err := s.identity(ctx, user, lists(env)...)

@@ -52,6 +52,13 @@ type DB struct {
 	// truncated digest to force two plans onto one hash.
 	HashPlan func(deploy.Plan) string
 
+	// SingleProcess makes Open on PostgreSQL take the single-process lock
+	// (LockSingleProcess) before it applies any migration: a second bot,
+	// perhaps a newer one, is refused without changing the database the
+	// first one runs on. The bot sets it; tools and tests that open
+	// several handles do not.
+	SingleProcess bool
+
 	// w is the write pool: one connection whose transactions begin with
 	// BEGIN IMMEDIATE, so a write transaction takes the write lock first
 	// and never fails later on a lock upgrade. r is the read pool, whose

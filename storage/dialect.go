@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -59,13 +60,7 @@ func looksLikeKeywordDSN(dsn string) bool {
 // connection string) without its password, a file path as is.
 func Redact(dsn string) string {
 	if looksLikeKeywordDSN(dsn) {
-		f := strings.Fields(dsn)
-		for i := range f {
-			if strings.HasPrefix(f[i], "password=") {
-				f[i] = "password=xxxxx"
-			}
-		}
-		return strings.Join(f, " ")
+		return keywordPasswordRE.ReplaceAllString(dsn, "${1}=xxxxx")
 	}
 	if !IsPostgresURL(dsn) {
 		return dsn
@@ -75,11 +70,29 @@ func Redact(dsn string) string {
 		return "postgres://(a URL that does not parse)"
 	}
 	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
+	masked := false
+	for k := range q {
+		if isPasswordKey(k) {
+			q.Set(k, "xxxxx")
+			masked = true
+		}
+	}
+	if masked {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// keywordPasswordRE matches a password setting of a libpq keyword/value
+// connection string (password, sslpassword), its value bare or quoted
+// ('two words', with \' inside): libpq's "Keyword/Value Connection
+// Strings" (https://www.postgresql.org/docs/current/libpq-connect.html).
+var keywordPasswordRE = regexp.MustCompile(`(?i)\b(\w*password)\s*=\s*('(?:[^'\\]|\\.)*'?|\S*)`)
+
+// isPasswordKey reports whether a connection URL's query parameter holds
+// a secret: password, and sslpassword (the client key's passphrase).
+func isPasswordKey(k string) bool {
+	return strings.HasSuffix(strings.ToLower(k), "password")
 }
 
 // writeLockKey is the PostgreSQL advisory lock every write transaction
@@ -122,6 +135,11 @@ func (db *DB) openPostgres(ctx context.Context) (err error) {
 	}()
 	if err := db.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("open db: %w", err)
+	}
+	if db.SingleProcess {
+		if err := db.LockSingleProcess(ctx); err != nil {
+			return fmt.Errorf("open db: %w", err)
+		}
 	}
 	if err := db.migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)

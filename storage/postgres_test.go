@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -242,6 +243,9 @@ func TestIsPostgresURL(t *testing.T) {
 		{"postgresql://bot@db/deploybot?sslmode=require", true, "postgresql://bot@db/deploybot?sslmode=require"},
 		{"POSTGRES://db/deploybot?password=pw", true, "postgres://db/deploybot?password=xxxxx"},
 		{"mysql://db/deploybot", false, "mysql://db/deploybot"},
+		// The client key's passphrase is a password too (libpq's sslpassword).
+		{"postgres://bot:pw@db/deploybot?sslmode=verify-full&sslpassword=keypw", true, "postgres://bot:xxxxx@db/deploybot?sslmode=verify-full&sslpassword=xxxxx"},
+		{"host=db password='two words' sslpassword=keypw", false, "host=db password=xxxxx sslpassword=xxxxx"},
 	} {
 		if got := storage.IsPostgresURL(tc.dsn); got != tc.pg {
 			t.Errorf("IsPostgresURL(%q) = %v, want %v", tc.dsn, got, tc.pg)
@@ -332,5 +336,65 @@ func TestLockSingleProcess(t *testing.T) {
 	db, _ := MustOpen(t)
 	if err := db.LockSingleProcess(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSingleProcessBeforeMigrating: a bot that opens a PostgreSQL
+// database another bot holds (SingleProcess) is refused before it applies
+// any migration: a newer deploybot started beside a running one does not
+// change the schema under it.
+func TestSingleProcessBeforeMigrating(t *testing.T) {
+	t.Parallel()
+	pg.Require(t)
+	ctx := context.Background()
+	url := pg.EmptyURL(t)
+	holder, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	conn, err := holder.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The running bot's session lock (LockSingleProcess), taken on a
+	// database it has not migrated yet so that any migration shows.
+	var ok bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(x'6465706c6f793170'::bigint)`).Scan(&ok); err != nil || !ok {
+		t.Fatalf("take the lock: %v %v", ok, err)
+	}
+
+	db := storage.NewDB(url)
+	db.SingleProcess = true
+	err = db.Open(ctx)
+	if err == nil {
+		_ = db.Close()
+		t.Fatal("opened a database another bot holds")
+	}
+	if !strings.Contains(err.Error(), "another deploybot is already running on this database") {
+		t.Errorf("err = %v, want the refusal", err)
+	}
+	var tables int
+	if err := holder.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 {
+		t.Errorf("the refused bot created %d tables", tables)
+	}
+
+	// Once the lock is free, Open takes it and migrates.
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock(x'6465706c6f793170'::bigint)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	second := storage.NewDB(url)
+	second.SingleProcess = true
+	if err := second.Open(ctx); err == nil {
+		_ = second.Close()
+		t.Fatal("a second bot opened the database the first holds")
 	}
 }

@@ -90,6 +90,8 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	}
 
 	db := storage.NewDB(o.DBPath)
+	// One bot per database, refused before it migrates anything.
+	db.SingleProcess = true
 	if err := db.Open(ctx); err != nil {
 		return fmt.Errorf("open database %s: %w", storage.Redact(o.DBPath), err)
 	}
