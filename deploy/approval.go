@@ -32,20 +32,27 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 		s.audit(ctx, req, user, "approve_refused", "stored plan does not match its hash "+req.PlanHash)
 		return nil, Errorf(ECONFLICT, "Request #%d's stored plan is not the plan `%s` its card shows (or it was made by an older deploybot), so it cannot be approved. Request it again.", id, ShortHash(req.PlanHash))
 	}
+	// Earlier approvals count only while their approvers may still
+	// approve under the policy in force (a reload may have removed them):
+	// the store queues the request once it has that many more.
+	stale, err := s.staleApprovals(ctx, req, pol)
+	if err != nil {
+		return nil, err
+	}
 	// The last needed approval queues the request in the same transaction,
 	// and the note in the thread is owed in it too (see Change.Owed).
 	owed := func(r *Request) []Owed {
 		note := fmt.Sprintf(":heavy_check_mark: Approved by <@%s>", user)
-		if missing := ApprovalsMissing(r, pol); missing > 0 {
+		if missing := pol.missing(distinctApprovers(r) - stale); missing > 0 {
 			note += fmt.Sprintf("; %s more needed", countOf(missing, "approval"))
 		}
 		return []Owed{{Kind: OwedThread, Text: note}}
 	}
-	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now, PlanHash: req.PlanHash, Needed: max(pol.MinApprovals, 1), Owed: owed})
+	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now, PlanHash: req.PlanHash, Needed: max(pol.MinApprovals, 1) + stale, Owed: owed})
 	if err != nil {
 		return nil, internal("add approval", err)
 	}
-	missing := ApprovalsMissing(req, pol)
+	missing := pol.missing(distinctApprovers(req) - stale)
 	s.reqLog(req).Info().Str("slack_user", user).Int("missing", missing).Msg("approved")
 	s.deliverOwed(ctx, req.ID)
 	if missing > 0 {
@@ -111,6 +118,9 @@ func (s *Service) queueApproved(ctx context.Context) error {
 		if err != nil || len(r.Approvals) == 0 || ApprovalsMissing(r, env.Approval) > 0 {
 			continue
 		}
+		if stale, err := s.staleApprovals(ctx, r, env.Approval); err != nil || stale > 0 {
+			continue // an approval no longer holds: it waits for another
+		}
 		if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
 			continue // expirePending closes it
 		}
@@ -158,7 +168,7 @@ func (s *Service) expirePending(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		missing := ApprovalsMissing(r, env.Approval)
+		missing := s.approvalsMissing(ctx, r, env.Approval)
 		s.audit(ctx, r, "", "reminded", fmt.Sprintf("expires at %s", r.ExpiresAt.UTC().Format(time.RFC3339)))
 		s.thread(ctx, r, fmt.Sprintf(":alarm_clock: #%d still needs %s and expires at %s. Approvers: %s.",
 			r.ID, countOf(missing, "approval"), s.clockText(r.ExpiresAt), strings.Join(mentions(env.Approval.Approvers), ", ")))
@@ -194,3 +204,38 @@ func (s *Service) reminded(ctx context.Context, r *Request) bool {
 
 // approvers are the lists an approval decision reads.
 func approvers(e *Environment) [][]string { return [][]string{e.Approval.Approvers} }
+
+// staleApprovals counts the distinct approvals of r whose approvers may no
+// longer approve it under pol (removed from the approvers, or the
+// requester where self-approval is now off): they stay on record but no
+// longer count. An error means membership could not be checked; the caller
+// fails closed.
+func (s *Service) staleApprovals(ctx context.Context, r *Request, pol ApprovalPolicy) (int, error) {
+	stale := 0
+	seen := map[string]bool{}
+	for _, a := range r.Approvals {
+		if seen[a.User] {
+			continue
+		}
+		seen[a.User] = true
+		who, err := s.identity(ctx, a.User, pol.Approvers)
+		if err != nil {
+			return 0, err
+		}
+		if !who.In(pol.Approvers) || (a.User == r.RequestedBy && !pol.AllowSelfApproval) {
+			stale++
+		}
+	}
+	return stale, nil
+}
+
+// approvalsMissing is how many more approvals r needs under pol, counting
+// only the approvals that still hold (staleApprovals); when that cannot be
+// checked, none of them counts.
+func (s *Service) approvalsMissing(ctx context.Context, r *Request, pol ApprovalPolicy) int {
+	stale, err := s.staleApprovals(ctx, r, pol)
+	if err != nil {
+		return pol.missing(0)
+	}
+	return pol.missing(distinctApprovers(r) - stale)
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deploybot/deploybot/config"
 	"github.com/deploybot/deploybot/deploy"
 )
 
@@ -198,4 +199,46 @@ func TestExpiryWithReminder(t *testing.T) {
 	if h.runner.LaunchCount() != 0 {
 		t.Error("an expired request was launched")
 	}
+}
+
+// TestApprovalNoLongerHolds: an approval counts only while its approver
+// may still approve. An approver who left the approvers' group, or was
+// removed from the approvers by a reloaded configuration, no longer brings
+// the request to its quorum; the approvals still needed are asked for.
+func TestApprovalNoLongerHolds(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	req := h.deploy(alice, "shop-web", "prod-eu", "1.4.2")
+	if _, err := h.svc.Approve(ctx, req.ID, carol); err != nil {
+		t.Fatal(err)
+	}
+	h.dir.SetGroups(carol) // carol leaves @shop-leads
+	r, err := h.svc.Approve(ctx, req.ID, dan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != deploy.StatusPendingApproval {
+		t.Fatalf("queued on an approval that no longer holds: %s", r.Status)
+	}
+	if card, _ := h.notifier.LastCard(req.ID); card.Info.ApprovalsMissing != 1 {
+		t.Errorf("card says %d approvals missing, want 1", card.Info.ApprovalsMissing)
+	}
+	h.tick()
+	if r := h.request(req.ID); r.Status != deploy.StatusPendingApproval || h.runner.LaunchCount() != 0 {
+		t.Fatalf("the periodic pass queued it: %s, %d launches", r.Status, h.runner.LaunchCount())
+	}
+
+	// A reload makes bob an approver of prod-eu: his approval completes it
+	// (dan's and bob's; carol's still does not count).
+	cfg, err := config.Parse("test.yaml", []byte(strings.Replace(testConfig, `approvers: ["@shop-leads"]
+          min_approvals: 2`, `approvers: ["@shop-leads", U02BOB0000]
+          min_approvals: 2`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.SetCatalog(cfg.Catalog())
+	if _, err := h.svc.Approve(ctx, req.ID, bob); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(req.ID, deploy.StatusSucceeded)
 }

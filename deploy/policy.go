@@ -135,11 +135,16 @@ func decidable(req *Request, now time.Time) error {
 
 // ApprovalsMissing returns how many more distinct approvals req needs.
 func ApprovalsMissing(req *Request, pol ApprovalPolicy) int {
+	return pol.missing(distinctApprovers(req))
+}
+
+// distinctApprovers counts the distinct users who approved req.
+func distinctApprovers(req *Request) int {
 	distinct := map[string]bool{}
 	for _, a := range req.Approvals {
 		distinct[a.User] = true
 	}
-	return pol.missing(len(distinct))
+	return len(distinct)
 }
 
 // MayCancel decides whether who may cancel req: the requester, a deployer

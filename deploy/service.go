@@ -389,7 +389,7 @@ func (s *Service) cardInfo(ctx context.Context, req *Request) CardInfo {
 		info.Approvers = pol.Approvers
 		info.SelfApproval = pol.AllowSelfApproval
 		if req.Status == StatusPendingApproval {
-			info.ApprovalsMissing = ApprovalsMissing(req, pol)
+			info.ApprovalsMissing = s.approvalsMissing(ctx, req, pol)
 		}
 	}
 	if req.Kind == KindRollback && req.Plan.Restores != "" {
