@@ -211,10 +211,21 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		reload = hup
 	}
 	rl := &reloader{path: o.ConfigPath, cfg: cfg, log: log, check: func(ctx context.Context, c *config.Config) error {
-		if !reached {
-			return nil
+		// As at start: @groups on a free workspace, and job templates or a
+		// credential AWX cannot run, refuse the file.
+		if err := checkGroups(ctx, gw, c, log); err != nil {
+			return err
 		}
-		return checkGroups(ctx, gw, c, log)
+		actx, cancel := context.WithTimeout(ctx, tun.AWXTimeout)
+		defer cancel()
+		if _, err := awxrunner.Check(actx, awx, c.Catalog(), awxSettings(c), log); err != nil {
+			var setup *awxrunner.SetupError
+			if errors.As(err, &setup) {
+				return fmt.Errorf("AWX is not set up for it: %w", err)
+			}
+			log.Warn().Str("error", err.Error()).Msg("AWX could not be asked about the reloaded configuration; its job templates are checked when AWX answers")
+		}
+		return nil
 	}, signals: reload, apply: []func(*config.Config){
 		func(c *config.Config) { svc.SetCatalog(c.Catalog()) },
 		b.SetConfig, watch.SetConfig, state.SetConfig,

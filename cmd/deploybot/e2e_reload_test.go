@@ -8,8 +8,9 @@ import (
 )
 
 // TestStoryConfigReload: an operator adds an environment to deploybot.yaml
-// and sends SIGHUP. A broken file first changes nothing and says so in the
-// log; the fixed file applies at once, without a restart: the AWX
+// and sends SIGHUP. A broken file, then one naming a job template AWX does
+// not have, change nothing and say so in the log; the fixed file applies at
+// once, without a restart: the AWX
 // inventory of the new environment is created with its host, and a
 // release to it runs there.
 func TestStoryConfigReload(t *testing.T) {
@@ -51,6 +52,22 @@ func TestStoryConfigReload(t *testing.T) {
 	}
 	s.slash(alice, "shop-web qa 1.4.2")
 	s.await("a second refusal", func() bool { return strings.Count(allEphemerals(s, alice), "no environment") >= 2 })
+
+	// A job template AWX does not have: refused as at start, nothing changes.
+	missingTemplate := strings.Replace(withQA, "web: deploybot-web-deploy", "web: deploybot-web-deploy-v2", 1)
+	if missingTemplate == withQA {
+		t.Fatal("the stories' config changed: update this test")
+	}
+	write(missingTemplate)
+	hup <- syscall.SIGHUP
+	s.await("the reload refused for its template", func() bool {
+		return strings.Count(s.logs.String(), "configuration not reloaded") >= 2
+	})
+	if !strings.Contains(s.logs.String(), "deploybot-web-deploy-v2") {
+		t.Errorf("the refusal does not name the missing template:\n%s", s.logs.String())
+	}
+	s.slash(alice, "shop-web qa 1.4.2")
+	s.await("a third refusal", func() bool { return strings.Count(allEphemerals(s, alice), "no environment") >= 3 })
 
 	write(withQA)
 	hup <- syscall.SIGHUP

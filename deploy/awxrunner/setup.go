@@ -83,15 +83,26 @@ type Settings struct {
 	Credential string
 }
 
-// Prepare checks that the catalog's job templates can take the fields the
-// bot sends and that the machine credential resolves, then brings the
-// inventories in line with the catalog. A template or credential that
-// cannot work is a *SetupError the operator must fix; any other error (an
-// unreachable AWX) is the caller's to retry.
+// Prepare checks AWX for the catalog (Check), then brings the inventories
+// in line with it. A template or credential that cannot work is a
+// *SetupError the operator must fix; any other error (an unreachable AWX)
+// is the caller's to retry.
 func Prepare(ctx context.Context, c *awxclient.Client, cat *deploy.Catalog, set Settings, log zerolog.Logger) error {
-	org, err := c.GetOrganizationByName(ctx, set.Organization)
+	org, err := Check(ctx, c, cat, set, log)
 	if err != nil {
-		return fmt.Errorf("awx organization %q: %w", set.Organization, err)
+		return err
+	}
+	return reconcileInventories(ctx, c, org, cat, log)
+}
+
+// Check checks, without changing anything, that the catalog's job
+// templates can take the fields the bot sends and that the machine
+// credential resolves, and returns the organization's id. Errors as
+// Prepare.
+func Check(ctx context.Context, c *awxclient.Client, cat *deploy.Catalog, set Settings, log zerolog.Logger) (org int, err error) {
+	o, err := c.GetOrganizationByName(ctx, set.Organization)
+	if err != nil {
+		return 0, fmt.Errorf("awx organization %q: %w", set.Organization, err)
 	}
 	roles := make([]string, 0, len(cat.Templates))
 	for role := range cat.Templates {
@@ -114,19 +125,16 @@ func Prepare(ctx context.Context, c *awxclient.Client, cat *deploy.Catalog, set 
 	if set.Credential != "" {
 		// Resolved now so that a missing or ambiguous name stops the bot at
 		// start, not at its first ad-hoc command.
-		if _, err := c.FindCredential(ctx, org.ID, set.Credential, "ssh"); errors.Is(err, awxclient.ErrNotFound) || errors.Is(err, awxclient.ErrAmbiguous) {
+		if _, err := c.FindCredential(ctx, o.ID, set.Credential, "ssh"); errors.Is(err, awxclient.ErrNotFound) || errors.Is(err, awxclient.ErrAmbiguous) {
 			bad = append(bad, fmt.Errorf("awx.credential: %w", err))
 		} else if err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := errors.Join(bad...); err != nil {
-		return &SetupError{err}
+		return 0, &SetupError{err}
 	}
-	if err := reconcileInventories(ctx, c, org.ID, cat, log); err != nil {
-		return err
-	}
-	return nil
+	return o.ID, nil
 }
 
 // reconcileInventories makes every app-env inventory hold exactly the
