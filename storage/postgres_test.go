@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -326,6 +327,22 @@ func TestLockSingleProcess(t *testing.T) {
 		t.Fatal("the lock was not taken again by the first bot")
 	}
 
+	// Killed again, and another bot takes the lock before the first one
+	// notices: its Ping says so, and the bot stops (cmd/deploybot).
+	if _, err := raw.Exec(`SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
+		t.Fatal(err)
+	}
+	third := MustOpenPath(t, url, nil)
+	if err := third.LockSingleProcess(ctx); err != nil {
+		t.Fatalf("a bot after the lock's session ended: %v", err)
+	}
+	if err := first.Ping(ctx); !errors.Is(err, storage.ErrAnotherProcess) {
+		t.Fatalf("ping once another bot holds the lock: %v, want ErrAnotherProcess", err)
+	}
+	if err := third.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,10 @@ type singleProcess struct {
 	conn *sql.Conn
 }
 
-// errAnotherProcess says that another deploybot holds the database.
-var errAnotherProcess = errors.New("another deploybot is already running on this database " +
+// ErrAnotherProcess says that another deploybot holds the database: at
+// start, or after the session holding the lock ended and another process
+// took it meanwhile (Ping then returns it, wrapped).
+var ErrAnotherProcess = errors.New("another deploybot is already running on this database " +
 	"(it holds the PostgreSQL advisory lock deploybot takes at start): stop it first, " +
 	"or give this one a database of its own; several replicas on one database are not supported yet")
 
@@ -63,7 +65,7 @@ func (db *DB) takeSingle(ctx context.Context) error {
 	}
 	if !ok {
 		_ = conn.Close()
-		return errAnotherProcess
+		return ErrAnotherProcess
 	}
 	db.single.conn = conn
 	return nil

@@ -45,11 +45,13 @@ type botTunables struct {
 	SlackAuthCheck time.Duration
 	// Reload delivers the configuration reload requests; SIGHUP when nil.
 	Reload <-chan os.Signal
+	// DBCheck is the interval of the database checks (guardDatabase).
+	DBCheck time.Duration
 }
 
 func defaultTunables() botTunables {
 	return botTunables{SlackStale: 90 * time.Second, AWXCheck: 30 * time.Second, ShutdownTimeout: 15 * time.Second,
-		AWXTimeout: awxTimeout, SlackAuthCheck: time.Minute}
+		AWXTimeout: awxTimeout, SlackAuthCheck: time.Minute, DBCheck: 10 * time.Second}
 }
 
 // runBot runs the bot until ctx ends or a component fails for good.
@@ -204,6 +206,9 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	})
 	g.Go("awx", watch.Run)
+	g.Go("database", func(ctx context.Context) error {
+		return guardDatabase(ctx, db.Ping, tun.DBCheck, log)
+	})
 	reload := tun.Reload
 	if reload == nil {
 		hup, stop := hangups()

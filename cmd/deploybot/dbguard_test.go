@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/deploybot/deploybot/storage"
+)
+
+// TestGuardDatabase: the bot stops when another deploybot took the
+// database's lock; a database that merely fails a check is left to /readyz
+// and logged.
+func TestGuardDatabase(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		stops    bool
+		logsWarn bool
+	}{
+		{"healthy", nil, false, false},
+		{"unreachable", errors.New("ping db: connection refused"), false, true},
+		{"lock taken by another bot", fmt.Errorf("ping db: the session ended: %w", storage.ErrAnotherProcess), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var pings atomic.Int32
+			ping := func(context.Context) error { pings.Add(1); return tt.err }
+			var logs syncBuffer
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- guardDatabase(ctx, ping, time.Millisecond, zerolog.New(&logs)) }()
+			if tt.stops {
+				err := <-done
+				if !errors.Is(err, storage.ErrAnotherProcess) || !strings.Contains(err.Error(), "stopping") {
+					t.Fatalf("guard returned %v, want the stop with its reason", err)
+				}
+				return
+			}
+			for pings.Load() < 5 {
+				select {
+				case err := <-done:
+					t.Fatalf("the guard stopped the bot: %v", err)
+				case <-time.After(time.Millisecond): // polling the ping count, bounded by go test's timeout
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("guard returned %v after ctx ended", err)
+			}
+			if got := strings.Contains(logs.String(), "database check failed"); got != tt.logsWarn {
+				t.Errorf("warning logged = %v, want %v:\n%s", got, tt.logsWarn, logs.String())
+			}
+		})
+	}
+}
