@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
 )
 
 // groupCache keeps the user group handle → id map and recent member lists.
-// It is guarded by Slack.mu.
+// It has its own lock: a directory lookup never waits for card writes.
 type groupCache struct {
+	mu      sync.Mutex
 	ids     map[string]string // lower-case handle without "@" → S-id
 	idsAt   time.Time
 	members map[string]memberEntry
@@ -86,13 +88,13 @@ func normHandle(h string) string {
 }
 
 func (s *Slack) groupIDs(ctx context.Context) (map[string]string, error) {
-	s.mu.Lock()
+	s.groups.mu.Lock()
 	if !s.groups.idsAt.IsZero() && time.Since(s.groups.idsAt) < s.opts.GroupsTTL {
 		ids := s.groups.ids
-		s.mu.Unlock()
+		s.groups.mu.Unlock()
 		return ids, nil
 	}
-	s.mu.Unlock()
+	s.groups.mu.Unlock()
 	var ids map[string]string
 	err := s.do(ctx, "usergroups.list", "", func(ctx context.Context) error {
 		groups, err := s.api.GetUserGroupsContext(ctx)
@@ -108,19 +110,19 @@ func (s *Slack) groupIDs(ctx context.Context) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve user groups: %w", err)
 	}
-	s.mu.Lock()
+	s.groups.mu.Lock()
 	s.groups.ids, s.groups.idsAt = ids, time.Now()
-	s.mu.Unlock()
+	s.groups.mu.Unlock()
 	return ids, nil
 }
 
 func (s *Slack) groupMembers(ctx context.Context, id string) ([]string, error) {
-	s.mu.Lock()
+	s.groups.mu.Lock()
 	if e, ok := s.groups.members[id]; ok && time.Since(e.at) < s.opts.MembersTTL {
-		s.mu.Unlock()
+		s.groups.mu.Unlock()
 		return e.users, nil
 	}
-	s.mu.Unlock()
+	s.groups.mu.Unlock()
 	var users []string
 	err := s.do(ctx, "usergroups.users.list", "", func(ctx context.Context) error {
 		var err error
@@ -130,8 +132,8 @@ func (s *Slack) groupMembers(ctx context.Context, id string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve user group %s: %w", id, err)
 	}
-	s.mu.Lock()
+	s.groups.mu.Lock()
 	s.groups.members[id] = memberEntry{users: users, at: time.Now()}
-	s.mu.Unlock()
+	s.groups.mu.Unlock()
 	return users, nil
 }

@@ -120,15 +120,16 @@ type Slack struct {
 	flushers int
 	idle     chan struct{}
 
+	pacer  *pacer
+	groups *groupCache
+
 	mu       sync.Mutex
-	buckets  map[string]*bucket
 	pending  map[msgKey]*cardState
 	flushing map[msgKey]bool
 	final    map[msgKey]time.Time // cards shown in a terminal state, and when
 	cards    map[int64]msgKey     // cards posted, by request id
 	posting  map[int64]chan struct{}
 	known    map[int64]knownRequest // what cards showed, by request id
-	groups   groupCache
 	// queued counts the states queued for a message while its flusher
 	// runs, and written how many of them are written (or refused for
 	// good); wrote is closed and replaced after each write (FlushCard).
@@ -162,14 +163,14 @@ func newSlack(api webAPI, log zerolog.Logger, opts SlackOptions) *Slack {
 		opts:     opts,
 		life:     life,
 		stop:     stop,
-		buckets:  map[string]*bucket{},
+		pacer:    newPacer(time.Now),
 		pending:  map[msgKey]*cardState{},
 		flushing: map[msgKey]bool{},
 		final:    map[msgKey]time.Time{},
 		cards:    map[int64]msgKey{},
 		posting:  map[int64]chan struct{}{},
 		known:    map[int64]knownRequest{},
-		groups:   groupCache{ids: map[string]string{}, members: map[string]memberEntry{}},
+		groups:   &groupCache{ids: map[string]string{}, members: map[string]memberEntry{}},
 		queued:   map[msgKey]uint64{},
 		written:  map[msgKey]uint64{},
 		wrote:    make(chan struct{}),
@@ -237,7 +238,7 @@ func (s *Slack) do(ctx context.Context, method, key string, call func(ctx contex
 				wait = time.Second
 			}
 			if key != "" {
-				s.pushBack(key, wait)
+				s.pacer.pushBack(key, wait)
 			}
 		case ctx.Err() == nil && transient(err):
 			wait = backoff
@@ -299,12 +300,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// bucket paces one kind of write: burst writes at once, then one per
-// interval.
-type bucket struct {
-	next time.Time // when the next write may go once the burst is used
-}
-
 // Keys of the pacing buckets: one per channel for every message write,
 // and one for chat.update across the workspace (Tier 3, about 50 a minute).
 const updateKey = "method:chat.update"
@@ -313,48 +308,12 @@ func channelKey(channel string) string { return "channel:" + channel }
 
 // pace waits for the turn of key.
 func (s *Slack) pace(ctx context.Context, key string, interval time.Duration, burst int) error {
-	s.mu.Lock()
-	b := s.buckets[key]
-	if b == nil {
-		b = &bucket{}
-		s.buckets[key] = b
-	}
-	now := time.Now()
-	// Keep a little under the rate: Slack's clock and ours do not start
-	// their windows at the same instant.
-	interval += interval / 20
-	// The burst is the credit of burst intervals that a quiet key
-	// accumulates.
-	earliest := now.Add(-time.Duration(burst-1) * interval)
-	if b.next.Before(earliest) {
-		b.next = earliest
-	}
-	at := b.next
-	b.next = b.next.Add(interval)
-	s.mu.Unlock()
-	if d := at.Sub(now); d > 0 {
-		return sleep(ctx, d)
-	}
-	return nil
+	return s.pacer.wait(ctx, key, interval, burst)
 }
 
 // paceChannel waits for the channel's turn to write a message.
 func (s *Slack) paceChannel(ctx context.Context, channel string) error {
 	return s.pace(ctx, channelKey(channel), s.opts.ChannelInterval, s.opts.ChannelBurst)
-}
-
-// pushBack delays the next writes of key after a 429.
-func (s *Slack) pushBack(key string, d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.buckets[key]
-	if b == nil {
-		b = &bucket{}
-		s.buckets[key] = b
-	}
-	if t := time.Now().Add(d); b.next.Before(t) {
-		b.next = t
-	}
 }
 
 // post posts a message and returns its ts.

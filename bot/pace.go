@@ -1,0 +1,57 @@
+package bot
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// pacer spaces writes per key (a channel, a Web API method): a key that
+// was quiet may write burst times at once, then once per interval; a 429
+// pushes its key back by the Retry-After Slack asked for. It is safe for
+// concurrent use.
+type pacer struct {
+	now  func() time.Time
+	mu   sync.Mutex
+	next map[string]time.Time // per key: when the next write may go once the burst is used
+}
+
+func newPacer(now func() time.Time) *pacer {
+	return &pacer{now: now, next: map[string]time.Time{}}
+}
+
+// turn reserves key's next turn and returns how long to wait for it.
+func (p *pacer) turn(key string, interval time.Duration, burst int) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	// Keep a little under the rate: Slack's clock and ours do not start
+	// their windows at the same instant.
+	interval += interval / 20
+	// The burst is the credit of burst intervals that a quiet key
+	// accumulates.
+	earliest := now.Add(-time.Duration(burst-1) * interval)
+	next := p.next[key]
+	if next.Before(earliest) {
+		next = earliest
+	}
+	p.next[key] = next.Add(interval)
+	return max(next.Sub(now), 0)
+}
+
+// wait waits for key's next turn, or until ctx ends.
+func (p *pacer) wait(ctx context.Context, key string, interval time.Duration, burst int) error {
+	if d := p.turn(key, interval, burst); d > 0 {
+		return sleep(ctx, d)
+	}
+	return nil
+}
+
+// pushBack delays the next writes of key by d from now (after a 429).
+func (p *pacer) pushBack(key string, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t := p.now().Add(d); p.next[key].Before(t) {
+		p.next[key] = t
+	}
+}
