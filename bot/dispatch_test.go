@@ -218,17 +218,19 @@ func TestDispatchTable(t *testing.T) {
 	}
 }
 
-func TestRollbackButtonWithoutLookup(t *testing.T) {
+// TestRollbackButtonReadsTheRequest: the Roll back button carries only a
+// request id; what to roll back is read from the stored request, and an id
+// the domain does not know is answered to the clicker.
+func TestRollbackButtonReadsTheRequest(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	b, _, d, srv := unitBot(t, Config{})
-	b.d = struct{ Deployer }{d} // hides fakeDeployer.Request
 	b.HandleEvent(ctx, slashEvent("e1", "shop-web staging 1.0.0"))
 	eventually(t, "card", func() bool { return d.hasCard(1) })
 	b.HandleEvent(ctx, clickEvent("e2", "U2", ActionRollback, "1", "5.1"))
 	eventually(t, "rollback", func() bool { return count(d.Calls(), "rollback U2 C1 shop-web staging ") == 1 })
 	b.HandleEvent(ctx, clickEvent("e3", "U2", ActionRollback, "99", "5.2"))
-	if _, err := srv.AwaitEphemeral(ctx, "U2", func(e slacktest.Ephemeral) bool { return strings.Contains(e.Text, "no longer know what #99") }); err != nil {
+	if _, err := srv.AwaitEphemeral(ctx, "U2", func(e slacktest.Ephemeral) bool { return strings.Contains(e.Text, "There is no request #99") }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -32,6 +32,9 @@ type fakeDeployer struct {
 	reqs  map[int64]*deploy.Request
 	calls []string
 	runs  sync.WaitGroup
+
+	smu    sync.Mutex
+	scheds []*deploy.Schedule
 }
 
 func newFakeDeployer(gw *Slack) *fakeDeployer {

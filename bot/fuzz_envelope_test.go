@@ -358,8 +358,4 @@ func (cannedDeployer) NextRuns(*deploy.Schedule, int) []deploy.RunTime {
 	return []deploy.RunTime{{At: time.Unix(3, 0)}}
 }
 
-var (
-	_ Deployer      = cannedDeployer{}
-	_ Scheduler     = cannedDeployer{}
-	_ RequestGetter = cannedDeployer{}
-)
+var _ Deployer = cannedDeployer{}

@@ -43,17 +43,15 @@ type Deployer interface {
 	History(ctx context.Context, app, env string, limit int) ([]*deploy.Request, error)
 	// SendLog uploads the playbook output of request id into its thread.
 	SendLog(ctx context.Context, id int64, user string) (*deploy.Request, error)
+	// Request looks a request up by id. The Roll back button needs it: the
+	// button carries only the request id, and the app and environment to
+	// roll back are read from the stored request, never from the click.
+	Request(ctx context.Context, id int64) (*deploy.Request, error)
+	// Scheduler is the scheduled releases' part.
+	Scheduler
 }
 
 var _ Deployer = (*deploy.Service)(nil)
-
-// RequestGetter is implemented by a Deployer that can look a request up by
-// id. The Roll back button needs it: the button carries only the request
-// id, and the app and environment to roll back are read from the stored
-// request, never from the click.
-type RequestGetter interface {
-	Request(ctx context.Context, id int64) (*deploy.Request, error)
-}
 
 // slashInput is one slash command to work on.
 type slashInput struct {
@@ -89,10 +87,6 @@ func (b *Bot) quickReply(in *slashInput) (Message, bool) {
 	switch c := cmd.(type) {
 	case commands.Help:
 		return RenderHelp(c.Text()), true
-	case commands.Schedule, commands.Schedules, commands.Unschedule, commands.PauseSchedule, commands.ResumeSchedule:
-		if _, ok := b.scheduler(); !ok {
-			return notYet(), true
-		}
 	}
 	return Message{}, false
 }
@@ -116,10 +110,6 @@ func (b *Bot) unknownWord(text string, se *commands.SyntaxError) (Message, bool)
 	problem := fmt.Sprintf("%q is neither a /deploy command nor an app. Apps: %s. Commands: `/deploy help`.",
 		words[0], strings.Join(conf.AppNames(), ", "))
 	return RenderSyntaxError(problem, se.Usage), true
-}
-
-func notYet() Message {
-	return RenderRefusal("Scheduled releases are not available yet in this version of deploybot. Run `/deploy <app> <env> <version>` when you want the release to start.")
 }
 
 // runCommand runs a parsed slash command through the command table.
@@ -383,22 +373,12 @@ func (b *Bot) clickRollback(ctx context.Context, in *clickInput) {
 	if !ok {
 		return
 	}
-	var app, env, channel string
-	var kind deploy.Kind
-	if g, ok := b.d.(RequestGetter); ok {
-		req, err := g.Request(ctx, id)
-		if err != nil {
-			b.fail(ctx, in.log, in.ResponseURL, in.Channel, in.User, err)
-			return
-		}
-		app, env, channel, kind = req.App, req.Env, req.Channel, req.Kind
-	} else if k, ok := b.gw.knownRequest(id); ok {
-		app, env, channel, kind = k.App, k.Env, k.Channel, k.Kind
-	} else {
-		b.reply(ctx, in.ResponseURL, in.Channel, in.User, RenderRefusal(fmt.Sprintf(
-			"I no longer know what #%d released. Use `/deploy rollback <app> <env>` to roll back.", id)))
+	req, err := b.d.Request(ctx, id)
+	if err != nil {
+		b.fail(ctx, in.log, in.ResponseURL, in.Channel, in.User, err)
 		return
 	}
+	app, env, channel, kind := req.App, req.Env, req.Channel, req.Kind
 	if channel == "" {
 		channel = in.Channel
 	}

@@ -25,9 +25,6 @@ var (
 // overwritten by an older one nor dropped before Close gives up.
 func (s *Slack) Card(ctx context.Context, req *deploy.Request, info deploy.CardInfo) (deploy.MessageRef, error) {
 	msg := Message{Text: CardText(req), Blocks: RenderCard(req, info)}
-	s.mu.Lock()
-	s.known[req.ID] = knownRequest{App: req.App, Env: req.Env, Channel: req.Channel, Kind: req.Kind}
-	s.mu.Unlock()
 	st := &cardState{text: msg.Text, blocks: msg.Blocks, terminal: req.Status.Terminal()}
 	ref := req.Message
 	if ref.TS == "" {
@@ -53,15 +50,10 @@ const (
 // pruneLocked bounds the gateway's per-request memory; newest is the id of
 // the card just posted. s.mu must be held.
 func (s *Slack) pruneLocked(newest int64) {
-	if len(s.cards) > rememberRequests || len(s.known) > rememberRequests {
+	if len(s.cards) > rememberRequests {
 		for id := range s.cards {
 			if id <= newest-rememberRequests {
 				delete(s.cards, id)
-			}
-		}
-		for id := range s.known {
-			if id <= newest-rememberRequests {
-				delete(s.known, id)
 			}
 		}
 	}
@@ -72,22 +64,6 @@ func (s *Slack) pruneLocked(newest int64) {
 			}
 		}
 	}
-}
-
-// knownRequest is what the gateway remembers of a request whose card it
-// rendered: enough to act on a click when the domain offers no lookup.
-type knownRequest struct {
-	App, Env, Channel string
-	Kind              deploy.Kind
-}
-
-// known returns what the last card of request id showed, if this process
-// rendered one.
-func (s *Slack) knownRequest(id int64) (knownRequest, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k, ok := s.known[id]
-	return k, ok
 }
 
 // postCard posts the first card of req, once: a second caller for the same

@@ -33,12 +33,6 @@ var (
 	_ deploy.ScheduleNotifier = (*Slack)(nil)
 )
 
-// scheduler returns the Deployer's schedule part, if it has one.
-func (b *Bot) scheduler() (Scheduler, bool) {
-	s, ok := b.d.(Scheduler)
-	return s, ok
-}
-
 // scheduleRef is a schedule's id as users see and type it: "S3", never
 // "#3", which is a request's.
 func scheduleRef(id int64) string { return "S" + strconv.FormatInt(id, 10) }
@@ -133,11 +127,7 @@ func (s *Slack) AnnounceSchedule(ctx context.Context, channel string, a deploy.S
 }
 
 func (b *Bot) cmdSchedule(ctx context.Context, in *slashInput) {
-	sc, ok := b.scheduler()
-	if !ok {
-		b.replyTo(ctx, in, notYet())
-		return
-	}
+	sc := b.d
 	c := in.cmd.(commands.Schedule)
 	si := deploy.ScheduleInput{User: in.User, Channel: in.Channel, App: c.App, Env: c.Env, Version: c.Version, Cron: c.Cron, TZ: c.TZ, Missed: c.Missed}
 	switch {
@@ -159,11 +149,7 @@ func (b *Bot) cmdSchedule(ctx context.Context, in *slashInput) {
 }
 
 func (b *Bot) cmdSchedules(ctx context.Context, in *slashInput) {
-	sc, ok := b.scheduler()
-	if !ok {
-		b.replyTo(ctx, in, notYet())
-		return
-	}
+	sc := b.d
 	list, err := sc.Schedules(ctx)
 	if err != nil {
 		b.failTo(ctx, in, err)
@@ -174,11 +160,7 @@ func (b *Bot) cmdSchedules(ctx context.Context, in *slashInput) {
 
 // scheduleChange runs one of the id commands (unschedule, pause, resume).
 func (b *Bot) scheduleChange(ctx context.Context, in *slashInput, idText, done string, change func(Scheduler, int64) (*deploy.Schedule, error)) {
-	sc, ok := b.scheduler()
-	if !ok {
-		b.replyTo(ctx, in, notYet())
-		return
-	}
+	sc := b.d
 	id, err := parseID(idText)
 	if err != nil {
 		b.failTo(ctx, in, err)
@@ -214,10 +196,7 @@ func (b *Bot) cmdResume(ctx context.Context, in *slashInput) {
 // short confirmation too, since the announcement itself is not changed.
 func (b *Bot) scheduleClick(do func(ctx context.Context, sc Scheduler, id int64, user string) (string, error)) actionHandler {
 	return func(ctx context.Context, in *clickInput) {
-		sc, ok := b.scheduler()
-		if !ok {
-			return
-		}
+		sc := b.d
 		id, ok := b.clickID(ctx, in)
 		if !ok {
 			return

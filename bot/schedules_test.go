@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,15 +12,10 @@ import (
 	"github.com/deploybot/deploybot/deploy"
 )
 
-// fakeScheduler adds schedules to fakeDeployer; it announces through the
-// gateway as the service does.
-type fakeScheduler struct {
-	*fakeDeployer
-	smu    sync.Mutex
-	scheds []*deploy.Schedule
-}
+// The schedule part of fakeDeployer; it announces through the gateway as
+// the service does.
 
-func (f *fakeScheduler) CreateSchedule(ctx context.Context, in deploy.ScheduleInput) (*deploy.Schedule, error) {
+func (f *fakeDeployer) CreateSchedule(ctx context.Context, in deploy.ScheduleInput) (*deploy.Schedule, error) {
 	f.record("schedule %s %s %s %s cron=%q at=%q attime=%v tz=%q", in.User, in.App, in.Env, in.Version, in.Cron, in.At, !in.AtTime.IsZero(), in.TZ)
 	if err := f.refuse(in.App); err != nil {
 		return nil, err
@@ -38,7 +32,7 @@ func (f *fakeScheduler) CreateSchedule(ctx context.Context, in deploy.ScheduleIn
 	return s, err
 }
 
-func (f *fakeScheduler) get(id int64) (*deploy.Schedule, error) {
+func (f *fakeDeployer) schedule(id int64) (*deploy.Schedule, error) {
 	f.smu.Lock()
 	defer f.smu.Unlock()
 	if id < 1 || int(id) > len(f.scheds) {
@@ -47,7 +41,7 @@ func (f *fakeScheduler) get(id int64) (*deploy.Schedule, error) {
 	return f.scheds[id-1], nil
 }
 
-func (f *fakeScheduler) Schedules(context.Context) ([]*deploy.Schedule, error) {
+func (f *fakeDeployer) Schedules(context.Context) ([]*deploy.Schedule, error) {
 	f.smu.Lock()
 	defer f.smu.Unlock()
 	out := make([]*deploy.Schedule, 0, len(f.scheds))
@@ -58,9 +52,9 @@ func (f *fakeScheduler) Schedules(context.Context) ([]*deploy.Schedule, error) {
 	return out, nil
 }
 
-func (f *fakeScheduler) set(id int64, user, verb string, st deploy.ScheduleStatus) (*deploy.Schedule, error) {
+func (f *fakeDeployer) set(id int64, user, verb string, st deploy.ScheduleStatus) (*deploy.Schedule, error) {
 	f.record("%s schedule %d %s", verb, id, user)
-	s, err := f.get(id)
+	s, err := f.schedule(id)
 	if err != nil {
 		return nil, err
 	}
@@ -71,39 +65,39 @@ func (f *fakeScheduler) set(id int64, user, verb string, st deploy.ScheduleStatu
 	return &cp, nil
 }
 
-func (f *fakeScheduler) Unschedule(_ context.Context, id int64, user string) (*deploy.Schedule, error) {
+func (f *fakeDeployer) Unschedule(_ context.Context, id int64, user string) (*deploy.Schedule, error) {
 	return f.set(id, user, "delete", deploy.ScheduleDeleted)
 }
 
-func (f *fakeScheduler) PauseSchedule(_ context.Context, id int64, user string) (*deploy.Schedule, error) {
+func (f *fakeDeployer) PauseSchedule(_ context.Context, id int64, user string) (*deploy.Schedule, error) {
 	return f.set(id, user, "pause", deploy.SchedulePaused)
 }
 
-func (f *fakeScheduler) ResumeSchedule(_ context.Context, id int64, user string) (*deploy.Schedule, error) {
+func (f *fakeDeployer) ResumeSchedule(_ context.Context, id int64, user string) (*deploy.Schedule, error) {
 	return f.set(id, user, "resume", deploy.ScheduleActive)
 }
 
-func (f *fakeScheduler) SkipNextRun(_ context.Context, id int64, user string) (*deploy.Schedule, deploy.RunTime, error) {
+func (f *fakeDeployer) SkipNextRun(_ context.Context, id int64, user string) (*deploy.Schedule, deploy.RunTime, error) {
 	s, err := f.set(id, user, "skip", deploy.ScheduleActive)
 	return s, deploy.RunTime{At: t0}, err
 }
 
-func (f *fakeScheduler) ApproveSchedule(_ context.Context, id int64, user string) (*deploy.Schedule, error) {
+func (f *fakeDeployer) ApproveSchedule(_ context.Context, id int64, user string) (*deploy.Schedule, error) {
 	return f.set(id, user, "approve", deploy.ScheduleActive)
 }
 
-func (f *fakeScheduler) RejectSchedule(_ context.Context, id int64, user, _ string) (*deploy.Schedule, error) {
+func (f *fakeDeployer) RejectSchedule(_ context.Context, id int64, user, _ string) (*deploy.Schedule, error) {
 	return f.set(id, user, "reject", deploy.ScheduleRejected)
 }
 
-func (f *fakeScheduler) NextRuns(*deploy.Schedule, int) []deploy.RunTime {
+func (f *fakeDeployer) NextRuns(*deploy.Schedule, int) []deploy.RunTime {
 	return []deploy.RunTime{{At: t0.Add(4 * time.Hour)}, {At: t0.Add(28 * time.Hour), Note: "moved by DST"}}
 }
 
 func TestScheduleCommandsAndButtons(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t)
-	h := startBot(t, srv, Config{}, SlackOptions{}, func(d *fakeDeployer) Deployer { return &fakeScheduler{fakeDeployer: d} })
+	h := startBot(t, srv, Config{}, SlackOptions{}, func(d *fakeDeployer) Deployer { return d })
 	ctx := testCtx(t)
 	run := func(text string) {
 		t.Helper()

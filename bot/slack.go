@@ -129,7 +129,6 @@ type Slack struct {
 	final    map[msgKey]time.Time // cards shown in a terminal state, and when
 	cards    map[int64]msgKey     // cards posted, by request id
 	posting  map[int64]chan struct{}
-	known    map[int64]knownRequest // what cards showed, by request id
 	// queued counts the states queued for a message while its flusher
 	// runs, and written how many of them are written (or refused for
 	// good); wrote is closed and replaced after each write (FlushCard).
@@ -169,7 +168,6 @@ func newSlack(api webAPI, log zerolog.Logger, opts SlackOptions) *Slack {
 		final:    map[msgKey]time.Time{},
 		cards:    map[int64]msgKey{},
 		posting:  map[int64]chan struct{}{},
-		known:    map[int64]knownRequest{},
 		groups:   &groupCache{ids: map[string]string{}, members: map[string]memberEntry{}},
 		queued:   map[msgKey]uint64{},
 		written:  map[msgKey]uint64{},

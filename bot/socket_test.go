@@ -74,7 +74,6 @@ func TestSyntaxErrorAndHelpInAck(t *testing.T) {
 		{"frobnicate", "is neither a /deploy command nor an app. Apps: billing-worker, shop-web"},
 		{"shop-web", `missing \u0026lt;env\u0026gt;`},
 		{"statsu", `did you mean \"status\"`},
-		{"schedule shop-web production 1.0.0 '0 18 * * 1-5'", "not available yet"},
 	}
 	for _, tc := range cases {
 		ack, err := srv.SendSlashCommand(ctx, slash(tc.text))
