@@ -167,6 +167,8 @@ type RequestFilter struct {
 	App      string
 	Env      string
 	Statuses []Status
+	// Releases leaves dry runs out: only what changed hosts, or could.
+	Releases bool
 	// Limit caps the result; 0 means no cap. Results are newest first.
 	Limit int
 }

@@ -123,7 +123,7 @@ func (s *Service) authorizeRequest(ctx context.Context, user, channel, appName, 
 // without one, to the newest release live on all hosts) restores, from the
 // release history; without "to" it also returns the choice.
 func (s *Service) describeRollback(ctx context.Context, app, env, to string, hosts []string) (string, rollbackChoice, error) {
-	history, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env,
+	history, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env, Releases: true,
 		Statuses: []Status{StatusSucceeded, StatusFailed, StatusCanceled}, Limit: 200})
 	if err != nil {
 		return "", rollbackChoice{}, internal("release history", err)

@@ -188,6 +188,9 @@ func (db *DB) Requests(ctx context.Context, f deploy.RequestFilter) ([]*deploy.R
 			args = append(args, s)
 		}
 	}
+	if f.Releases {
+		where = append(where, "r.check_mode = 0")
+	}
 	q := `SELECT ` + requestColumns + requestFrom
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

@@ -170,6 +170,9 @@ func testRequest_Errors(t *testing.T, be Backend) {
 func testRequests_Filter(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db, clk := be.open(t, Options{})
+	dry := newRequest("shop-web", "qa")
+	dry.Check = true
+	dryID := MustCreate(t, db, dry, deploy.StatusSucceeded).ID
 	var ids []int64
 	for i, env := range []string{"production", "staging", "production", "production"} {
 		clk.Advance(time.Second)
@@ -189,6 +192,8 @@ func testRequests_Filter(t *testing.T, be Backend) {
 		"Statuses": {deploy.RequestFilter{App: "shop-web", Statuses: []deploy.Status{deploy.StatusQueued}}, []int64{ids[2], ids[1], ids[0]}},
 		"Limit":    {deploy.RequestFilter{App: "shop-web", Limit: 2}, []int64{ids[3], ids[2]}},
 		"None":     {deploy.RequestFilter{App: "nope"}, nil},
+		"DryRuns":  {deploy.RequestFilter{App: "shop-web", Env: "qa"}, []int64{dryID}},
+		"Releases": {deploy.RequestFilter{App: "shop-web", Env: "qa", Releases: true}, nil},
 	} {
 		got, err := db.Requests(ctx, tc.f)
 		if err != nil {
@@ -203,7 +208,7 @@ func testRequests_Filter(t *testing.T, be Backend) {
 		}
 	}
 	all, err := db.Requests(ctx, deploy.RequestFilter{})
-	if err != nil || len(all) != 5 {
+	if err != nil || len(all) != 6 {
 		t.Fatalf("all: %d, %v", len(all), err)
 	}
 }
