@@ -77,6 +77,9 @@ func fillVersion(cmd, version string) string {
 
 // planInput is what a plan is built from.
 type planInput struct {
+	// cat is the catalog app and env were read from; the one in force
+	// when nil.
+	cat        *Catalog
 	kind       Kind
 	version    string
 	rollbackTo string
@@ -90,10 +93,14 @@ type planInput struct {
 // buildPlan freezes what a request will do. version must have passed
 // checkVersion (for deploys) and rollbackTo must match releaseIDRE.
 func (s *Service) buildPlan(app *App, env *Environment, in planInput) Plan {
+	cat := in.cat
+	if cat == nil {
+		cat = s.cat()
+	}
 	p := Plan{
 		Kind: in.kind, App: app.Name, Env: env.Name, Version: in.version,
 		Hosts:     append([]string(nil), env.Hosts...),
-		Inventory: s.cat().InventoryName(app.Name, env.Name),
+		Inventory: cat.InventoryName(app.Name, env.Name),
 		Check:     in.check,
 		Become:    app.Become,
 	}
@@ -125,7 +132,7 @@ func (s *Service) buildPlan(app *App, env *Environment, in planInput) Plan {
 	}
 	switch {
 	case in.kind == KindRollback:
-		p.JobTemplate = s.cat().Templates[TemplateRollback]
+		p.JobTemplate = cat.Templates[TemplateRollback]
 		vars["deploy_version"] = ""
 		// The brief names the variable rollback_release; playbooks/rollback.yml
 		// reads rollback_release_id. Both carry the same value.
@@ -138,7 +145,7 @@ func (s *Service) buildPlan(app *App, env *Environment, in planInput) Plan {
 			vars["rollback_version"] = rel.Version
 		}
 	case app.Type == TypeWeb:
-		p.JobTemplate = s.cat().Templates[TemplateWeb]
+		p.JobTemplate = cat.Templates[TemplateWeb]
 		p.ArtifactURL = strings.ReplaceAll(app.ArtifactURL, "{version}", in.version)
 		p.ArtifactSize, p.ArtifactChecksum = in.build.Size, in.build.Checksum
 		vars["artifact_url"] = p.ArtifactURL
@@ -155,7 +162,7 @@ func (s *Service) buildPlan(app *App, env *Environment, in planInput) Plan {
 		p.ModuleArgs = fillVersion(env.Command, in.version)
 		vars["deploy_command"] = p.ModuleArgs
 	default:
-		p.JobTemplate = s.cat().Templates[TemplateCustom]
+		p.JobTemplate = cat.Templates[TemplateCustom]
 		pre := make([]string, 0, len(env.PreCommands))
 		for _, c := range env.PreCommands {
 			pre = append(pre, fillVersion(c, in.version))

@@ -33,7 +33,7 @@ type RollbackInput struct {
 // is not a deployer there, EINVALID for a version that does not match the
 // app's version_pattern or a build that does not exist.
 func (s *Service) RequestDeploy(ctx context.Context, in DeployInput) (*Request, error) {
-	app, env, err := s.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
+	cat, app, env, err := s.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (s *Service) RequestDeploy(ctx context.Context, in DeployInput) (*Request, 
 			return nil, Errorf(ECONFLICT, "I could not check the build at %s just now; try again in a minute.", url)
 		}
 	}
-	plan := s.buildPlan(app, env, planInput{kind: KindDeploy, version: in.Version, check: in.Check, build: build})
+	plan := s.buildPlan(app, env, planInput{cat: cat, kind: KindDeploy, version: in.Version, check: in.Check, build: build})
 	req := &Request{
 		Kind: KindDeploy, App: app.Name, Env: env.Name, Version: in.Version, Check: in.Check,
 		RequestedBy: in.User, Channel: in.Channel, Plan: plan, PlanHash: s.planHash(plan),
@@ -70,7 +70,7 @@ func (s *Service) RequestDeploy(ctx context.Context, in DeployInput) (*Request, 
 // Errors: as RequestDeploy, and EINVALID for a custom app (which has no
 // backups) or a malformed release id.
 func (s *Service) RequestRollback(ctx context.Context, in RollbackInput) (*Request, error) {
-	app, env, err := s.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
+	cat, app, env, err := s.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (s *Service) RequestRollback(ctx context.Context, in RollbackInput) (*Reque
 	if err != nil {
 		return nil, err
 	}
-	plan := s.buildPlan(app, env, planInput{kind: KindRollback, rollbackTo: in.To, rollback: choice})
+	plan := s.buildPlan(app, env, planInput{cat: cat, kind: KindRollback, rollbackTo: in.To, rollback: choice})
 	plan.Restores = restores
 	req := &Request{
 		Kind: KindRollback, App: app.Name, Env: env.Name, RollbackTo: in.To,
@@ -93,30 +93,33 @@ func (s *Service) RequestRollback(ctx context.Context, in RollbackInput) (*Reque
 	return s.submit(ctx, req, env)
 }
 
-// authorizeRequest checks app, env, channel and that user may deploy.
-func (s *Service) authorizeRequest(ctx context.Context, user, channel, appName, envName string) (*App, *Environment, error) {
-	app, env, err := s.lookup(appName, envName)
+// authorizeRequest checks app, env, channel and that user may deploy, in
+// the catalog in force, which it returns: the request's plan is built
+// from that same catalog, even if a reload replaces it meanwhile.
+func (s *Service) authorizeRequest(ctx context.Context, user, channel, appName, envName string) (*Catalog, *App, *Environment, error) {
+	cat := s.cat()
+	app, env, err := lookupIn(cat, appName, envName)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if !s.cat().ChannelAllowed(channel) {
-		if len(s.cat().Channels) == 0 {
-			return nil, nil, Errorf(EFORBIDDEN, "Releases are requested in a channel, where the card can be seen, not in a direct message.")
+	if !cat.ChannelAllowed(channel) {
+		if len(cat.Channels) == 0 {
+			return nil, nil, nil, Errorf(EFORBIDDEN, "Releases are requested in a channel, where the card can be seen, not in a direct message.")
 		}
-		chans := make([]string, 0, len(s.cat().Channels))
-		for _, c := range s.cat().Channels {
+		chans := make([]string, 0, len(cat.Channels))
+		for _, c := range cat.Channels {
 			chans = append(chans, "<#"+c+">")
 		}
-		return nil, nil, Errorf(EFORBIDDEN, "/deploy is not used in this channel. Use it in %s.", strings.Join(chans, ", "))
+		return nil, nil, nil, Errorf(EFORBIDDEN, "/deploy is not used in this channel. Use it in %s.", strings.Join(chans, ", "))
 	}
 	who, err := s.identity(ctx, user, env.Deployers)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := MayDeploy(app.Name, env, who); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return app, env, nil
+	return cat, app, env, nil
 }
 
 // describeRollback says what a rollback of app env to release "to" (or,

@@ -88,7 +88,7 @@ func (s *Service) announceLead() time.Duration {
 // for an unknown zone, an invalid cron spec (with the reason), a time in
 // the past or an unknown missed-run policy.
 func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedule, error) {
-	app, env, err := s.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
+	_, app, env, err := s.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
 	if err != nil {
 		return nil, err
 	}

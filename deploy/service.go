@@ -270,9 +270,14 @@ func (s *Service) now() time.Time { return s.clock.Now() }
 // lookup returns the app and env of a request, or an ENOTFOUND listing the
 // valid names.
 func (s *Service) lookup(app, env string) (*App, *Environment, error) {
-	a := s.cat().Apps[app]
+	return lookupIn(s.cat(), app, env)
+}
+
+// lookupIn is lookup in the catalog cat.
+func lookupIn(cat *Catalog, app, env string) (*App, *Environment, error) {
+	a := cat.Apps[app]
 	if a == nil {
-		return nil, nil, Errorf(ENOTFOUND, "There is no app %q. Apps: %s.", app, strings.Join(s.cat().AppNames(), ", "))
+		return nil, nil, Errorf(ENOTFOUND, "There is no app %q. Apps: %s.", app, strings.Join(cat.AppNames(), ", "))
 	}
 	e := a.Environments[env]
 	if e == nil {
