@@ -23,7 +23,7 @@ func testAudit(t *testing.T, be Backend) {
 	if err := db.Audit(ctx, deploy.AuditEntry{At: at, Action: "other", ScheduleID: 3}); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, db.Audit(ctx, deploy.AuditEntry{}), deploy.EINVALID)
+	WantCode(t, db.Audit(ctx, deploy.AuditEntry{}), deploy.EINVALID)
 
 	all, err := db.AuditLog(ctx, 0, 0)
 	if err != nil {

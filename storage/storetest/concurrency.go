@@ -62,7 +62,7 @@ func testConcurrentApprove(t *testing.T, be Backend) {
 			t.Parallel()
 			ctx := context.Background()
 			db, _ := be.open(t, Options{})
-			req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusPendingApproval)
+			req := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusPendingApproval)
 			dbs := be.handles(t, db, racers, separate)
 
 			errs := race(racers, func(i int) error {
@@ -125,7 +125,7 @@ func testConcurrentSameApprover(t *testing.T, be Backend) {
 			t.Parallel()
 			ctx := context.Background()
 			db, _ := be.open(t, Options{})
-			req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusPendingApproval)
+			req := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusPendingApproval)
 			dbs := be.handles(t, db, racers, separate)
 			errs := race(racers, func(i int) error {
 				_, err := dbs[i].AddApproval(ctx, req.ID, deploy.Approval{User: "U_SAME", PlanHash: req.PlanHash})
@@ -157,7 +157,7 @@ func testConcurrentLaunch(t *testing.T, be Backend) {
 			db, _ := be.open(t, Options{})
 			ids := make([]int64, racers)
 			for i := range ids {
-				ids[i] = MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusQueued).ID
+				ids[i] = MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusQueued).ID
 			}
 			dbs := be.handles(t, db, racers, separate)
 			errs := race(racers, func(i int) error {
@@ -218,7 +218,7 @@ func testConcurrentQuorum(t *testing.T, be Backend) {
 	db, _ := be.open(t, Options{})
 	dbs := be.handles(t, db, 2, true)
 	for round := 0; round < 20; round++ {
-		req := MustCreate(t, db, newRequest("shop-web", fmt.Sprintf("env-%d", round)), deploy.StatusPendingApproval)
+		req := MustCreate(t, db, NewRequest("shop-web", fmt.Sprintf("env-%d", round)), deploy.StatusPendingApproval)
 		errs := race(2, func(i int) error {
 			_, err := dbs[i].AddApproval(ctx, req.ID, deploy.Approval{
 				User: fmt.Sprintf("U_APPROVER_%d", i), PlanHash: req.PlanHash, Needed: 2,
@@ -263,7 +263,7 @@ func testConcurrentDryRuns(t *testing.T, be Backend) {
 	db, _ := be.open(t, Options{})
 	ids := make([]int64, racers)
 	for i := range ids {
-		r := newRequest("shop-web", "production")
+		r := NewRequest("shop-web", "production")
 		r.Check, r.Plan.Check = true, true
 		ids[i] = MustCreate(t, db, r, deploy.StatusQueued).ID
 	}
@@ -298,7 +298,7 @@ func testConcurrentLockAndLaunch(t *testing.T, be Backend) {
 	dbs := be.handles(t, db, 2, true)
 	for round := 0; round < 20; round++ {
 		env := fmt.Sprintf("env-%d", round)
-		req := MustCreate(t, db, newRequest("shop-web", env), deploy.StatusQueued)
+		req := MustCreate(t, db, NewRequest("shop-web", env), deploy.StatusQueued)
 		errs := race(2, func(i int) error {
 			if i == 0 {
 				return dbs[0].Lock(ctx, deploy.Lock{App: "shop-web", Env: env, By: "U_OPS"})

@@ -12,7 +12,7 @@ import (
 // it changes anything.
 func testCanceledContext(t *testing.T, be Backend) {
 	db, _ := be.open(t, Options{})
-	req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusQueued)
+	req := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusQueued)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := db.Transition(ctx, req.ID, deploy.Change{From: deploy.StatusQueued, To: deploy.StatusLaunching}); !errors.Is(err, context.Canceled) {

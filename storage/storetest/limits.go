@@ -16,7 +16,7 @@ func testLimitsOneDryRunAtATime(t *testing.T, be Backend) {
 	db, _ := be.open(t, Options{})
 	ctx := context.Background()
 	dry := func(env string) *deploy.Request {
-		r := newRequest("shop-web", env)
+		r := NewRequest("shop-web", env)
 		r.Check, r.Plan.Check = true, true
 		return MustCreate(t, db, r, deploy.StatusQueued)
 	}
@@ -25,7 +25,7 @@ func testLimitsOneDryRunAtATime(t *testing.T, be Backend) {
 		return err
 	}
 	first, second, other := dry("production"), dry("production"), dry("staging")
-	release := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusQueued)
+	release := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusQueued)
 
 	// Releases and dry runs wait in separate lines.
 	if next, err := db.NextQueued(ctx, "shop-web", "production"); err != nil || next.ID != release.ID {

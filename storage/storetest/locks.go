@@ -25,11 +25,11 @@ func testLocks(t *testing.T, be Backend) {
 	}
 
 	err := db.Lock(ctx, deploy.Lock{App: "shop-web", Env: "production", By: "U_OTHER"})
-	wantCode(t, err, deploy.ECONFLICT)
+	WantCode(t, err, deploy.ECONFLICT)
 	if got, want := deploy.ErrorMessage(err), "shop-web production is already locked by <@U_OPS> since 2026-11-24 14:02 UTC: hotfix freeze."; got != want {
 		t.Fatalf("message = %q, want %q", got, want)
 	}
-	wantCode(t, db.Lock(ctx, deploy.Lock{App: "shop-web"}), deploy.EINVALID)
+	WantCode(t, db.Lock(ctx, deploy.Lock{App: "shop-web"}), deploy.EINVALID)
 
 	locks, err := db.Locks(ctx)
 	if err != nil {
@@ -47,7 +47,7 @@ func testLocks(t *testing.T, be Backend) {
 		t.Fatalf("unlocked %+v, want %+v", held, l1)
 	}
 	_, err = db.Unlock(ctx, "shop-web", "production", "U_LEAD")
-	wantCode(t, err, deploy.ENOTFOUND)
+	WantCode(t, err, deploy.ENOTFOUND)
 
 	log, err := db.AuditLog(ctx, 0, 0)
 	if err != nil {

@@ -14,21 +14,21 @@ func testQueue_FIFO(t *testing.T, be Backend) {
 
 	// Created in one order, queued in another: the queue follows the time
 	// of entering it, then the id.
-	r1 := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusPendingApproval)
-	r2 := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusPendingApproval)
+	r1 := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusPendingApproval)
+	r2 := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusPendingApproval)
 	clk.Advance(time.Second)
-	r3 := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusQueued)
+	r3 := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusQueued)
 	clk.Advance(time.Second)
 	if _, err := db.Transition(ctx, r2.ID, deploy.Change{From: deploy.StatusPendingApproval, To: deploy.StatusQueued}); err != nil {
 		t.Fatal(err)
 	}
 	// r1 and r4 enter the queue at the same instant: id breaks the tie.
 	clk.Advance(time.Second)
-	r4 := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusQueued)
+	r4 := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusQueued)
 	if _, err := db.Transition(ctx, r1.ID, deploy.Change{From: deploy.StatusPendingApproval, To: deploy.StatusQueued}); err != nil {
 		t.Fatal(err)
 	}
-	other := MustCreate(t, db, newRequest("shop-web", "staging"), deploy.StatusQueued)
+	other := MustCreate(t, db, NewRequest("shop-web", "staging"), deploy.StatusQueued)
 
 	order := []int64{r3.ID, r2.ID, r1.ID, r4.ID}
 	if r1.ID > r4.ID {
@@ -64,5 +64,5 @@ func testQueue_FIFO(t *testing.T, be Backend) {
 	}
 	check(order[1:])
 	_, err := db.QueuePosition(ctx, order[0])
-	wantCode(t, err, deploy.ECONFLICT)
+	WantCode(t, err, deploy.ECONFLICT)
 }

@@ -98,7 +98,7 @@ func testRequest_RoundTrip(t *testing.T, be Backend) {
 func testRequest_PlanHashStableWithIntegers(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db, _ := be.open(t, Options{})
-	req := newRequest("shop-web", "production")
+	req := NewRequest("shop-web", "production")
 	req.Plan.ExtraVars = map[string]any{"web_port": 8080, "l4_fall": 3, "serial": int64(1), "name": "x"}
 	if err := db.CreateRequest(ctx, req); err != nil {
 		t.Fatal(err)
@@ -118,22 +118,22 @@ func testRequest_Errors(t *testing.T, be Backend) {
 
 	t.Run("ErrNotFound", func(t *testing.T) {
 		_, err := db.Request(ctx, 999)
-		wantCode(t, err, deploy.ENOTFOUND)
+		WantCode(t, err, deploy.ENOTFOUND)
 		if msg := deploy.ErrorMessage(err); msg != "There is no request #999." {
 			t.Fatalf("message = %q", msg)
 		}
 		_, err = db.Transition(ctx, 999, deploy.Change{From: deploy.StatusQueued, To: deploy.StatusLaunching})
-		wantCode(t, err, deploy.ENOTFOUND)
+		WantCode(t, err, deploy.ENOTFOUND)
 		_, err = db.AddApproval(ctx, 999, deploy.Approval{User: "U1"})
-		wantCode(t, err, deploy.ENOTFOUND)
-		wantCode(t, db.SetMessage(ctx, 999, deploy.MessageRef{Channel: "C", TS: "1"}), deploy.ENOTFOUND)
-		wantCode(t, db.SetProgress(ctx, 999, "c", deploy.Progress{}), deploy.ENOTFOUND)
+		WantCode(t, err, deploy.ENOTFOUND)
+		WantCode(t, db.SetMessage(ctx, 999, deploy.MessageRef{Channel: "C", TS: "1"}), deploy.ENOTFOUND)
+		WantCode(t, db.SetProgress(ctx, 999, "c", deploy.Progress{}), deploy.ENOTFOUND)
 		_, err = db.RequestCancel(ctx, 999, "U1")
-		wantCode(t, err, deploy.ENOTFOUND)
+		WantCode(t, err, deploy.ENOTFOUND)
 		_, err = db.QueuePosition(ctx, 999)
-		wantCode(t, err, deploy.ENOTFOUND)
+		WantCode(t, err, deploy.ENOTFOUND)
 		_, err = db.NextQueued(ctx, "shop-web", "production")
-		wantCode(t, err, deploy.ENOTFOUND)
+		WantCode(t, err, deploy.ENOTFOUND)
 	})
 
 	t.Run("ErrInvalid", func(t *testing.T) {
@@ -142,7 +142,7 @@ func testRequest_Errors(t *testing.T, be Backend) {
 			"NoEnv":     func(r *deploy.Request) { r.Env = "" },
 			"BadStatus": func(r *deploy.Request) { r.Status = "approved" },
 		} {
-			req := newRequest("shop-web", "production")
+			req := NewRequest("shop-web", "production")
 			mut(req)
 			if err := db.CreateRequest(ctx, req); deploy.ErrorCode(err) != deploy.EINVALID {
 				t.Errorf("%s: err = %v, want EINVALID", name, err)
@@ -151,7 +151,7 @@ func testRequest_Errors(t *testing.T, be Backend) {
 	})
 
 	t.Run("ErrApprovalOfAnotherPlan", func(t *testing.T) {
-		req := newRequest("shop-web", "production")
+		req := NewRequest("shop-web", "production")
 		req.Approvals = []deploy.Approval{{User: "U_A1", PlanHash: strings.Repeat("0", 64)}}
 		if err := db.CreateRequest(ctx, req); deploy.ErrorCode(err) != deploy.EINVALID {
 			t.Fatalf("err = %v, want EINVALID for an approval of another plan", err)
@@ -159,7 +159,7 @@ func testRequest_Errors(t *testing.T, be Backend) {
 	})
 
 	t.Run("ErrPlanHashMismatch", func(t *testing.T) {
-		req := newRequest("shop-web", "production")
+		req := NewRequest("shop-web", "production")
 		req.PlanHash = "000000000000"
 		if err := db.CreateRequest(ctx, req); err == nil {
 			t.Fatal("stored a request whose hash does not match its plan")
@@ -170,7 +170,7 @@ func testRequest_Errors(t *testing.T, be Backend) {
 func testRequests_Filter(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db, clk := be.open(t, Options{})
-	dry := newRequest("shop-web", "qa")
+	dry := NewRequest("shop-web", "qa")
 	dry.Check = true
 	dryID := MustCreate(t, db, dry, deploy.StatusSucceeded).ID
 	var ids []int64
@@ -180,9 +180,9 @@ func testRequests_Filter(t *testing.T, be Backend) {
 		if i == 3 {
 			st = deploy.StatusSucceeded
 		}
-		ids = append(ids, MustCreate(t, db, newRequest("shop-web", env), st).ID)
+		ids = append(ids, MustCreate(t, db, NewRequest("shop-web", env), st).ID)
 	}
-	MustCreate(t, db, newRequest("blog", "production"), deploy.StatusQueued)
+	MustCreate(t, db, NewRequest("blog", "production"), deploy.StatusQueued)
 
 	for name, tc := range map[string]struct {
 		f    deploy.RequestFilter
@@ -216,7 +216,7 @@ func testRequests_Filter(t *testing.T, be Backend) {
 func testRequest_MessageProgressCancel(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db, _ := be.open(t, Options{})
-	req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusQueued)
+	req := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusQueued)
 
 	m := deploy.MessageRef{Channel: "C1", TS: "1732456923.000100"}
 	if err := db.SetMessage(ctx, req.ID, m); err != nil {
@@ -235,7 +235,7 @@ func testRequest_MessageProgressCancel(t *testing.T, be Backend) {
 		t.Fatalf("got %+v", got)
 	}
 	_, err = db.RequestCancel(ctx, req.ID, "U_OTHER")
-	wantCode(t, err, deploy.ECONFLICT)
+	WantCode(t, err, deploy.ECONFLICT)
 
 	// The one who asked stays the one who canceled.
 	got, err = db.Transition(ctx, req.ID, deploy.Change{From: deploy.StatusQueued, To: deploy.StatusCanceled, Actor: "U_BOT"})
@@ -246,7 +246,7 @@ func testRequest_MessageProgressCancel(t *testing.T, be Backend) {
 		t.Fatalf("CanceledBy = %q", got.CanceledBy)
 	}
 	_, err = db.RequestCancel(ctx, req.ID, "U_OTHER")
-	wantCode(t, err, deploy.ECONFLICT)
+	WantCode(t, err, deploy.ECONFLICT)
 	if msg := deploy.ErrorMessage(err); msg != fmt.Sprintf("Request #%d is already canceled.", req.ID) {
 		t.Fatalf("message = %q", msg)
 	}
@@ -260,9 +260,9 @@ func testApprovalBindsWholePlan_PlanIsTheRequestsOwn(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db, _ := be.open(t, Options{HashPlan: func(deploy.Plan) string { return "c0111de" }})
 
-	first := newRequest("shop-web", "production")
+	first := NewRequest("shop-web", "production")
 	MustCreate(t, db, first, deploy.StatusPendingApproval)
-	second := newRequest("shop-web", "production")
+	second := NewRequest("shop-web", "production")
 	second.Version, second.Plan.Version = "2.0.0-rc.1", "2.0.0-rc.1"
 	second.Plan.ExtraVars = map[string]any{"deploy_version": "2.0.0-rc.1"}
 	MustCreate(t, db, second, deploy.StatusPendingApproval)

@@ -55,7 +55,7 @@ func testSchedules(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	err = db.UpdateSchedule(ctx, &b, deploy.SchedulePendingApproval)
-	wantCode(t, err, deploy.ECONFLICT)
+	WantCode(t, err, deploy.ECONFLICT)
 	if msg, want := deploy.ErrorMessage(err), "Schedule S1 is no longer waiting for approval: it is active now."; msg != want {
 		t.Fatalf("message = %q, want %q", msg, want)
 	}
@@ -68,10 +68,10 @@ func testSchedules(t *testing.T, be Backend) {
 	}
 
 	missing := deploy.Schedule{ID: 99, App: "x", Env: "y", Status: deploy.ScheduleDeleted}
-	wantCode(t, db.UpdateSchedule(ctx, &missing, deploy.ScheduleActive), deploy.ENOTFOUND)
+	WantCode(t, db.UpdateSchedule(ctx, &missing, deploy.ScheduleActive), deploy.ENOTFOUND)
 	_, err = db.Schedule(ctx, 99)
-	wantCode(t, err, deploy.ENOTFOUND)
-	wantCode(t, db.CreateSchedule(ctx, &deploy.Schedule{App: "x", Env: "y", Status: "bogus"}), deploy.EINVALID)
+	WantCode(t, err, deploy.ENOTFOUND)
+	WantCode(t, db.CreateSchedule(ctx, &deploy.Schedule{App: "x", Env: "y", Status: "bogus"}), deploy.EINVALID)
 
 	// Deleted schedules are not listed, but can still be read.
 	del := *once

@@ -130,8 +130,8 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// newRequest returns a minimal pending deploy request of app and env.
-func newRequest(app, env string) *deploy.Request {
+// NewRequest returns a minimal pending deploy request of app and env.
+func NewRequest(app, env string) *deploy.Request {
 	plan := deploy.Plan{
 		Kind: deploy.KindDeploy, App: app, Env: env, Version: "1.4.2",
 		Hosts: []string{"web1", "web2"}, Inventory: "deploybot-" + app + "-" + env, JobTemplate: "web-deploy",
@@ -154,8 +154,8 @@ func MustCreate(tb testing.TB, db interface {
 	return req
 }
 
-// wantCode fails the test unless err carries code.
-func wantCode(tb testing.TB, err error, code string) {
+// WantCode fails the test unless err carries code.
+func WantCode(tb testing.TB, err error, code string) {
 	tb.Helper()
 	if got := deploy.ErrorCode(err); got != code {
 		tb.Fatalf("error code = %q, want %q (err: %v)", got, code, err)

@@ -49,7 +49,7 @@ func testTransition_Edges(t *testing.T, be Backend) {
 			// Each pair gets its own environment so that launches do not
 			// collide.
 			env := fmt.Sprintf("%s-%s", from, to)
-			req := MustCreate(t, db, newRequest("shop-web", env), from)
+			req := MustCreate(t, db, NewRequest("shop-web", env), from)
 			clk.Advance(time.Second)
 			got, err := db.Transition(ctx, req.ID, deploy.Change{From: from, To: to, Actor: "U_X", Outcome: "why"})
 			if code := deploy.ErrorCode(err); code != want {
@@ -81,7 +81,7 @@ func testTransition_Edges(t *testing.T, be Backend) {
 
 			// The same edge once more is now stale.
 			_, err = db.Transition(ctx, req.ID, deploy.Change{From: from, To: to})
-			wantCode(t, err, deploy.ECONFLICT)
+			WantCode(t, err, deploy.ECONFLICT)
 			if msg := deploy.ErrorMessage(err); !strings.Contains(msg, fmt.Sprintf("#%d", req.ID)) ||
 				!strings.Contains(msg, strings.ToLower(to.Label())) {
 				t.Errorf("%s → %s stale: message %q does not say the request and its status", from, to, msg)
@@ -93,12 +93,12 @@ func testTransition_Edges(t *testing.T, be Backend) {
 func testTransition_StaleMessage(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db, _ := be.open(t, Options{})
-	req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusPendingApproval)
+	req := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusPendingApproval)
 	if _, err := db.Transition(ctx, req.ID, deploy.Change{From: deploy.StatusPendingApproval, To: deploy.StatusRejected, Actor: "U1"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := db.Transition(ctx, req.ID, deploy.Change{From: deploy.StatusPendingApproval, To: deploy.StatusQueued, Actor: "U2"})
-	wantCode(t, err, deploy.ECONFLICT)
+	WantCode(t, err, deploy.ECONFLICT)
 	want := fmt.Sprintf("Request #%d is no longer waiting for approval: it is rejected now.", req.ID)
 	if got := deploy.ErrorMessage(err); got != want {
 		t.Fatalf("message = %q, want %q", got, want)
@@ -108,7 +108,7 @@ func testTransition_StaleMessage(t *testing.T, be Backend) {
 func testTransition_JobAndAudit(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db, _ := be.open(t, Options{})
-	req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusQueued)
+	req := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusQueued)
 	if _, err := db.Transition(ctx, req.ID, deploy.Change{From: deploy.StatusQueued, To: deploy.StatusLaunching}); err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +122,12 @@ func testTransition_JobAndAudit(t *testing.T, be Backend) {
 	}
 
 	// One AWX job belongs to one request.
-	other := MustCreate(t, db, newRequest("shop-web", "staging"), deploy.StatusQueued)
+	other := MustCreate(t, db, NewRequest("shop-web", "staging"), deploy.StatusQueued)
 	if _, err := db.Transition(ctx, other.ID, deploy.Change{From: deploy.StatusQueued, To: deploy.StatusLaunching}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = db.Transition(ctx, other.ID, deploy.Change{From: deploy.StatusLaunching, To: deploy.StatusRunning, Job: job})
-	wantCode(t, err, deploy.ECONFLICT)
+	WantCode(t, err, deploy.ECONFLICT)
 	if st, _ := db.Request(ctx, other.ID); st.Status != deploy.StatusLaunching {
 		t.Fatalf("refused transition still moved the request to %s", st.Status)
 	}
@@ -171,13 +171,13 @@ func testTransition_EnvBusy(t *testing.T, be Backend) {
 		}
 	}
 
-	a := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusQueued)
-	b := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusQueued)
-	dry := newRequest("shop-web", "production")
+	a := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusQueued)
+	b := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusQueued)
+	dry := NewRequest("shop-web", "production")
 	dry.Check = true
 	dry.Plan.Check = true
 	dry = MustCreate(t, db, dry, deploy.StatusQueued)
-	staging := MustCreate(t, db, newRequest("shop-web", "staging"), deploy.StatusPendingApproval)
+	staging := MustCreate(t, db, NewRequest("shop-web", "staging"), deploy.StatusPendingApproval)
 
 	if err := launch(a.ID, deploy.StatusQueued); err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func testTransition_EnvBusy(t *testing.T, be Backend) {
 	}
 	wantBusy(t, launch(b.ID, deploy.StatusQueued), "locked by <@U_OPS> since 2026-11-24 14:02 UTC: freeze")
 	// ... but not dry runs.
-	dry2 := newRequest("shop-web", "production")
+	dry2 := NewRequest("shop-web", "production")
 	dry2.Check, dry2.Plan.Check = true, true
 	dry2 = MustCreate(t, db, dry2, deploy.StatusQueued)
 	// (One dry run at a time: the first one ends first.)
@@ -228,7 +228,7 @@ func testTransition_EnvBusy(t *testing.T, be Backend) {
 	}
 
 	// A request created directly in an active status is held the same way.
-	c := newRequest("shop-web", "production")
+	c := NewRequest("shop-web", "production")
 	c.Status = deploy.StatusLaunching
 	err := db.CreateRequest(ctx, c)
 	wantBusy(t, err, fmt.Sprintf("#%d is launching", b.ID))
@@ -237,7 +237,7 @@ func testTransition_EnvBusy(t *testing.T, be Backend) {
 func testApproval(t *testing.T, be Backend) {
 	ctx := context.Background()
 	db, clk := be.open(t, Options{})
-	req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusPendingApproval)
+	req := MustCreate(t, db, NewRequest("shop-web", "production"), deploy.StatusPendingApproval)
 
 	clk.Advance(time.Minute)
 	got, err := db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A1", PlanHash: req.PlanHash})
@@ -260,11 +260,11 @@ func testApproval(t *testing.T, be Backend) {
 	// An approval of another plan (or of none) is refused.
 	for _, h := range []string{"", deploy.ShortHash(req.PlanHash), strings.Repeat("0", 64)} {
 		_, err = db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A4", PlanHash: h})
-		wantCode(t, err, deploy.ECONFLICT)
+		WantCode(t, err, deploy.ECONFLICT)
 	}
 
 	_, err = db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A1", PlanHash: req.PlanHash})
-	wantCode(t, err, deploy.ECONFLICT)
+	WantCode(t, err, deploy.ECONFLICT)
 	if msg := deploy.ErrorMessage(err); msg != fmt.Sprintf("You have already approved #%d.", req.ID) {
 		t.Fatalf("message = %q", msg)
 	}
@@ -273,7 +273,7 @@ func testApproval(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	_, err = db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A3", PlanHash: req.PlanHash})
-	wantCode(t, err, deploy.ECONFLICT)
+	WantCode(t, err, deploy.ECONFLICT)
 	if msg := deploy.ErrorMessage(err); msg != fmt.Sprintf("Request #%d no longer waits for approval: it is queued.", req.ID) {
 		t.Fatalf("message = %q", msg)
 	}
