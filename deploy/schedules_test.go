@@ -4,16 +4,12 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/deploybot/deploybot/config"
 	"github.com/deploybot/deploybot/deploy"
 	"github.com/deploybot/deploybot/deploy/deploytest"
-	"github.com/deploybot/deploybot/storage"
 )
 
 const announceChan = "C0ANNOUNCE1"
@@ -55,40 +51,12 @@ func newSchedHarness(t *testing.T) *schedHarness {
 	return h
 }
 
-// startSched is harness.start with the schedule notifier.
+// startSched is harness.start with the schedule notifier (which records
+// the request notes too).
 func (h *schedHarness) startSched() {
 	h.t.Helper()
-	h.db = storage.NewDB(h.path)
-	h.db.Now = h.clock.Now
-	if err := h.db.Open(context.Background()); err != nil {
-		h.t.Fatal(err)
-	}
-	var store deploy.Store = h.db
-	if h.wrapStore != nil {
-		store = h.wrapStore(store)
-	}
-	h.svc = deploy.NewService(h.cfg.Catalog(), store, h.runner, h.sn, h.dir, h.clock, zerolog.New(zerolog.NewTestWriter(h.t)))
-	h.svc.PollInterval = time.Millisecond
-	h.svc.MaxPollBackoff = 10 * time.Millisecond
-	// The tests run each periodic pass themselves (tick), never Run's
-	// own ticker.
-	h.svc.TickInterval = time.Hour
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.svc.Run(ctx) }()
-	var once sync.Once
-	h.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				h.t.Errorf("Run: %v", err)
-			}
-			if err := h.db.Close(); err != nil {
-				h.t.Errorf("close db: %v", err)
-			}
-		})
-	}
-	<-h.svc.Started()
+	h.wrapNotifier = func(deploy.Notifier) deploy.Notifier { return h.sn }
+	h.start()
 }
 
 func (h *schedHarness) restartSched() {
