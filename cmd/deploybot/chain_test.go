@@ -357,7 +357,13 @@ func TestChainReleaseAndRollbackUnderLoad(t *testing.T) {
 			t.Errorf("the rollback card does not name %q:\n%s", want, s.cardBlocks(card))
 		}
 	}
-	if n := len(s.launchesOf("rollback")); n != 1 {
-		t.Errorf("rollback template launches = %d, want 1", n)
+	ls := s.launchesOf("rollback")
+	if n := len(ls); n != 1 {
+		t.Fatalf("rollback template launches = %d, want 1", n)
+	}
+	// The bot chose the version every host ends on, and the real hosts
+	// serve it (chainRequireVersion above).
+	if vars, _ := ls[0].Body["extra_vars"].(map[string]any); vars["rollback_version"] != oldVersion {
+		t.Errorf("the rollback was not sent the version to bring every host to: extra vars %v", vars)
 	}
 }
