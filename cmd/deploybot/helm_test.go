@@ -270,6 +270,41 @@ func TestHelmChartOptions(t *testing.T) {
 	}
 }
 
+// TestHelmChartPostgres: with the database URL in a Secret, the pod reads
+// DEPLOYBOT_DB from it, and no volume is claimed or mounted for a SQLite
+// file.
+func TestHelmChartPostgres(t *testing.T) {
+	values := chartValues(t, map[string]any{
+		"secrets":  map[string]any{"existingSecret": "deploybot-tokens"},
+		"database": map[string]any{"urlSecret": map[string]any{"name": "deploybot-db", "key": "url"}},
+	})
+	objs := manifests(t, values)
+	if n := len(objs["PersistentVolumeClaim"]); n != 0 {
+		t.Errorf("PostgreSQL install claims %d volumes, want none", n)
+	}
+	dep := objs["Deployment"][0]
+	c := dig(dep, "spec", "template", "spec", "containers", 0)
+	var db any
+	for _, e := range dig(c, "env").([]any) {
+		if dig(e, "name") == "DEPLOYBOT_DB" {
+			db = e
+		}
+	}
+	if dig(db, "valueFrom", "secretKeyRef", "name") != "deploybot-db" || dig(db, "valueFrom", "secretKeyRef", "key") != "url" || dig(db, "value") != nil {
+		t.Errorf("DEPLOYBOT_DB = %v, want it from Secret deploybot-db key url, never a plain value", db)
+	}
+	for _, m := range dig(c, "volumeMounts").([]any) {
+		if dig(m, "mountPath") == "/data" {
+			t.Errorf("a /data volume is mounted on a PostgreSQL install: %v", m)
+		}
+	}
+	for _, v := range dig(dep, "spec", "template", "spec", "volumes").([]any) {
+		if dig(v, "persistentVolumeClaim") != nil {
+			t.Errorf("the pod uses a claim on a PostgreSQL install: %v", v)
+		}
+	}
+}
+
 // TestHelmChartRefuses shows the installs the chart refuses, each with a
 // message that says what to set.
 func TestHelmChartRefuses(t *testing.T) {
@@ -280,6 +315,8 @@ func TestHelmChartRefuses(t *testing.T) {
 		want  string
 	}{
 		{"two replicas on SQLite", nil, []string{"replicaCount=2"}, "runs as one replica"},
+		{"two replicas on PostgreSQL", map[string]any{"database": map[string]any{"urlSecret": map[string]any{"name": "deploybot-db"}}}, []string{"replicaCount=2"}, "several bots on one PostgreSQL database are not supported yet"},
+		{"a database secret without a key", map[string]any{"database": map[string]any{"urlSecret": map[string]any{"name": "deploybot-db", "key": ""}}}, nil, "database.urlSecret.key is empty"},
 		{"no AWX URL", map[string]any{"awx": map[string]any{"url": ""}}, nil, "awx.url is empty"},
 		{"no configuration", map[string]any{"config": map[string]any{}}, nil, "config is empty"},
 		{"no token and no secret", map[string]any{"secrets": map[string]any{"slackAppToken": "xapp-1", "awxToken": "a"}}, nil, "secrets.slackBotToken (SLACK_BOT_TOKEN) is empty"},
