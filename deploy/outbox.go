@@ -153,3 +153,22 @@ func (s *Service) deliverItem(ctx context.Context, it OwedItem) error {
 	}
 	return errors.New("unknown kind " + string(it.Kind))
 }
+
+// pruneOwed deletes, at most once an hour, the deliveries to Slack settled
+// more than OwedKeep ago: the outbox holds what is owed, not a history
+// (the audit trail is that). tickMu is held.
+func (s *Service) pruneOwed(ctx context.Context) {
+	now := s.now()
+	if s.OwedKeep <= 0 || (!s.prunedAt.IsZero() && now.Sub(s.prunedAt) < time.Hour) {
+		return
+	}
+	s.prunedAt = now
+	n, err := s.store.PruneOwed(ctx, now.Add(-s.OwedKeep))
+	if err != nil {
+		s.log.Error().Err(err).Msg("prune delivered outbox rows")
+		return
+	}
+	if n > 0 {
+		s.log.Info().Int64("rows", n).Msg("pruned delivered outbox rows")
+	}
+}

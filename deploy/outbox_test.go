@@ -162,3 +162,37 @@ func TestOutbox_ApprovalNoteAfterCrash(t *testing.T) {
 		t.Errorf("launches = %d, want 1", n)
 	}
 }
+
+// recordsPrunes is a store that records the cuts PruneOwed was asked for.
+type recordsPrunes struct {
+	deploy.Store
+	cuts *[]time.Time
+}
+
+func (s recordsPrunes) PruneOwed(ctx context.Context, before time.Time) (int64, error) {
+	*s.cuts = append(*s.cuts, before)
+	return s.Store.PruneOwed(ctx, before)
+}
+
+// TestOutbox_Pruned: the periodic pass forgets deliveries settled more
+// than OwedKeep ago, at most once an hour.
+func TestOutbox_Pruned(t *testing.T) {
+	var cuts []time.Time
+	h := newHarnessWith(t, func(_ *storage.DB, svc *deploy.Service) { svc.OwedKeep = 24 * time.Hour })
+	h.wrapStore = func(s deploy.Store) deploy.Store { return recordsPrunes{s, &cuts} }
+	h.restart()
+	req := h.deploy(alice, "shop-web", "staging", "1.4.2")
+	h.waitStatus(req.ID, deploy.StatusSucceeded)
+	start := len(cuts) // the start's pass
+	h.tick()
+	h.clock.Advance(30 * time.Minute)
+	h.tick()
+	if n := len(cuts) - start; n != 0 {
+		t.Errorf("pruned %d times within the hour after the start", n)
+	}
+	h.clock.Advance(31 * time.Minute)
+	h.tick()
+	if len(cuts) != start+1 || !cuts[len(cuts)-1].Equal(h.clock.Now().Add(-24*time.Hour)) {
+		t.Fatalf("cuts = %v, want one more at now-24h (%v)", cuts, h.clock.Now().Add(-24*time.Hour))
+	}
+}

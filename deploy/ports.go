@@ -118,6 +118,9 @@ type OutboxStore interface {
 	ClaimOwed(ctx context.Context, owner string, requestID int64, now time.Time, lease time.Duration, limit int) ([]OwedItem, error)
 	// SettleOwed records what became of item id, claimed by owner.
 	SettleOwed(ctx context.Context, id int64, owner string, r OwedResult) error
+	// PruneOwed deletes the items delivered or given up before before, and
+	// returns how many it deleted. Items still owed are never deleted.
+	PruneOwed(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Store is everything deploy keeps. storage.DB implements it on SQLite.

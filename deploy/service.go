@@ -87,6 +87,9 @@ type Service struct {
 	// OwedRetry is the wait before the second attempt of a failed delivery
 	// to Slack; it doubles with each attempt, up to 5 minutes.
 	OwedRetry time.Duration
+	// OwedKeep is how long delivered (or given up) deliveries to Slack
+	// stay on record before a pass deletes them.
+	OwedKeep time.Duration
 	// OwedAttempts is how many times a delivery to Slack is tried before
 	// it is given up (with an error in the log).
 	OwedAttempts int
@@ -101,6 +104,7 @@ type Service struct {
 	wg        sync.WaitGroup
 	tickMu    sync.Mutex    // one periodic pass at a time
 	started   chan struct{} // closed after Run's first pass
+	prunedAt  time.Time     // when pruneOwed last ran (guarded by tickMu)
 	startOnce sync.Once
 	sched     scheduleState // scheduled releases (schedules.go)
 }
@@ -129,6 +133,7 @@ func NewService(cat *Catalog, store Store, runner Runner, notifier Notifier, dir
 		OwedLease:      2 * time.Minute,
 		OwedRetry:      5 * time.Second,
 		OwedAttempts:   10,
+		OwedKeep:       7 * 24 * time.Hour,
 		owner:          fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()),
 		following:      map[int64]bool{},
 		inflight:       map[int64]bool{},
@@ -198,7 +203,8 @@ func (s *Service) Started() <-chan struct{} { return s.started }
 
 // Tick does one pass of the periodic work: it delivers what is still owed
 // to Slack (final cards and notes a crash or a Slack error left
-// undelivered), makes sure every running
+// undelivered) and, once an hour, forgets what was delivered more than
+// OwedKeep ago, makes sure every running
 // request is followed, reconciles launching requests whose launch outcome
 // is unknown, queues pending requests that have every approval they need,
 // expires overdue approvals and sends reminders, and starts
@@ -208,6 +214,7 @@ func (s *Service) Tick(ctx context.Context) {
 	s.tickMu.Lock()
 	defer s.tickMu.Unlock()
 	s.deliverOwed(ctx, 0)
+	s.pruneOwed(ctx)
 	if err := s.followAll(ctx); err != nil {
 		s.log.Error().Err(err).Msg("resume followers")
 	}

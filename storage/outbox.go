@@ -115,3 +115,23 @@ func (db *DB) SettleOwed(ctx context.Context, id int64, owner string, r deploy.O
 	}
 	return nil
 }
+
+// PruneOwed deletes the outbox rows delivered or given up before before;
+// rows still owed stay whatever their age.
+func (db *DB) PruneOwed(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := db.update(ctx, func(tx *tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM outbox
+			WHERE (delivered_at IS NOT NULL AND delivered_at < ?) OR (gave_up_at IS NOT NULL AND gave_up_at < ?)`,
+			millis(norm(before)), millis(norm(before)))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune delivered outbox rows: %w", err)
+	}
+	return n, nil
+}

@@ -264,3 +264,41 @@ func TestOutbox_OwedWithTheApproval(t *testing.T) {
 		}
 	})
 }
+
+// TestOutbox_Prune: delivered and given-up items older than the cut are
+// deleted; younger ones, and items still owed whatever their age, stay.
+func TestOutbox_Prune(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		db, clk := b.open(t)
+		old := finishWithOwed(t, db, "staging")
+		items := mustClaim(t, db, "a", old.ID, clk.Now())
+		if err := db.SettleOwed(ctx, items[0].ID, "a", deploy.OwedResult{Delivered: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SettleOwed(ctx, items[1].ID, "a", deploy.OwedResult{Err: "channel_not_found", GiveUp: true}); err != nil {
+			t.Fatal(err)
+		}
+		// items[2] (the upload) stays owed: its lease runs out, nothing else.
+		clk.Advance(48 * time.Hour)
+		young := finishWithOwed(t, db, "production")
+		for _, it := range mustClaim(t, db, "b", young.ID, clk.Now()) {
+			if err := db.SettleOwed(ctx, it.ID, "b", deploy.OwedResult{Delivered: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := db.PruneOwed(ctx, clk.Now().Add(-24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("pruned %d rows, want the old delivered and given-up ones (2)", n)
+		}
+		if got := kinds(mustClaim(t, db, "c", 0, clk.Now())); !reflect.DeepEqual(got, []string{"upload:"}) {
+			t.Errorf("after pruning, owed = %q, want the old upload still owed", got)
+		}
+		if n, err := db.PruneOwed(ctx, clk.Now().Add(time.Hour)); err != nil || n != 3 {
+			t.Errorf("pruning everything settled: %d rows, %v; want the young release's 3", n, err)
+		}
+	})
+}
