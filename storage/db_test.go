@@ -12,28 +12,6 @@ import (
 	"github.com/deploybot/deploybot/storage"
 )
 
-// clock is a settable clock for DB.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 11, 24, 14, 2, 3, 456_000_000, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // MustOpen opens a new database file in a temporary directory, with a
 // settable clock, and closes it at the end of the test.
 func MustOpen(tb testing.TB) (*storage.DB, *clock) {

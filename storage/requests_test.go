@@ -7,4 +7,8 @@ var (
 	newRequest = storetest.NewRequest
 	MustCreate = storetest.MustCreate
 	wantCode   = storetest.WantCode
+	newClock   = storetest.NewClock
 )
+
+// clock is the conformance suite's settable clock.
+type clock = storetest.Clock

@@ -86,9 +86,9 @@ func Run(t *testing.T, b Backend) {
 }
 
 // open opens a new store with o and a settable clock (o.Now is replaced).
-func (b Backend) open(t *testing.T, o Options) (deploy.Store, *clock) {
+func (b Backend) open(t *testing.T, o Options) (deploy.Store, *Clock) {
 	t.Helper()
-	c := newClock()
+	c := NewClock()
 	o.Now = c.Now
 	return b.Open(t, o), c
 }
@@ -108,23 +108,26 @@ func (b Backend) handles(t *testing.T, db deploy.Store, n int, separate bool) []
 	return out
 }
 
-// clock is a settable clock for the store.
-type clock struct {
+// Clock is a settable clock for the store (its Now goes in DB.Now).
+type Clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 11, 24, 14, 2, 3, 456_000_000, time.UTC)}
+// NewClock returns a Clock set to a fixed time with milliseconds.
+func NewClock() *Clock {
+	return &Clock{t: time.Date(2026, 11, 24, 14, 2, 3, 456_000_000, time.UTC)}
 }
 
-func (c *clock) Now() time.Time {
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *clock) Advance(d time.Duration) {
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
