@@ -7,28 +7,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/deploybot/deploybot/deploy/deploytest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the writers of run.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer a logger and the test can share.
+type syncBuffer = deploytest.SyncBuffer
 
 // script is what a new user might type, with what each command must
 // answer: every part must appear between the command and the next prompt.
