@@ -64,6 +64,15 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	// SIGHUP reloads the configuration: caught from the start, so that a
+	// reload sent while the bot starts is applied once it runs rather than
+	// killing it.
+	reload := tun.Reload
+	if reload == nil {
+		hup, stop := hangups()
+		defer stop()
+		reload = hup
+	}
 	secrets := redactor{o.SlackAppToken, o.SlackBotToken, o.AWXToken}
 	// What stops the bot, at start-up or later, is its last log line.
 	defer func() {
@@ -209,12 +218,6 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	g.Go("database", func(ctx context.Context) error {
 		return guardDatabase(ctx, db.Ping, tun.DBCheck, log)
 	})
-	reload := tun.Reload
-	if reload == nil {
-		hup, stop := hangups()
-		defer stop()
-		reload = hup
-	}
 	rl := &reloader{path: o.ConfigPath, cfg: cfg, log: log, check: func(ctx context.Context, c *config.Config) error {
 		// As at start: @groups on a free workspace, and job templates or a
 		// credential AWX cannot run, refuse the file.
