@@ -68,9 +68,8 @@ type clickInput struct {
 	log                           zerolog.Logger
 }
 
-// quickReply answers, without I/O, what needs no work: syntax errors,
-// help and commands that are not available yet. It parses the command
-// into in.cmd for the worker.
+// quickReply answers, without I/O, what needs no work: syntax errors and
+// help. It parses the command into in.cmd for the worker.
 func (b *Bot) quickReply(in *slashInput) (Message, bool) {
 	cmd, err := commands.Parse(in.Text)
 	if err != nil {
