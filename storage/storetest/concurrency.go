@@ -52,6 +52,23 @@ func countOutcomes(t *testing.T, errs []error) (ok, conflict int) {
 	return ok, conflict
 }
 
+// countLaunches returns how many launches went through and how many were
+// refused because the environment was busy, and fails on any other error.
+func countLaunches(t *testing.T, errs []error) (ok, busy int) {
+	t.Helper()
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, deploy.ErrEnvBusy) && deploy.ErrorCode(err) == deploy.ECONFLICT:
+			busy++
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	return ok, busy
+}
+
 // testConcurrentApprove has 50 approvers click Approve on the same pending
 // request at once; each click records the approval and then moves the
 // request on (pending_approval → launching), as the bot does when the
@@ -164,17 +181,7 @@ func testConcurrentLaunch(t *testing.T, be Backend) {
 				_, err := dbs[i].Transition(ctx, ids[i], deploy.Change{From: deploy.StatusQueued, To: deploy.StatusLaunching})
 				return err
 			})
-			ok, busy := 0, 0
-			for _, err := range errs {
-				switch {
-				case err == nil:
-					ok++
-				case errors.Is(err, deploy.ErrEnvBusy) && deploy.ErrorCode(err) == deploy.ECONFLICT:
-					busy++
-				default:
-					t.Errorf("unexpected error: %v", err)
-				}
-			}
+			ok, busy := countLaunches(t, errs)
 			if ok != 1 || busy != racers-1 {
 				t.Fatalf("%d launched and %d busy, want 1 and %d", ok, busy, racers-1)
 			}
@@ -272,17 +279,7 @@ func testConcurrentDryRuns(t *testing.T, be Backend) {
 		_, err := dbs[i].Transition(ctx, ids[i], deploy.Change{From: deploy.StatusQueued, To: deploy.StatusLaunching})
 		return err
 	})
-	ok, busy := 0, 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case errors.Is(err, deploy.ErrEnvBusy) && deploy.ErrorCode(err) == deploy.ECONFLICT:
-			busy++
-		default:
-			t.Errorf("unexpected error: %v", err)
-		}
-	}
+	ok, busy := countLaunches(t, errs)
 	if ok != 1 || busy != racers-1 {
 		t.Fatalf("%d dry runs launched and %d busy, want 1 and %d", ok, busy, racers-1)
 	}
