@@ -38,22 +38,6 @@ func TestStoryOnPostgres(t *testing.T) {
 	})
 
 	t.Run("RestartRunning", func(t *testing.T) {
-		s := newStackOnPostgres(t)
-		open := make(chan struct{})
-		s.awx.SetBehavior(s.tmpl["web"], gate(open), false)
-		s.start()
-		s.slash(alice, "shop-web staging 1.4.2")
-		id, _ := s.newCard(0)
-		s.card(id, "Running")
-		s.stop()
-		s.start()
-		close(open)
-		card := s.card(id, "Succeeded")
-		if !strings.Contains(s.cardBlocks(card), "ok=") {
-			t.Errorf("the finished card has no host recap:\n%s", s.cardBlocks(card))
-		}
-		if n := len(s.awx.Launches()); n != 1 {
-			t.Errorf("launches = %d, want 1", n)
-		}
+		storyRestartRunning(t, newStackOnPostgres(t))
 	})
 }

@@ -27,7 +27,12 @@ func TestStoryRestartPendingApproval(t *testing.T) {
 // TestStoryRestartRunning: a job that runs while the bot restarts is
 // followed to its end and its card finished.
 func TestStoryRestartRunning(t *testing.T) {
-	s := newStack(t)
+	storyRestartRunning(t, newStack(t))
+}
+
+// storyRestartRunning is TestStoryRestartRunning on the stack s (its
+// database on SQLite or PostgreSQL).
+func storyRestartRunning(t *testing.T, s *stack) {
 	open := make(chan struct{})
 	s.awx.SetBehavior(s.tmpl["web"], gate(open), false)
 	s.start()
