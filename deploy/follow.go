@@ -15,7 +15,7 @@ import (
 
 // follow starts a follower goroutine for running request r, unless one
 // already runs or Run is not running (Run starts it then).
-func (s *Service) follow(r *Request) {
+func (s *runs) follow(r *Request) {
 	s.mu.Lock()
 	ctx := s.runCtx
 	if ctx == nil || s.following[r.ID] {
@@ -37,7 +37,7 @@ func (s *Service) follow(r *Request) {
 }
 
 // followAll makes sure every running request is followed.
-func (s *Service) followAll(ctx context.Context) error {
+func (s *runs) followAll(ctx context.Context) error {
 	reqs, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusRunning}})
 	if err != nil {
 		return fmt.Errorf("list running: %w", err)
@@ -50,7 +50,7 @@ func (s *Service) followAll(ctx context.Context) error {
 
 // follower is the state of one followed job.
 type follower struct {
-	s        *Service
+	s        *runs
 	req      *Request
 	p        Progress
 	cursor   string
@@ -64,7 +64,7 @@ type follower struct {
 
 // followJob polls r's job from its stored cursor until the job is done and
 // all its events are read, then finishes the request.
-func (s *Service) followJob(ctx context.Context, r *Request) {
+func (s *runs) followJob(ctx context.Context, r *Request) {
 	log := s.reqLog(r)
 	f := &follower{s: s, req: r, p: r.Progress.clone(), cursor: r.Cursor}
 	if f.p.Hosts == nil {
@@ -283,7 +283,7 @@ func (f *follower) flush(ctx context.Context, force bool) {
 // finish ends a followed request once its job is done: final progress,
 // status and outcome, final card, failure digest, the full output as a
 // file, metrics, and the next queued request.
-func (s *Service) finish(ctx context.Context, f *follower, upd Update) {
+func (s *runs) finish(ctx context.Context, f *follower, upd Update) {
 	r := f.req
 	log := s.reqLog(r)
 	f.hostsDone(nil)
@@ -368,7 +368,7 @@ func (s *Service) finish(ctx context.Context, f *follower, upd Update) {
 }
 
 // digest is the failure summary posted in the thread.
-func (s *Service) digest(r *Request, p Progress, explanation, output string) string {
+func (s *runs) digest(r *Request, p Progress, explanation, output string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Failure digest for #%d*\n", r.ID)
 	if f := p.Failure; f != nil {
@@ -455,7 +455,7 @@ func checkOutcome(p Progress) string {
 
 // checkSummary finds a recent dry run of the same plan as req and
 // summarises it for req's approval card.
-func (s *Service) checkSummary(ctx context.Context, req *Request) string {
+func (s *runs) checkSummary(ctx context.Context, req *Request) string {
 	if req.Check {
 		return ""
 	}

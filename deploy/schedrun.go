@@ -24,7 +24,7 @@ import (
 // holds under the current policy waits for approval on its card. The
 // scheduler calls it when cron fires; recovery calls it for a run_once
 // catch-up.
-func (s *Service) TriggerSchedule(ctx context.Context, id int64, scheduledFor time.Time) (*Request, error) {
+func (s *schedules) TriggerSchedule(ctx context.Context, id int64, scheduledFor time.Time) (*Request, error) {
 	s.sched.trigger.Lock()
 	defer s.sched.trigger.Unlock()
 	ctx = context.WithoutCancel(ctx) // a started run is recorded whole
@@ -86,7 +86,7 @@ func (s *Service) TriggerSchedule(ctx context.Context, id int64, scheduledFor ti
 // (deployer rights, approval under the current policy, the build) and
 // starts its request. When a check cannot be made it returns an error
 // wrapping errUnverified and nothing is announced: the caller retries.
-func (s *Service) startRun(ctx context.Context, sch *Schedule, run RunTime) (*Request, error) {
+func (s *schedules) startRun(ctx context.Context, sch *Schedule, run RunTime) (*Request, error) {
 	log := s.log.With().Int64("schedule_id", sch.ID).Time("run", run.At).Logger()
 	req, why, err := s.scheduledRequest(ctx, sch)
 	if errors.Is(err, errUnverified) {
@@ -112,7 +112,7 @@ func (s *Service) startRun(ctx context.Context, sch *Schedule, run RunTime) (*Re
 
 // scheduledRequest builds the request of a run of sch, and says why it
 // needs approval ("" when it does not).
-func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request, string, error) {
+func (s *schedules) scheduledRequest(ctx context.Context, sch *Schedule) (*Request, string, error) {
 	app, env, err := s.lookup(sch.App, sch.Env)
 	if err != nil {
 		return nil, "", err
@@ -141,7 +141,7 @@ func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request
 			return nil, "", Errorf(ECONFLICT, "I could not check the build at %s.", url)
 		}
 	}
-	plan := s.buildPlan(app, env, planInput{kind: KindDeploy, version: sch.Version, build: build})
+	plan := s.requests.buildPlan(app, env, planInput{kind: KindDeploy, version: sch.Version, build: build})
 	req := &Request{
 		Kind: KindDeploy, App: app.Name, Env: env.Name, Version: sch.Version,
 		RequestedBy: sch.CreatedBy, Channel: sch.Channel, Plan: plan, PlanHash: s.planHash(plan), ScheduleID: sch.ID,
@@ -171,7 +171,7 @@ func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request
 // startScheduled stores a run's request, shows its card and queues or
 // starts it; with a reason why it needs approval, it waits for approval
 // instead, with that reason in its thread.
-func (s *Service) startScheduled(ctx context.Context, req *Request, why string) (*Request, error) {
+func (s *schedules) startScheduled(ctx context.Context, req *Request, why string) (*Request, error) {
 	_, env, err := s.lookup(req.App, req.Env)
 	if err != nil {
 		return nil, err
@@ -186,18 +186,18 @@ func (s *Service) startScheduled(ctx context.Context, req *Request, why string) 
 	if err := s.store.CreateRequest(ctx, req); err != nil {
 		return nil, internal("create scheduled request", err)
 	}
-	s.show(ctx, req)
+	s.runs.show(ctx, req)
 	if why != "" {
 		s.thread(ctx, req, fmt.Sprintf(":calendar: Started by schedule S%d. It needs approval because %s.", req.ScheduleID, why))
 	} else {
 		s.thread(ctx, req, fmt.Sprintf(":calendar: Started by schedule S%d.", req.ScheduleID))
-		s.startNext(ctx, req.App, req.Env)
+		s.runs.startNext(ctx, req.App, req.Env)
 	}
-	return s.reload(ctx, req), nil
+	return s.requests.reload(ctx, req), nil
 }
 
 // announceStart announces a run's request as it stands after the start.
-func (s *Service) announceStart(ctx context.Context, sch *Schedule, run RunTime, req *Request, why string) {
+func (s *schedules) announceStart(ctx context.Context, sch *Schedule, run RunTime, req *Request, why string) {
 	link := cardLink(req)
 	var text string
 	switch req.Status {
@@ -205,7 +205,7 @@ func (s *Service) announceStart(ctx context.Context, sch *Schedule, run RunTime,
 		text = fmt.Sprintf(":raised_hand: The run of %s at %s waits for approval because %s: see %s.", s.scheduleTitle(sch), runText(run.At, sch.TZ), why, link)
 	case StatusQueued:
 		text = fmt.Sprintf(":hourglass_flowing_sand: The run of %s at %s is queued: the environment is busy (%s). It starts when it is free: see %s.",
-			s.scheduleTitle(sch), runText(run.At, sch.TZ), s.blocker(ctx, req), link)
+			s.scheduleTitle(sch), runText(run.At, sch.TZ), s.runs.blocker(ctx, req), link)
 	default:
 		text = fmt.Sprintf(":rocket: The run of %s at %s started: see %s.", s.scheduleTitle(sch), runText(run.At, sch.TZ), link)
 	}
@@ -220,7 +220,7 @@ func (s *Service) announceStart(ctx context.Context, sch *Schedule, run RunTime,
 // that is due within AnnounceLead (once), and the end of every run whose
 // request has finished (once, remembered in the audit trail). The
 // scheduler calls it every few seconds; tests call it directly.
-func (s *Service) ScheduleTick(ctx context.Context) {
+func (s *schedules) ScheduleTick(ctx context.Context) {
 	s.loadAnnounced(ctx)
 	now := s.now()
 	s.retryDeferred(ctx, now)
@@ -252,7 +252,7 @@ func (s *Service) ScheduleTick(ctx context.Context) {
 }
 
 // announceResults announces the end of finished scheduled requests.
-func (s *Service) announceResults(ctx context.Context, now time.Time) {
+func (s *schedules) announceResults(ctx context.Context, now time.Time) {
 	done, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusSucceeded, StatusFailed, StatusCanceled, StatusRejected, StatusExpired}, Limit: 200})
 	if err != nil {
 		s.log.Error().Err(err).Msg("list finished requests")
@@ -291,7 +291,7 @@ func (s *Service) announceResults(ctx context.Context, now time.Time) {
 }
 
 // resultAnnounced reads r's audit trail for an announced end.
-func (s *Service) resultAnnounced(ctx context.Context, r *Request) bool {
+func (s *schedules) resultAnnounced(ctx context.Context, r *Request) bool {
 	log, err := s.store.AuditLog(ctx, r.ID, 0)
 	if err != nil {
 		return true // better no announcement than one per tick
@@ -304,7 +304,7 @@ func (s *Service) resultAnnounced(ctx context.Context, r *Request) bool {
 	return false
 }
 
-func (s *Service) setResult(id int64) {
+func (s *schedules) setResult(id int64) {
 	s.sched.mu.Lock()
 	defer s.sched.mu.Unlock()
 	if s.sched.results == nil {
@@ -314,7 +314,7 @@ func (s *Service) setResult(id int64) {
 }
 
 // markAnnounced records key and reports whether it was already there.
-func (s *Service) markAnnounced(key string) bool {
+func (s *schedules) markAnnounced(key string) bool {
 	s.sched.mu.Lock()
 	defer s.sched.mu.Unlock()
 	if s.sched.upcoming == nil {
@@ -329,7 +329,7 @@ func (s *Service) markAnnounced(key string) bool {
 
 // loadAnnounced fills the memory of announced upcoming runs from the
 // recent audit trail once, so that a restart does not announce them again.
-func (s *Service) loadAnnounced(ctx context.Context) {
+func (s *schedules) loadAnnounced(ctx context.Context) {
 	s.sched.mu.Lock()
 	loaded := s.sched.loaded
 	s.sched.loaded = true
@@ -355,7 +355,7 @@ func (s *Service) loadAnnounced(ctx context.Context) {
 // announced as missed; with the run_once policy one catch-up run starts
 // now, otherwise they are skipped. The scheduler calls it at start, before
 // cron runs.
-func (s *Service) RecoverSchedules(ctx context.Context) {
+func (s *schedules) RecoverSchedules(ctx context.Context) {
 	list, err := s.store.Schedules(ctx)
 	if err != nil {
 		s.log.Error().Err(err).Msg("list schedules")
@@ -391,7 +391,7 @@ func (s *Service) RecoverSchedules(ctx context.Context) {
 
 // missed announces and records the missed runs of sch and, with run_once,
 // starts one catch-up run.
-func (s *Service) missed(ctx context.Context, sch *Schedule, runs []RunTime, n int, last RunTime) {
+func (s *schedules) missed(ctx context.Context, sch *Schedule, runs []RunTime, n int, last RunTime) {
 	var b strings.Builder
 	fmt.Fprintf(&b, ":warning: %s missed %s while deploybot was down: %s", s.scheduleTitle(sch), countOf(n, "run"), RunsText(runs, sch.TZ))
 	if n > len(runs) {

@@ -52,7 +52,7 @@ type scheduleState struct {
 }
 
 // changed tells the scheduler about a schedule change.
-func (s *Service) scheduleChanged(sch *Schedule) {
+func (s *schedules) scheduleChanged(sch *Schedule) {
 	s.sched.mu.Lock()
 	h := s.sched.hook
 	s.sched.mu.Unlock()
@@ -62,14 +62,14 @@ func (s *Service) scheduleChanged(sch *Schedule) {
 }
 
 // setScheduleHook installs (or with nil removes) the scheduler's hook.
-func (s *Service) setScheduleHook(h func(*Schedule)) {
+func (s *schedules) setScheduleHook(h func(*Schedule)) {
 	s.sched.mu.Lock()
 	defer s.sched.mu.Unlock()
 	s.sched.hook = h
 }
 
 // announceLead is AnnounceLead with its default.
-func (s *Service) announceLead() time.Duration {
+func (s *schedules) announceLead() time.Duration {
 	if s.AnnounceLead > 0 {
 		return s.AnnounceLead
 	}
@@ -87,8 +87,8 @@ func (s *Service) announceLead() time.Duration {
 // Errors: as RequestDeploy (ENOTFOUND, EFORBIDDEN, EINVALID), and EINVALID
 // for an unknown zone, an invalid cron spec (with the reason), a time in
 // the past or an unknown missed-run policy.
-func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedule, error) {
-	_, app, env, err := s.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
+func (s *schedules) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedule, error) {
+	_, app, env, err := s.requests.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedu
 }
 
 // oneShot resolves the time of a one-shot schedule.
-func (s *Service) oneShot(in ScheduleInput, loc *time.Location) (time.Time, string, error) {
+func (s *schedules) oneShot(in ScheduleInput, loc *time.Location) (time.Time, string, error) {
 	if !in.AtTime.IsZero() {
 		return in.AtTime.In(loc), "", nil
 	}
@@ -213,12 +213,12 @@ func loadZone(tz string) (*time.Location, error) {
 // without what the build server says of the build (a run checks the build
 // when it starts). A run whose plan hash differs from the approved one
 // needs a new approval.
-func (s *Service) schedulePlanHash(app *App, env *Environment, version string) string {
-	return s.planHash(s.buildPlan(app, env, planInput{kind: KindDeploy, version: version}))
+func (s *schedules) schedulePlanHash(app *App, env *Environment, version string) string {
+	return s.planHash(s.requests.buildPlan(app, env, planInput{kind: KindDeploy, version: version}))
 }
 
 // Timing returns the parsed timing of a stored schedule.
-func (s *Service) Timing(sch *Schedule) (*Timing, error) {
+func (s *schedules) Timing(sch *Schedule) (*Timing, error) {
 	loc, err := loadZone(sch.TZ)
 	if err != nil {
 		return nil, err
@@ -229,7 +229,7 @@ func (s *Service) Timing(sch *Schedule) (*Timing, error) {
 // NextRuns returns the next n runs of sch after now, in the schedule's
 // zone (RunTime.At.UTC() gives them in UTC); none for a schedule that is
 // paused, done, rejected or deleted.
-func (s *Service) NextRuns(sch *Schedule, n int) []RunTime {
+func (s *schedules) NextRuns(sch *Schedule, n int) []RunTime {
 	if sch.Status != ScheduleActive && sch.Status != SchedulePendingApproval {
 		return nil
 	}
@@ -249,7 +249,7 @@ func (s *Service) NextRuns(sch *Schedule, n int) []RunTime {
 }
 
 // Schedules lists the schedules that are not deleted, oldest first.
-func (s *Service) Schedules(ctx context.Context) ([]*Schedule, error) {
+func (s *schedules) Schedules(ctx context.Context) ([]*Schedule, error) {
 	list, err := s.store.Schedules(ctx)
 	if err != nil {
 		return nil, internal("list schedules", err)
@@ -259,7 +259,7 @@ func (s *Service) Schedules(ctx context.Context) ([]*Schedule, error) {
 
 // Schedule returns one schedule; ENOTFOUND when there is none or it was
 // deleted.
-func (s *Service) Schedule(ctx context.Context, id int64) (*Schedule, error) {
+func (s *schedules) Schedule(ctx context.Context, id int64) (*Schedule, error) {
 	sch, err := s.store.Schedule(ctx, id)
 	if ErrorCode(err) == ENOTFOUND || err == nil && sch.Status == ScheduleDeleted {
 		return nil, Errorf(ENOTFOUND, "There is no schedule S%d. `/deploy schedules` lists them.", id)
@@ -271,7 +271,7 @@ func (s *Service) Schedule(ctx context.Context, id int64) (*Schedule, error) {
 
 // mayManage checks that user may pause, resume, skip or delete sch: its
 // creator, or a deployer or approver of its environment.
-func (s *Service) mayManage(ctx context.Context, sch *Schedule, user, verb string) error {
+func (s *schedules) mayManage(ctx context.Context, sch *Schedule, user, verb string) error {
 	if user == sch.CreatedBy {
 		return nil
 	}
@@ -292,7 +292,7 @@ func (s *Service) mayManage(ctx context.Context, sch *Schedule, user, verb strin
 // changeSchedule applies one change to schedule id: it checks the rights
 // and the current status (one of from), lets edit change a copy, writes
 // it as a compare-and-set, audits it and tells the scheduler.
-func (s *Service) changeSchedule(ctx context.Context, id int64, user, verb, action string, from []ScheduleStatus, edit func(*Schedule) error) (*Schedule, error) {
+func (s *schedules) changeSchedule(ctx context.Context, id int64, user, verb, action string, from []ScheduleStatus, edit func(*Schedule) error) (*Schedule, error) {
 	sch, err := s.Schedule(ctx, id)
 	if err != nil {
 		return nil, err
@@ -335,7 +335,7 @@ const scheduleWriteTries = 10
 // none is written over stale fields: edit sees the current state each
 // time and may refuse it. An error of edit is returned as it is (errNoChange
 // included); an error of the store is wrapped with what.
-func (s *Service) updateSchedule(ctx context.Context, sch *Schedule, what string, edit func(*Schedule) error) (*Schedule, error) {
+func (s *schedules) updateSchedule(ctx context.Context, sch *Schedule, what string, edit func(*Schedule) error) (*Schedule, error) {
 	for try := 1; ; try++ {
 		upd := *sch
 		upd.ApprovedBy = slices.Clone(sch.ApprovedBy)
@@ -359,7 +359,7 @@ func (s *Service) updateSchedule(ctx context.Context, sch *Schedule, what string
 // its environment may. A release it already started is not stopped.
 //
 // Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT (already deleted meanwhile).
-func (s *Service) Unschedule(ctx context.Context, id int64, user string) (*Schedule, error) {
+func (s *schedules) Unschedule(ctx context.Context, id int64, user string) (*Schedule, error) {
 	sch, err := s.changeSchedule(ctx, id, user, "delete", "schedule_deleted",
 		[]ScheduleStatus{SchedulePendingApproval, ScheduleActive, SchedulePaused, ScheduleDone, ScheduleRejected},
 		func(u *Schedule) error { u.Status = ScheduleDeleted; return nil })
@@ -375,7 +375,7 @@ func (s *Service) Unschedule(ctx context.Context, id int64, user string) (*Sched
 // ResumeSchedule.
 //
 // Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT when it is not active.
-func (s *Service) PauseSchedule(ctx context.Context, id int64, user string) (*Schedule, error) {
+func (s *schedules) PauseSchedule(ctx context.Context, id int64, user string) (*Schedule, error) {
 	sch, err := s.changeSchedule(ctx, id, user, "pause", "schedule_paused", []ScheduleStatus{ScheduleActive},
 		func(u *Schedule) error { u.Status = SchedulePaused; u.SkipNext = false; return nil })
 	if err != nil {
@@ -390,7 +390,7 @@ func (s *Service) PauseSchedule(ctx context.Context, id int64, user string) (*Sc
 // are not caught up.
 //
 // Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT when it is not paused.
-func (s *Service) ResumeSchedule(ctx context.Context, id int64, user string) (*Schedule, error) {
+func (s *schedules) ResumeSchedule(ctx context.Context, id int64, user string) (*Schedule, error) {
 	now := s.now()
 	sch, err := s.changeSchedule(ctx, id, user, "resume", "schedule_resumed", []ScheduleStatus{SchedulePaused},
 		func(u *Schedule) error {
@@ -416,7 +416,7 @@ func (s *Service) ResumeSchedule(ctx context.Context, id int64, user string) (*S
 //
 // Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT when it is not active or the
 // next run is already skipped.
-func (s *Service) SkipNextRun(ctx context.Context, id int64, user string) (*Schedule, RunTime, error) {
+func (s *schedules) SkipNextRun(ctx context.Context, id int64, user string) (*Schedule, RunTime, error) {
 	var next RunTime
 	sch, err := s.changeSchedule(ctx, id, user, "skip a run of", "schedule_skip_next", []ScheduleStatus{ScheduleActive},
 		func(u *Schedule) error {
@@ -440,7 +440,7 @@ func (s *Service) SkipNextRun(ctx context.Context, id int64, user string) (*Sche
 }
 
 // auditSchedule appends an audit entry about a schedule.
-func (s *Service) auditSchedule(ctx context.Context, sch *Schedule, actor, action, detail string) {
+func (s *schedules) auditSchedule(ctx context.Context, sch *Schedule, actor, action, detail string) {
 	e := AuditEntry{At: s.now(), Actor: actor, Action: action, ScheduleID: sch.ID, App: sch.App, Env: sch.Env, Detail: detail}
 	if err := s.store.Audit(ctx, e); err != nil {
 		s.log.Error().Err(err).Str("action", action).Msg("audit")
@@ -449,7 +449,7 @@ func (s *Service) auditSchedule(ctx context.Context, sch *Schedule, actor, actio
 
 // scheduleTitle names a schedule in text: "S3 (shop-web 1.4.2 →
 // production, "30 2 * * *" Europe/Berlin)".
-func (s *Service) scheduleTitle(sch *Schedule) string {
+func (s *schedules) scheduleTitle(sch *Schedule) string {
 	when := fmt.Sprintf("%q %s", sch.Spec, sch.TZ)
 	if sch.Spec == "" {
 		when = "at " + runText(sch.At, sch.TZ)
