@@ -14,7 +14,10 @@ import (
 )
 
 // follow starts a follower goroutine for running request r, unless one
-// already runs or Run is not running (Run starts it then).
+// already runs here, Run is not running (Run starts it then), or another
+// replica holds the request's lease (it follows the job). The follower
+// renews the lease while it runs, stops when another replica takes it
+// over, and releases it when the job is final or the service stops.
 func (s *runs) follow(r *Request) {
 	s.mu.Lock()
 	ctx := s.runCtx
@@ -23,6 +26,30 @@ func (s *runs) follow(r *Request) {
 		return
 	}
 	s.following[r.ID] = true
+	s.mu.Unlock()
+	name := requestLease(r.ID)
+	l, ok := s.hold(ctx, name)
+	if ok {
+		// Read again under the lease: the previous holder may have
+		// finished the job, or moved its cursor on, since r was read.
+		fresh, err := s.store.Request(ctx, r.ID)
+		switch {
+		case err != nil:
+			s.reqLog(r).Warn().Err(err).Msg("read request before following it")
+			ok = false
+		case fresh.Status != StatusRunning:
+			ok = false
+			s.letGo(ctx, name)
+		default:
+			r = fresh
+		}
+	}
+	s.mu.Lock()
+	if !ok || s.runCtx == nil {
+		delete(s.following, r.ID)
+		s.mu.Unlock()
+		return
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
@@ -32,11 +59,21 @@ func (s *runs) follow(r *Request) {
 			delete(s.following, r.ID)
 			s.mu.Unlock()
 		}()
-		s.followJob(ctx, r)
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stop := s.keep(fctx, name, l, cancel)
+		s.followJob(fctx, r)
+		stop()
+		if ctx.Err() != nil || fctx.Err() == nil {
+			// Stopping, or the job is final: the next holder may start at
+			// once. A lost lease is not ours to release.
+			s.letGo(ctx, name)
+		}
 	}()
 }
 
-// followAll makes sure every running request is followed.
+// followAll makes sure every running request is followed, here or by
+// the replica holding its lease.
 func (s *runs) followAll(ctx context.Context) error {
 	reqs, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusRunning}})
 	if err != nil {

@@ -188,6 +188,9 @@ func (s *runs) reconcileLaunching(ctx context.Context) error {
 		if s.isInflight(r.ID) {
 			continue
 		}
+		if _, ok := s.hold(ctx, requestLease(r.ID)); !ok {
+			continue // its launcher is alive on another replica
+		}
 		log := s.reqLog(r)
 		ref, found, err := s.runner.FindLaunched(ctx, r)
 		if err != nil {

@@ -64,7 +64,7 @@ func (s *runs) deliverOwed(ctx context.Context, id int64) {
 	// What is owed is owed even when shutdown has begun.
 	ctx = context.WithoutCancel(ctx)
 	for range 10 { // bounded: a pass never spins
-		items, err := s.store.ClaimOwed(ctx, s.owner, id, s.now(), s.OwedLease, 50)
+		items, err := s.store.ClaimOwed(ctx, s.Replica, id, s.now(), s.OwedLease, 50)
 		if err != nil {
 			s.log.Error().Err(err).Int64("request_id", id).Msg("claim what is owed to Slack")
 			return
@@ -101,7 +101,7 @@ func (s *runs) deliverOwed(ctx context.Context, id int64) {
 // settleOwed records the result of one delivery; a failure to record it is
 // logged (the item is then delivered again once its lease expires).
 func (s *runs) settleOwed(ctx context.Context, it OwedItem, r OwedResult) {
-	if err := s.store.SettleOwed(ctx, it.ID, s.owner, r); err != nil {
+	if err := s.store.SettleOwed(ctx, it.ID, s.Replica, r); err != nil {
 		s.log.Error().Err(err).Int64("request_id", it.RequestID).Int64("outbox_id", it.ID).Msg("record delivery to Slack")
 	}
 }
@@ -170,5 +170,13 @@ func (s *runs) pruneOwed(ctx context.Context) {
 	}
 	if n > 0 {
 		s.log.Info().Int64("rows", n).Msg("pruned delivered outbox rows")
+	}
+	// The record of which replica fired which scheduled run is kept a
+	// month: a run is decided by the schedule's own compare-and-set, the
+	// record is for people and for catching a double fire.
+	if n, err := s.store.PruneScheduleFires(ctx, now.Add(-30*24*time.Hour)); err != nil {
+		s.log.Error().Err(err).Msg("prune schedule fire records")
+	} else if n > 0 {
+		s.log.Info().Int64("rows", n).Msg("pruned schedule fire records")
 	}
 }

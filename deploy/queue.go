@@ -23,9 +23,18 @@ type StatusReport struct {
 // reports whether the environment was busy; a request someone else moved
 // meanwhile is left alone.
 func (s *runs) tryStart(ctx context.Context, req *Request) (busy bool) {
+	// The request's lease makes this replica the one that launches it;
+	// another replica holding it is starting it now, so the environment
+	// counts as busy (what is behind it must not overtake it).
+	name := requestLease(req.ID)
+	l, ok := s.hold(ctx, name)
+	if !ok {
+		return true
+	}
 	s.setInflight(req.ID, true)
 	r, err := s.store.Transition(ctx, req.ID, Change{From: StatusQueued, To: StatusLaunching, At: s.now()})
 	if err != nil {
+		s.letGo(ctx, name)
 		s.setInflight(req.ID, false)
 		switch {
 		case errors.Is(err, ErrEnvBusy):
@@ -35,7 +44,10 @@ func (s *runs) tryStart(ctx context.Context, req *Request) (busy bool) {
 		}
 		return false
 	}
+	// Renewed while the launch call lasts; the follower renews it next.
+	stop := s.keep(context.WithoutCancel(ctx), name, l, func() {})
 	s.launch(ctx, r)
+	stop()
 	return false
 }
 

@@ -187,10 +187,17 @@ func (s *schedules) loadDeferred(log []AuditEntry) {
 	}
 	s.sched.mu.Lock()
 	defer s.sched.mu.Unlock()
+	// Ended here or by another replica: never retried again.
+	for key := range ended {
+		delete(s.sched.deferred, key)
+	}
 	for _, e := range log {
 		key, _, _ := strings.Cut(e.Detail, " ")
 		if e.Action != "schedule_run_deferred" || ended[key] {
 			continue
+		}
+		if _, known := s.sched.deferred[key]; known {
+			continue // keeps its retry times
 		}
 		d, ok := parseRunKey(key)
 		if !ok {

@@ -25,6 +25,13 @@ import (
 // scheduler calls it when cron fires; recovery calls it for a run_once
 // catch-up.
 func (s *schedules) TriggerSchedule(ctx context.Context, id int64, scheduledFor time.Time) (*Request, error) {
+	return s.trigger(ctx, id, scheduledFor, nil)
+}
+
+// trigger is TriggerSchedule; claimed, when not nil, is called once the
+// run is this process's to start (and before it starts), so that what is
+// said about it is said once whatever the number of replicas.
+func (s *schedules) trigger(ctx context.Context, id int64, scheduledFor time.Time, claimed func(*Schedule)) (*Request, error) {
 	s.sched.trigger.Lock()
 	defer s.sched.trigger.Unlock()
 	ctx = context.WithoutCancel(ctx) // a started run is recorded whole
@@ -65,8 +72,21 @@ func (s *schedules) TriggerSchedule(ctx context.Context, id int64, scheduledFor 
 	} else if err != nil {
 		return nil, err
 	}
+	// The run is this replica's: record it as fired, once per schedule and
+	// fire time. The compare-and-set above already decided it; a claim
+	// that fails here means another process fired the same run, and this
+	// one stands back.
+	if claimed, err := s.store.ClaimScheduleFire(ctx, id, scheduledFor, s.Replica, s.now()); err != nil {
+		log.Error().Err(err).Msg("record schedule fire")
+	} else if !claimed {
+		log.Error().Msg("run already fired by another process; not started here")
+		return nil, nil
+	}
 	if timing.OneShot() {
 		s.scheduleChanged(upd)
+	}
+	if claimed != nil {
+		claimed(upd)
 	}
 	run := RunTime{At: scheduledFor.In(timing.Location())}
 	if skip {
@@ -220,7 +240,16 @@ func (s *schedules) announceStart(ctx context.Context, sch *Schedule, run RunTim
 // that is due within AnnounceLead (once), and the end of every run whose
 // request has finished (once, remembered in the audit trail). The
 // scheduler calls it every few seconds; tests call it directly.
+//
+// Among replicas sharing a store, the holder of the schedules lease does
+// this work; the others return at once. The holder reads what was
+// announced and deferred from the audit trail on every pass, so that
+// nothing another replica did (or a previous holder left) is repeated or
+// forgotten.
 func (s *schedules) ScheduleTick(ctx context.Context) {
+	if _, ok := s.hold(ctx, schedulesLease); !ok {
+		return
+	}
 	s.loadAnnounced(ctx)
 	now := s.now()
 	s.retryDeferred(ctx, now)
@@ -327,16 +356,10 @@ func (s *schedules) markAnnounced(key string) bool {
 	return false
 }
 
-// loadAnnounced fills the memory of announced upcoming runs from the
-// recent audit trail once, so that a restart does not announce them again.
+// loadAnnounced fills the memory of announced upcoming runs and of
+// deferred runs from the recent audit trail, so that neither a restart
+// nor another replica's work is announced or retried twice.
 func (s *schedules) loadAnnounced(ctx context.Context) {
-	s.sched.mu.Lock()
-	loaded := s.sched.loaded
-	s.sched.loaded = true
-	s.sched.mu.Unlock()
-	if loaded {
-		return
-	}
 	log, err := s.store.AuditLog(ctx, 0, 500)
 	if err != nil {
 		s.log.Warn().Err(err).Msg("read audit log")
@@ -404,11 +427,15 @@ func (s *schedules) missed(ctx context.Context, sch *Schedule, runs []RunTime, n
 	} else {
 		b.WriteString(" Its missed-run policy is skip: they do not run; the next run is as planned.")
 	}
-	s.auditSchedule(ctx, sch, "", "schedule_missed", fmt.Sprintf("%s, last %s", countOf(n, "run"), last.At.UTC().Format(time.RFC3339)))
-	s.log.Warn().Int64("schedule_id", sch.ID).Int("missed", n).Bool("catch_up", catchUp).Msg("missed scheduled runs")
-	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceMissed, Schedule: *sch, Run: last, Text: b.String()})
+	// Said by the process whose compare-and-set records the runs: when
+	// several replicas start at once, each finds the same missed runs.
+	say := func(sch *Schedule) {
+		s.auditSchedule(ctx, sch, "", "schedule_missed", fmt.Sprintf("%s, last %s", countOf(n, "run"), last.At.UTC().Format(time.RFC3339)))
+		s.log.Warn().Int64("schedule_id", sch.ID).Int("missed", n).Bool("catch_up", catchUp).Msg("missed scheduled runs")
+		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceMissed, Schedule: *sch, Run: last, Text: b.String()})
+	}
 	if catchUp {
-		if _, err := s.TriggerSchedule(ctx, sch.ID, last.At); err != nil {
+		if _, err := s.trigger(ctx, sch.ID, last.At, say); err != nil {
 			s.log.Warn().Err(err).Int64("schedule_id", sch.ID).Msg("catch-up run")
 		}
 		return
@@ -430,5 +457,6 @@ func (s *schedules) missed(ctx context.Context, sch *Schedule, runs []RunTime, n
 		}
 		return
 	}
+	say(upd)
 	s.scheduleChanged(upd)
 }

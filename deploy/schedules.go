@@ -43,9 +43,6 @@ type scheduleState struct {
 	upcoming map[string]bool
 	// results remembers the scheduled requests whose end was announced.
 	results map[int64]bool
-	// loaded is set once the announcement memory was read from the audit
-	// trail.
-	loaded bool
 	// deferred are claimed runs waiting for their checks to be possible
 	// ("id@unix"), retried by ScheduleTick (schedcheck.go).
 	deferred map[string]deferredRun

@@ -104,6 +104,14 @@ type Tunables struct {
 	// OwedAttempts is how many times a delivery to Slack is tried before
 	// it is given up (with an error in the log).
 	OwedAttempts int
+	// Replica names this process on the leases it holds in the store
+	// (leases.go); it must differ between processes sharing a store. The
+	// default is the host name and the process id.
+	Replica string
+	// LeaseTTL is how long a lease holds without renewal: how long work
+	// owned by a replica that died waits before another replica takes it
+	// over. It must exceed the clock skew between replicas.
+	LeaseTTL time.Duration
 }
 
 // core is what the parts of the Service share: the ports, the catalog in
@@ -120,7 +128,6 @@ type core struct {
 	dir      Directory
 	clock    Clock
 	log      zerolog.Logger
-	owner    string // this process's name on the leases it takes
 }
 
 // NewService returns a Service with default tunables. It does no I/O.
@@ -149,8 +156,9 @@ func NewService(cat *Catalog, store Store, runner Runner, notifier Notifier, dir
 			OwedRetry:      5 * time.Second,
 			OwedAttempts:   10,
 			OwedKeep:       7 * 24 * time.Hour,
+			Replica:        defaultReplica(),
+			LeaseTTL:       15 * time.Second,
 		},
-		owner: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()),
 	}
 	c.SetCatalog(cat)
 	r := newRuns(c)
@@ -160,6 +168,15 @@ func NewService(cat *Catalog, store Store, runner Runner, notifier Notifier, dir
 		schedules: &schedules{core: c, requests: q, runs: r},
 		started:   make(chan struct{}),
 	}
+}
+
+// defaultReplica names this process: host name and process id.
+func defaultReplica() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "deploybot"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // SetCatalog makes cat the catalog of every action from now on: a
@@ -242,8 +259,10 @@ func (s *Service) Tick(ctx context.Context) {
 	if err := s.queueApproved(ctx); err != nil {
 		s.log.Error().Err(err).Msg("queue approved requests")
 	}
-	if err := s.expirePending(ctx); err != nil {
-		s.log.Error().Err(err).Msg("expire approvals")
+	if _, ok := s.hold(ctx, periodicLease); ok {
+		if err := s.expirePending(ctx); err != nil {
+			s.log.Error().Err(err).Msg("expire approvals")
+		}
 	}
 	if err := s.startQueued(ctx); err != nil {
 		s.log.Error().Err(err).Msg("start queued requests")
