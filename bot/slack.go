@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,40 +111,12 @@ type Slack struct {
 	log  zerolog.Logger
 	opts SlackOptions
 
-	// life ends when Close gives up waiting; background flushes use it.
-	life context.Context
-	stop context.CancelFunc
-	// flushers counts running flush goroutines; idle is closed when the
-	// count drops to zero (guarded by mu).
-	flushers int
-	idle     chan struct{}
-
 	pacer  *pacer
 	groups *groupCache
+	cards  *cardCoalescer
+	posts  *cardPosts
 
-	mu       sync.Mutex
-	pending  map[msgKey]*cardState
-	flushing map[msgKey]bool
-	final    map[msgKey]time.Time // cards shown in a terminal state, and when
-	cards    map[int64]msgKey     // cards posted, by request id
-	posting  map[int64]chan struct{}
-	// queued counts the states queued for a message while its flusher
-	// runs, and written how many of them are written (or refused for
-	// good); wrote is closed and replaced after each write (FlushCard).
-	queued  map[msgKey]uint64
-	written map[msgKey]uint64
-	wrote   chan struct{}
-
-	calls, rateLimited, retries, failures, coalesced, cardUpdates atomic.Int64
-}
-
-type msgKey struct{ channel, ts string }
-
-// cardState is the latest rendering waiting to be written.
-type cardState struct {
-	text     string
-	blocks   []slack.Block
-	terminal bool
+	calls, rateLimited, retries, failures atomic.Int64
 }
 
 // NewSlack returns the gateway over api. It does no I/O.
@@ -155,24 +126,16 @@ func NewSlack(api *slack.Client, log zerolog.Logger, opts SlackOptions) *Slack {
 
 func newSlack(api webAPI, log zerolog.Logger, opts SlackOptions) *Slack {
 	opts.defaults()
-	life, stop := context.WithCancel(context.Background())
-	return &Slack{
-		api:      api,
-		log:      log.With().Str("component", "slack").Logger(),
-		opts:     opts,
-		life:     life,
-		stop:     stop,
-		pacer:    newPacer(time.Now),
-		pending:  map[msgKey]*cardState{},
-		flushing: map[msgKey]bool{},
-		final:    map[msgKey]time.Time{},
-		cards:    map[int64]msgKey{},
-		posting:  map[int64]chan struct{}{},
-		groups:   &groupCache{ids: map[string]string{}, members: map[string]memberEntry{}},
-		queued:   map[msgKey]uint64{},
-		written:  map[msgKey]uint64{},
-		wrote:    make(chan struct{}),
+	s := &Slack{
+		api:    api,
+		log:    log.With().Str("component", "slack").Logger(),
+		opts:   opts,
+		pacer:  newPacer(time.Now),
+		groups: &groupCache{ids: map[string]string{}, members: map[string]memberEntry{}},
+		posts:  newCardPosts(),
 	}
+	s.cards = newCardCoalescer(s.cardTurn, s.updateCard, s.log, opts.Backoff, opts.MaxBackoff)
+	return s
 }
 
 // Stats returns the counters so far.
@@ -182,35 +145,15 @@ func (s *Slack) Stats() Stats {
 		RateLimited: s.rateLimited.Load(),
 		Retries:     s.retries.Load(),
 		Failures:    s.failures.Load(),
-		Coalesced:   s.coalesced.Load(),
-		CardUpdates: s.cardUpdates.Load(),
+		Coalesced:   s.cards.coalesced.Load(),
+		CardUpdates: s.cards.updates.Load(),
 	}
 }
 
 // Close writes the card updates still pending and waits for them until ctx
 // ends; then it abandons the rest and reports how many were lost.
 func (s *Slack) Close(ctx context.Context) error {
-	defer s.stop()
-	for {
-		s.mu.Lock()
-		if s.flushers == 0 {
-			lost := len(s.pending)
-			s.mu.Unlock()
-			if lost > 0 {
-				return fmt.Errorf("close slack gateway: %d card update%s not written", lost, plural(lost))
-			}
-			return nil
-		}
-		idle := s.idle
-		s.mu.Unlock()
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			// Stop the flushers (they leave what they could not write
-			// pending) and count what is lost once they are gone.
-			s.stop()
-		}
-	}
+	return s.cards.close(ctx)
 }
 
 // do runs one Web API call with retries: it waits Retry-After on a 429,
