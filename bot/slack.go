@@ -123,12 +123,20 @@ func NewSlack(api *slack.Client, log zerolog.Logger, opts SlackOptions) *Slack {
 func newSlack(api webAPI, log zerolog.Logger, opts SlackOptions) *Slack {
 	opts.defaults()
 	s := &Slack{
-		api:    api,
-		log:    log.With().Str("component", "slack").Logger(),
-		opts:   opts,
-		pacer:  newPacer(time.Now),
-		groups: &groupCache{ids: map[string]string{}, members: map[string]memberEntry{}},
-		posts:  newCardPosts(),
+		api:   api,
+		log:   log.With().Str("component", "slack").Logger(),
+		opts:  opts,
+		pacer: newPacer(time.Now),
+		posts: newCardPosts(),
+	}
+	s.groups = &groupCache{
+		listGroups:  s.listGroups,
+		listMembers: s.listMembers,
+		groupsTTL:   opts.GroupsTTL,
+		membersTTL:  opts.MembersTTL,
+		now:         time.Now,
+		ids:         map[string]string{},
+		members:     map[string]memberEntry{},
 	}
 	s.retry = &retrier{
 		maxAttempts: opts.MaxAttempts,
