@@ -102,7 +102,9 @@ type Stats struct {
 // Retry-After, retries 429s and transient errors with backoff, paces writes
 // per channel, and coalesces updates of the same message so that the latest
 // state wins and the final state is never lost. It implements
-// deploy.Notifier and deploy.Directory.
+// deploy.Notifier and deploy.Directory. Each concern is a small part with
+// its own lock: retrier (retry.go), pacer (pace.go), cardCoalescer and
+// cardPosts (cards.go), groupCache (directory.go).
 type Slack struct {
 	api  webAPI
 	log  zerolog.Logger
