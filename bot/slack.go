@@ -55,6 +55,11 @@ type SlackOptions struct {
 	// MembersTTL is how long a group's member list is kept; membership is
 	// meant to be resolved at click time, so it is short. Default 10 s.
 	MembersTTL time.Duration
+	// SharedPacing, when set, paces every channel and chat.update across
+	// all the processes that share it (replicas on one database), each
+	// write ChannelInterval (or UpdateInterval) after the last one of any
+	// replica; without it each process paces alone.
+	SharedPacing SlotReserver
 }
 
 func (o *SlackOptions) defaults() {
@@ -130,6 +135,10 @@ func newSlack(api webAPI, log zerolog.Logger, opts SlackOptions) *Slack {
 		opts:  opts,
 		pacer: newPacer(time.Now),
 		posts: newCardPosts(),
+	}
+	s.pacer.shared = opts.SharedPacing
+	s.pacer.onSharedError = func(err error) {
+		s.log.Warn().Err(err).Msg("shared pacing unavailable; pacing this process alone")
 	}
 	s.groups = &groupCache{
 		listGroups:  s.listGroups,
