@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/deploybot/deploybot/config"
+	"github.com/deploybot/deploybot/deploy"
 )
 
 // TestReloadEndpointOnlyFromLoopback: POST /reload reloads only for a
@@ -220,5 +221,36 @@ func TestRefusalText(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSummaryText: the announcement of an applied reload lists each kind
+// of change on its own line, names what applies only after a restart
+// apart from the other changed keys, and cuts long lists.
+func TestSummaryText(t *testing.T) {
+	var hosts []string
+	for i := range 12 {
+		hosts = append(hosts, fmt.Sprintf("h%02d", i))
+	}
+	got := summaryText(reloadResult{
+		Changes: config.Changes{
+			EnvsAdded: []config.EnvRef{{App: "shop", Env: "qa"}},
+			Envs:      []config.EnvChanges{{EnvRef: config.EnvRef{App: "shop", Env: "prod"}, HostsAdded: hosts, ApproversAdded: []string{"U1BOB", "@leads"}}},
+			Other:     []string{"apps.shop.docroot", "awx.credential"},
+		},
+		Restart: []string{"awx.credential"},
+		Paused:  []*deploy.Schedule{{ID: 4, App: "batch", Env: "prod", Version: "2.0<x>"}},
+	})
+	for _, want := range []string{
+		":arrows_counterclockwise: *Configuration reloaded.*\n",
+		"• Environments added: `shop qa`\n",
+		"• `shop prod`: hosts added `h00`, `h01`, `h02`, `h03`, `h04`, `h05`, `h06`, `h07`, `h08`, `h09`, and 2 more; approvers added <@U1BOB>, `@leads`\n",
+		"• Other settings changed: `apps.shop.docroot`\n",
+		"• Apply after a restart only: `awx.credential`\n",
+		"• Schedule S4 (batch 2.0&lt;x&gt; → prod) paused",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lacks %q:\n%s", want, got)
+		}
 	}
 }

@@ -29,7 +29,9 @@ func (r *reloader) serveReload(w http.ResponseWriter, req *http.Request) {
 			"run `deploybot reload` where the bot runs (with kubectl exec in Kubernetes), or send the bot SIGHUP.\n", why)
 		return
 	}
-	res := r.reload(req.Context())
+	// The outcome does not depend on the caller's patience: a reload
+	// whose caller hangs up is carried out all the same.
+	res := r.reload(context.WithoutCancel(req.Context()))
 	if res.Err != nil {
 		w.WriteHeader(http.StatusUnprocessableEntity)
 	}
