@@ -383,6 +383,51 @@ func (s *schedules) PauseSchedule(ctx context.Context, id int64, user string) (*
 	return sch, nil
 }
 
+// PauseOrphanedSchedules pauses every active schedule whose app or
+// environment the catalog in force no longer has (a reload removed it) and
+// returns them, so that the caller can say so; nothing is announced here.
+// They are not deleted, and they stay paused when the app or environment
+// comes back: a user resumes them. The audit trail records the bot as the
+// actor (schedule_paused). A schedule waiting for approval is left as it
+// is: resuming a paused one would skip its approval. On a failure it goes
+// on with the others and returns what it paused with the errors.
+func (s *Service) PauseOrphanedSchedules(ctx context.Context) ([]*Schedule, error) {
+	list, err := s.Schedules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orphaned := func(sch *Schedule) bool {
+		_, env := s.cat().Environment(sch.App, sch.Env)
+		return sch.Status == ScheduleActive && env == nil
+	}
+	var paused []*Schedule
+	var errs []error
+	for _, sch := range list {
+		if !orphaned(sch) {
+			continue
+		}
+		upd, err := s.updateSchedule(ctx, sch, "pause schedule", func(u *Schedule) error {
+			if !orphaned(u) {
+				return errNoChange
+			}
+			u.Status, u.SkipNext = SchedulePaused, false
+			return nil
+		})
+		if errors.Is(err, errNoChange) {
+			continue
+		} else if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.auditSchedule(ctx, upd, "", "schedule_paused", s.scheduleTitle(upd)+": its app or environment is no longer configured")
+		s.log.Info().Int64("schedule_id", upd.ID).Str("app", upd.App).Str("env", upd.Env).
+			Msg("schedule paused: its app or environment is no longer configured")
+		s.scheduleChanged(upd)
+		paused = append(paused, upd)
+	}
+	return paused, errors.Join(errs...)
+}
+
 // ResumeSchedule resumes a paused schedule. Runs that fell in the pause
 // are not caught up.
 //

@@ -206,26 +206,6 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return fmt.Errorf("listen on %s for /healthz, /readyz and /metrics: %w", o.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: newHTTPHandler(h, reg), ReadHeaderTimeout: 5 * time.Second}
-	log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz and /metrics")
-
-	g := newGroup(ctx)
-	g.Go("http", func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
-		}
-	})
-	g.Go("awx", watch.Run)
-	g.Go("database", func(ctx context.Context) error {
-		return guardDatabase(ctx, db.Ping, tun.DBCheck, log)
-	})
 	rl := &reloader{path: o.ConfigPath, cfg: cfg, log: log, check: func(ctx context.Context, c *config.Config) error {
 		// As at start: @groups on a free workspace, and job templates or a
 		// credential AWX cannot run, refuse the file.
@@ -245,7 +225,33 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	}, signals: reload, apply: []func(*config.Config){
 		func(c *config.Config) { svc.SetCatalog(c.Catalog()) },
 		b.SetConfig, watch.SetConfig, state.SetConfig,
-	}}
+	}, pauseOrphans: svc.PauseOrphanedSchedules, counts: newReloadCounter(reg),
+		announce: func(ctx context.Context, channel, text string) error {
+			_, err := gw.Announce(ctx, channel, text)
+			return err
+		}}
+	mux := newHTTPHandler(h, reg)
+	mux.HandleFunc("POST /reload", rl.serveReload)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz, /metrics and, from this machine only, POST /reload")
+
+	g := newGroup(ctx)
+	g.Go("http", func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		}
+	})
+	g.Go("awx", watch.Run)
+	g.Go("database", func(ctx context.Context) error {
+		return guardDatabase(ctx, db.Ping, tun.DBCheck, log)
+	})
 	g.Go("reload", rl.Run)
 	g.Go("deploy", svc.Run)
 	g.Go("scheduler", sched.Run)

@@ -146,7 +146,7 @@ func (h *health) snapshot(which *[]probe) func() []probe {
 }
 
 // newHTTPHandler routes /healthz, /readyz and /metrics.
-func newHTTPHandler(h *health, reg *prometheus.Registry) http.Handler {
+func newHTTPHandler(h *health, reg *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", h.serve(h.snapshot(&h.liveness)))
 	mux.Handle("GET /readyz", h.serve(h.snapshot(&h.readiness)))
