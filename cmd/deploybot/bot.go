@@ -225,7 +225,7 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	}, signals: reload, apply: []func(*config.Config){
 		func(c *config.Config) { svc.SetCatalog(c.Catalog()) },
 		b.SetConfig, watch.SetConfig, state.SetConfig,
-	}, pauseOrphans: svc.PauseOrphanedSchedules, counts: newReloadCounter(reg),
+	}, pauseOrphans: svc.PauseOrphanedSchedules, counts: newReloadCounter(reg), firstSeen: db.FirstSeen,
 		announce: func(ctx context.Context, channel, text string) error {
 			_, err := gw.Announce(ctx, channel, text)
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -40,6 +41,10 @@ type reloader struct {
 	pauseOrphans func(context.Context) ([]*deploy.Schedule, error)
 	// announce posts text in a channel; nil posts nothing.
 	announce func(ctx context.Context, channel, text string) error
+	// firstSeen, when set, reports whether key was not seen before by any
+	// process sharing the database: replicas that reload the same change
+	// post its outcome once.
+	firstSeen func(ctx context.Context, key string, at time.Time) (bool, error)
 	// counts is deploybot_config_reload_total (newReloadCounter); nil
 	// counts nothing.
 	counts *prometheus.CounterVec
@@ -48,6 +53,9 @@ type reloader struct {
 
 	mu  sync.Mutex     // one reload at a time
 	cfg *config.Config // the configuration in force
+	// fileSum is the digest of the file the reload under way read: with
+	// the words posted, it tells one change from another.
+	fileSum [sha256.Size]byte
 }
 
 // reloadResult is what one reload did.
@@ -93,6 +101,8 @@ func (r *reloader) reload(ctx context.Context) reloadResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	log := r.log.With().Str("config", r.path).Logger()
+	raw, _ := os.ReadFile(r.path) // read again by readConfig, which says what is wrong
+	r.fileSum = sha256.Sum256(raw)
 	cfg, err := readConfig(r.path)
 	if err == nil && r.check != nil {
 		err = r.check(ctx, cfg)
@@ -155,6 +165,20 @@ func (r *reloader) post(ctx context.Context, channel, text string) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 	defer cancel()
+	if r.firstSeen != nil {
+		// The same words about the same file in the same channel within
+		// ten minutes are one change reloaded by several replicas.
+		sum := sha256.Sum256(append(r.fileSum[:], []byte(channel+"\x00"+text)...))
+		now := time.Now()
+		key := fmt.Sprintf("reload-post:%x@%d", sum[:12], now.Truncate(10*time.Minute).Unix())
+		first, err := r.firstSeen(ctx, key, now)
+		if err != nil {
+			r.log.Warn().Str("error", err.Error()).Msg("could not check whether another replica posted this reload; posting it")
+		} else if !first {
+			r.log.Info().Str("channel", channel).Msg("the reload's outcome was already posted by another replica")
+			return
+		}
+	}
 	if err := r.announce(ctx, channel, text); err != nil {
 		r.log.Warn().Str("channel", channel).Str("error", err.Error()).Msg("the reload's outcome was not posted in Slack; the log has it")
 	}

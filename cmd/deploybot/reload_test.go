@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/deploybot/deploybot/config"
 	"github.com/deploybot/deploybot/deploy"
+	"github.com/deploybot/deploybot/storage"
 )
 
 // TestReloadEndpointOnlyFromLoopback: POST /reload reloads only for a
@@ -252,5 +255,70 @@ func TestSummaryText(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// TestReloadPostedOnceAcrossReplicas: replicas sharing a database that
+// reload the same change (systemctl reload on each VM) post its summary
+// once; a different change is posted again.
+func TestReloadPostedOnceAcrossReplicas(t *testing.T) {
+	dir := t.TempDir()
+	db := storage.NewDB(filepath.Join(dir, "deploybot.db"))
+	if err := db.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	base, err := os.ReadFile("../../deploybot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "deploybot.yaml")
+	write := func(b []byte) {
+		t.Helper()
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(base)
+	var mu sync.Mutex
+	var posts []string
+	replica := func() *reloader {
+		cfg, err := readConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &reloader{path: path, cfg: cfg, log: zerolog.New(io.Discard), firstSeen: db.FirstSeen,
+			announce: func(_ context.Context, channel, text string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				posts = append(posts, channel+": "+text)
+				return nil
+			}}
+	}
+	a, b := replica(), replica()
+	if cfg, _ := readConfig(path); cfg.Slack.AnnounceChannel == "" {
+		t.Fatal("the example configuration has no announce channel")
+	}
+	edited := strings.Replace(string(base), "expires_after: 30m", "expires_after: 45m", 1)
+	if edited == string(base) {
+		t.Fatal("the example configuration has no expires_after: 30m to edit")
+	}
+	write([]byte(edited))
+	for _, r := range []*reloader{a, b} {
+		if res := r.reload(t.Context()); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	if len(posts) != 1 {
+		t.Fatalf("%d posts of one change reloaded by two replicas, want 1:\n%s", len(posts), strings.Join(posts, "\n"))
+	}
+	write(base) // another change: both reload it, it is posted once more
+	for _, r := range []*reloader{a, b} {
+		if res := r.reload(t.Context()); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	if len(posts) != 2 {
+		t.Fatalf("%d posts after a second change, want 2:\n%s", len(posts), strings.Join(posts, "\n"))
 	}
 }
