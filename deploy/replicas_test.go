@@ -157,6 +157,17 @@ func (c *cluster) holder(name string) string {
 	return ""
 }
 
+// finalCards counts the cards of request id shown succeeded.
+func (c *cluster) finalCards(id int64) int {
+	n := 0
+	for _, card := range c.sn.Cards(id) {
+		if card.Req.Status == deploy.StatusSucceeded {
+			n++
+		}
+	}
+	return n
+}
+
 func (c *cluster) request(id int64) *deploy.Request {
 	c.t.Helper()
 	for _, r := range c.reps {
@@ -199,14 +210,8 @@ func TestReplicas_RequestedOnOneApprovedOnAnother(t *testing.T) {
 	if f := c.following(req.ID); len(f) != 1 {
 		t.Fatalf("followed by %v, want one replica", f)
 	}
-	finals := 0
-	for _, card := range c.sn.Cards(req.ID) {
-		if card.Req.Status == deploy.StatusSucceeded {
-			finals++
-		}
-	}
-	if finals != 1 {
-		t.Fatalf("%d final cards, want 1", finals)
+	if n := c.finalCards(req.ID); n != 1 {
+		t.Fatalf("%d final cards, want 1", n)
 	}
 	if h := c.holder("request/" + fmt.Sprint(req.ID)); h != "" {
 		t.Fatalf("the lease of a finished request is still held by %s", h)
@@ -250,14 +255,8 @@ func TestReplicas_FollowerKilled(t *testing.T) {
 	if n := c.runner.LaunchCount(); n != 1 {
 		t.Fatalf("%d launches, want 1", n)
 	}
-	finals := 0
-	for _, card := range c.sn.Cards(req.ID) {
-		if card.Req.Status == deploy.StatusSucceeded {
-			finals++
-		}
-	}
-	if finals != 1 {
-		t.Fatalf("%d final cards, want 1", finals)
+	if n := c.finalCards(req.ID); n != 1 {
+		t.Fatalf("%d final cards, want 1", n)
 	}
 }
 
