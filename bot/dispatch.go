@@ -10,6 +10,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/deploybot/deploybot/commands"
 )
 
 // route turns one Slack envelope into its ack and the work to do after it.
@@ -74,23 +76,23 @@ func (b *Bot) register() {
 		socketmode.EventTypeEventsAPI:    b.routeEvents,
 	}
 	b.commands = map[string]commandHandler{
-		"deploy":     b.cmdDeploy,
-		"rollback":   b.cmdRollback,
-		"status":     b.cmdStatus,
-		"history":    b.cmdHistory,
-		"log":        b.cmdLog,
-		"cancel":     b.cmdCancel,
-		"lock":       b.cmdLock,
-		"unlock":     b.cmdUnlock,
-		"apps":       b.cmdApps,
-		"audit":      b.cmdAudit,
-		"help":       b.cmdHelp,
-		"form":       b.cmdForm,
-		"schedule":   b.cmdSchedule,
-		"schedules":  b.cmdSchedules,
-		"unschedule": b.cmdUnschedule,
-		"pause":      b.cmdPause,
-		"resume":     b.cmdResume,
+		commands.WordDeploy:     b.cmdDeploy,
+		commands.WordRollback:   b.cmdRollback,
+		commands.WordStatus:     b.cmdStatus,
+		commands.WordHistory:    b.cmdHistory,
+		commands.WordLog:        b.cmdLog,
+		commands.WordCancel:     b.cmdCancel,
+		commands.WordLock:       b.cmdLock,
+		commands.WordUnlock:     b.cmdUnlock,
+		commands.WordApps:       b.cmdApps,
+		commands.WordAudit:      b.cmdAudit,
+		commands.WordHelp:       b.cmdHelp,
+		commands.WordForm:       b.cmdForm,
+		commands.WordSchedule:   b.cmdSchedule,
+		commands.WordSchedules:  b.cmdSchedules,
+		commands.WordUnschedule: b.cmdUnschedule,
+		commands.WordPause:      b.cmdPause,
+		commands.WordResume:     b.cmdResume,
 	}
 	b.actions = map[string]actionHandler{
 		ActionApprove:  b.clickApprove,

@@ -16,19 +16,9 @@ import (
 //   - In any other channel nothing works: the answer names the channels.
 //   - In a direct message (or a group DM) nothing works unless
 //     slack.allow_dm is true, and then only the read-only commands
-//     (readOnlyCommands). Nothing that changes state, nor a button, is
+//     (commands.ReadOnly). Nothing that changes state, nor a button, is
 //     ever taken from a direct message: a release must be asked for and
 //     approved where the team sees its card.
-
-// readOnlyCommands are the command words that change nothing and answer
-// only the asker.
-var readOnlyCommands = map[string]bool{
-	"status":    true,
-	"history":   true,
-	"apps":      true,
-	"schedules": true,
-	"help":      true,
-}
 
 // isDirect reports whether a conversation is a direct message or a group
 // DM: an IM ID starts with D; Slack names the conversation
@@ -62,7 +52,7 @@ func commandRefusal(conf *config.Config, channelID, channelName, text string) (M
 			return RenderRefusal("deploybot takes no commands in direct messages. " + useIn(conf)), true
 		}
 		cmd, err := commands.Parse(text)
-		if err != nil || readOnlyCommands[cmd.Name()] {
+		if err != nil || commands.ReadOnly(cmd.Name()) {
 			return Message{}, false
 		}
 		why := "changes what runs"

@@ -133,55 +133,55 @@ func (Help) command()           {}
 func (OpenForm) command()       {}
 
 // Name returns "deploy".
-func (Deploy) Name() string { return cmdDeploy }
+func (Deploy) Name() string { return WordDeploy }
 
 // Name returns "rollback".
-func (Rollback) Name() string { return cmdRollback }
+func (Rollback) Name() string { return WordRollback }
 
 // Name returns "status".
-func (Status) Name() string { return cmdStatus }
+func (Status) Name() string { return WordStatus }
 
 // Name returns "history".
-func (History) Name() string { return cmdHistory }
+func (History) Name() string { return WordHistory }
 
 // Name returns "log".
-func (Log) Name() string { return cmdLog }
+func (Log) Name() string { return WordLog }
 
 // Name returns "cancel".
-func (Cancel) Name() string { return cmdCancel }
+func (Cancel) Name() string { return WordCancel }
 
 // Name returns "lock".
-func (Lock) Name() string { return cmdLock }
+func (Lock) Name() string { return WordLock }
 
 // Name returns "unlock".
-func (Unlock) Name() string { return cmdUnlock }
+func (Unlock) Name() string { return WordUnlock }
 
 // Name returns "schedule".
-func (Schedule) Name() string { return cmdSchedule }
+func (Schedule) Name() string { return WordSchedule }
 
 // Name returns "schedules".
-func (Schedules) Name() string { return cmdSchedules }
+func (Schedules) Name() string { return WordSchedules }
 
 // Name returns "unschedule".
-func (Unschedule) Name() string { return cmdUnschedule }
+func (Unschedule) Name() string { return WordUnschedule }
 
 // Name returns "pause".
-func (PauseSchedule) Name() string { return cmdPause }
+func (PauseSchedule) Name() string { return WordPause }
 
 // Name returns "resume".
-func (ResumeSchedule) Name() string { return cmdResume }
+func (ResumeSchedule) Name() string { return WordResume }
 
 // Name returns "apps".
-func (Apps) Name() string { return cmdApps }
+func (Apps) Name() string { return WordApps }
 
 // Name returns "audit".
-func (Audit) Name() string { return cmdAudit }
+func (Audit) Name() string { return WordAudit }
 
 // Name returns "help".
-func (Help) Name() string { return cmdHelp }
+func (Help) Name() string { return WordHelp }
 
 // Name returns "form".
-func (OpenForm) Name() string { return cmdForm }
+func (OpenForm) Name() string { return WordForm }
 
 // String returns "<app> <env> <version> [--check]".
 func (c Deploy) String() string {
@@ -194,7 +194,7 @@ func (c Deploy) String() string {
 
 // String returns "rollback <app> <env> [--to <id>]".
 func (c Rollback) String() string {
-	s := join(cmdRollback, c.App, c.Env)
+	s := join(WordRollback, c.App, c.Env)
 	if c.Release != "" {
 		s += " --to " + c.Release
 	}
@@ -202,21 +202,21 @@ func (c Rollback) String() string {
 }
 
 // String returns "status [<app> [<env>]]".
-func (c Status) String() string { return join(cmdStatus, c.App, c.Env) }
+func (c Status) String() string { return join(WordStatus, c.App, c.Env) }
 
 // String returns "history <app> [<env>]".
-func (c History) String() string { return join(cmdHistory, c.App, c.Env) }
+func (c History) String() string { return join(WordHistory, c.App, c.Env) }
 
 // String returns "log <id>".
-func (c Log) String() string { return join(cmdLog, c.ID) }
+func (c Log) String() string { return join(WordLog, c.ID) }
 
 // String returns "cancel <id>".
-func (c Cancel) String() string { return join(cmdCancel, c.ID) }
+func (c Cancel) String() string { return join(WordCancel, c.ID) }
 
 // String returns "lock <app> <env> [reason]" with &, < and > in the reason
 // escaped as Slack escapes them, so that Parse reads the same reason back.
 func (c Lock) String() string {
-	s := join(cmdLock, c.App, c.Env)
+	s := join(WordLock, c.App, c.Env)
 	if c.Reason == "" {
 		return s
 	}
@@ -228,12 +228,12 @@ func (c Lock) String() string {
 }
 
 // String returns "unlock <app> <env>".
-func (c Unlock) String() string { return join(cmdUnlock, c.App, c.Env) }
+func (c Unlock) String() string { return join(WordUnlock, c.App, c.Env) }
 
 // String returns "schedule <app> <env> <version> '<cron>' [--tz <zone>]" or
 // "schedule <app> <env> <version> at <time> [--tz <zone>]".
 func (c Schedule) String() string {
-	s := join(cmdSchedule, c.App, c.Env, c.Version)
+	s := join(WordSchedule, c.App, c.Env, c.Version)
 	if c.At != "" {
 		s += " at " + shellQuote(c.At)
 	} else {
@@ -249,16 +249,16 @@ func (c Schedule) String() string {
 }
 
 // String returns "schedules".
-func (Schedules) String() string { return cmdSchedules }
+func (Schedules) String() string { return WordSchedules }
 
 // String returns "unschedule S<id>".
-func (c Unschedule) String() string { return join(cmdUnschedule, scheduleRef(c.ID)) }
+func (c Unschedule) String() string { return join(WordUnschedule, scheduleRef(c.ID)) }
 
 // String returns "pause S<id>".
-func (c PauseSchedule) String() string { return join(cmdPause, scheduleRef(c.ID)) }
+func (c PauseSchedule) String() string { return join(WordPause, scheduleRef(c.ID)) }
 
 // String returns "resume S<id>".
-func (c ResumeSchedule) String() string { return join(cmdResume, scheduleRef(c.ID)) }
+func (c ResumeSchedule) String() string { return join(WordResume, scheduleRef(c.ID)) }
 
 // scheduleRef is a schedule id as deploybot shows it: S and the number.
 func scheduleRef(id string) string {
@@ -269,11 +269,11 @@ func scheduleRef(id string) string {
 }
 
 // String returns "apps".
-func (Apps) String() string { return cmdApps }
+func (Apps) String() string { return WordApps }
 
 // String returns "audit [<app> [<env>]] [--since <duration>]".
 func (c Audit) String() string {
-	s := join(cmdAudit, c.App, c.Env)
+	s := join(WordAudit, c.App, c.Env)
 	if c.Since > 0 {
 		s += " " + flagSince + " " + FormatSince(c.Since)
 	}
@@ -281,7 +281,7 @@ func (c Audit) String() string {
 }
 
 // String returns "help [<topic>]".
-func (c Help) String() string { return join(cmdHelp, c.Topic) }
+func (c Help) String() string { return join(WordHelp, c.Topic) }
 
 // String returns "", the text that opens the form.
 func (OpenForm) String() string { return "" }

@@ -43,7 +43,7 @@ func Parse(text string) (Command, error) {
 	if p != nil {
 		name := p.cmd
 		if name == "" {
-			name = cmdDeploy
+			name = WordDeploy
 		}
 		return nil, &SyntaxError{
 			Input:   text,
@@ -66,35 +66,35 @@ type verbSpec struct {
 // spec returns the grammar of the command word name.
 func spec(name string) (verbSpec, bool) {
 	switch name {
-	case cmdDeploy:
+	case WordDeploy:
 		return verbSpec{map[string]bool{flagCheck: false}, parseDeploy}, true
-	case cmdRollback:
+	case WordRollback:
 		return verbSpec{map[string]bool{flagTo: true}, parseRollback}, true
-	case cmdStatus:
+	case WordStatus:
 		return verbSpec{nil, parseStatus}, true
-	case cmdHistory:
+	case WordHistory:
 		return verbSpec{nil, parseHistory}, true
-	case cmdLog:
+	case WordLog:
 		return verbSpec{nil, idCommand(func(id string) Command { return Log{ID: id} })}, true
-	case cmdCancel:
+	case WordCancel:
 		return verbSpec{nil, idCommand(func(id string) Command { return Cancel{ID: id} })}, true
-	case cmdUnlock:
+	case WordUnlock:
 		return verbSpec{nil, parseUnlock}, true
-	case cmdSchedule:
+	case WordSchedule:
 		return verbSpec{map[string]bool{flagTZ: true, flagMiss: true}, parseSchedule}, true
-	case cmdSchedules:
+	case WordSchedules:
 		return verbSpec{nil, noArgs(Schedules{})}, true
-	case cmdUnschedule:
+	case WordUnschedule:
 		return verbSpec{nil, scheduleIDCommand(func(id string) Command { return Unschedule{ID: id} })}, true
-	case cmdPause:
+	case WordPause:
 		return verbSpec{nil, scheduleIDCommand(func(id string) Command { return PauseSchedule{ID: id} })}, true
-	case cmdResume:
+	case WordResume:
 		return verbSpec{nil, scheduleIDCommand(func(id string) Command { return ResumeSchedule{ID: id} })}, true
-	case cmdApps:
+	case WordApps:
 		return verbSpec{nil, noArgs(Apps{})}, true
-	case cmdAudit:
+	case WordAudit:
 		return verbSpec{map[string]bool{flagSince: true}, parseAudit}, true
-	case cmdHelp:
+	case WordHelp:
 		return verbSpec{nil, parseHelp}, true
 	}
 	return verbSpec{}, false
@@ -110,8 +110,8 @@ func parse(text string) (Command, *problem) {
 	}
 	// lock keeps the rest of the line as typed, so it is split by hand.
 	fs := rawFields(norm)
-	if w, ok := splitOne(fs[0].s); ok && lowerASCII(w) == cmdLock {
-		return withCmd(cmdLock)(parseLock(norm, fs))
+	if w, ok := splitOne(fs[0].s); ok && lowerASCII(w) == WordLock {
+		return withCmd(WordLock)(parseLock(norm, fs))
 	}
 
 	words, p := split(norm)
@@ -121,8 +121,8 @@ func parse(text string) (Command, *problem) {
 	if len(words) == 0 { // only quotes such as ""
 		return nil, fail("the command is empty")
 	}
-	name, args := cmdDeploy, words
-	if w := lowerASCII(words[0]); w != cmdLock && isReserved(w) {
+	name, args := WordDeploy, words
+	if w := lowerASCII(words[0]); w != WordLock && isReserved(w) {
 		name, args = w, words[1:]
 	}
 	sp, _ := spec(name)
@@ -363,7 +363,7 @@ func positional(args []string, names ...string) ([]string, *problem) {
 func parseDeploy(args []string, flags map[string]string) (Command, *problem) {
 	if len(args) != 3 && len(args) > 0 {
 		first := lowerASCII(args[0])
-		if first == cmdDeploy && len(args) == 4 {
+		if first == WordDeploy && len(args) == 4 {
 			return nil, fail(`leave out the word "deploy": write /deploy <app> <env> <version>`)
 		}
 		if s := suggest(first); s != "" {
@@ -541,7 +541,7 @@ func parseLock(norm string, fs []field) (Command, *problem) {
 		return nil, p
 	}
 	if help {
-		return Help{Topic: cmdLock}, nil
+		return Help{Topic: WordLock}, nil
 	}
 	return Lock{App: app, Env: env, Reason: reason}, nil
 }
@@ -550,7 +550,7 @@ func parseLock(norm string, fs []field) (Command, *problem) {
 func lockFlag(w string) (Command, *problem) {
 	w = fixDash(w)
 	if name, _, _ := strings.Cut(w, "="); name == "--help" || name == "-h" {
-		return Help{Topic: cmdLock}, nil
+		return Help{Topic: WordLock}, nil
 	}
 	return nil, fail("unknown flag %s (put a reason that starts with - inside quotes)", quoteArg(w))
 }
@@ -737,7 +737,7 @@ func idCommand(mk func(id string) Command) func([]string, map[string]string) (Co
 // "schedule", as in "/deploy pause schedule S3".
 func scheduleIDCommand(mk func(id string) Command) func([]string, map[string]string) (Command, *problem) {
 	return func(args []string, _ map[string]string) (Command, *problem) {
-		if len(args) == 2 && lowerASCII(args[0]) == cmdSchedule {
+		if len(args) == 2 && lowerASCII(args[0]) == WordSchedule {
 			args = args[1:]
 		}
 		v, p := positional(args, "<schedule id>")

@@ -402,7 +402,7 @@ func TestReservedWordsAreCommands(t *testing.T) {
 
 func TestHelpText(t *testing.T) {
 	h := HelpText()
-	for _, w := range append(ReservedWords(), cmdDeploy) {
+	for _, w := range append(ReservedWords(), WordDeploy) {
 		u := Usage(w)
 		if !strings.HasPrefix(u, "/deploy") {
 			t.Errorf("Usage(%q) = %q, want a /deploy line", w, u)

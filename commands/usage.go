@@ -4,25 +4,27 @@ import (
 	"strings"
 )
 
-// Command words.
+// Command words: the first word of the /deploy text that selects a
+// command (Deploy's has none: it is the default). Each is spelled here
+// only; the bot routes by them.
 const (
-	cmdDeploy     = "deploy"
-	cmdRollback   = "rollback"
-	cmdStatus     = "status"
-	cmdHistory    = "history"
-	cmdLog        = "log"
-	cmdCancel     = "cancel"
-	cmdLock       = "lock"
-	cmdUnlock     = "unlock"
-	cmdSchedule   = "schedule"
-	cmdSchedules  = "schedules"
-	cmdUnschedule = "unschedule"
-	cmdPause      = "pause"
-	cmdResume     = "resume"
-	cmdApps       = "apps"
-	cmdAudit      = "audit"
-	cmdHelp       = "help"
-	cmdForm       = "form"
+	WordDeploy     = "deploy"
+	WordRollback   = "rollback"
+	WordStatus     = "status"
+	WordHistory    = "history"
+	WordLog        = "log"
+	WordCancel     = "cancel"
+	WordLock       = "lock"
+	WordUnlock     = "unlock"
+	WordSchedule   = "schedule"
+	WordSchedules  = "schedules"
+	WordUnschedule = "unschedule"
+	WordPause      = "pause"
+	WordResume     = "resume"
+	WordApps       = "apps"
+	WordAudit      = "audit"
+	WordHelp       = "help"
+	WordForm       = "form"
 )
 
 // entry documents one command: its usage lines and a one-line summary.
@@ -35,41 +37,41 @@ type entry struct {
 // catalogue returns the commands in the order HelpText lists them.
 func catalogue() []entry {
 	return []entry{
-		{cmdDeploy, []string{"/deploy <app> <env> <version> [--check]"},
+		{WordDeploy, []string{"/deploy <app> <env> <version> [--check]"},
 			"request a release; --check shows a dry run before approval"},
-		{cmdRollback, []string{"/deploy rollback <app> <env> [--to <id>]"},
+		{WordRollback, []string{"/deploy rollback <app> <env> [--to <id>]"},
 			"restore the previous release from the hosts' backups; --to <id> undoes release #id (restores what was live before it)"},
-		{cmdStatus, []string{"/deploy status [<app> [<env>]]"},
+		{WordStatus, []string{"/deploy status [<app> [<env>]]"},
 			"what runs, what waits, who holds which lock"},
-		{cmdHistory, []string{"/deploy history <app> [<env>]"},
+		{WordHistory, []string{"/deploy history <app> [<env>]"},
 			"recent releases: who requested, who approved, result"},
-		{cmdLog, []string{"/deploy log <id>"},
+		{WordLog, []string{"/deploy log <id>"},
 			"the playbook output of one release, as a file in its thread"},
-		{cmdCancel, []string{"/deploy cancel <id>"},
+		{WordCancel, []string{"/deploy cancel <id>"},
 			"cancel a waiting or running release"},
-		{cmdLock, []string{"/deploy lock <app> <env> [reason]"},
+		{WordLock, []string{"/deploy lock <app> <env> [reason]"},
 			"hold an environment: no release starts until it is unlocked"},
-		{cmdUnlock, []string{"/deploy unlock <app> <env>"},
+		{WordUnlock, []string{"/deploy unlock <app> <env>"},
 			"release a lock"},
-		{cmdSchedule, []string{
+		{WordSchedule, []string{
 			`/deploy schedule <app> <env> <version> "<cron>" [--tz <Area/City>] [--missed skip|run_once]`,
 			"/deploy schedule <app> <env> <version> at <YYYY-MM-DD HH:MM | RFC 3339> [--tz <Area/City>]",
 		}, `schedule a release: a 5-field cron spec such as "0 18 * * 1-5" or @daily, or one time`},
-		{cmdSchedules, []string{"/deploy schedules"},
+		{WordSchedules, []string{"/deploy schedules"},
 			"list the schedules (ids such as S3) with their next runs"},
-		{cmdUnschedule, []string{"/deploy unschedule S<id>"},
+		{WordUnschedule, []string{"/deploy unschedule S<id>"},
 			"delete a schedule"},
-		{cmdPause, []string{"/deploy pause S<id>"},
+		{WordPause, []string{"/deploy pause S<id>"},
 			"pause a schedule"},
-		{cmdResume, []string{"/deploy resume S<id>"},
+		{WordResume, []string{"/deploy resume S<id>"},
 			"resume a paused schedule"},
-		{cmdApps, []string{"/deploy apps"},
+		{WordApps, []string{"/deploy apps"},
 			"what can be deployed where, and by whom"},
-		{cmdAudit, []string{"/deploy audit [<app> [<env>]] [--since <7d|12h|30m>]"},
+		{WordAudit, []string{"/deploy audit [<app> [<env>]] [--since <7d|12h|30m>]"},
 			"the audit trail (who requested, approved, locked... what) as a CSV file in a thread; deployers and approvers only, of the apps and environments they deploy or approve (default: the last 7 days)"},
-		{cmdHelp, []string{"/deploy help [<command>]"},
+		{WordHelp, []string{"/deploy help [<command>]"},
 			"this help, or the usage of one command"},
-		{cmdForm, []string{"/deploy"},
+		{WordForm, []string{"/deploy"},
 			"(no text) open a form: app, env, version"},
 	}
 }
@@ -87,10 +89,24 @@ func lookup(name string) (entry, bool) {
 // to one of them (in any case) selects that command, so no app may be named
 // like one; the config validator refuses such app names.
 func ReservedWords() []string {
-	return []string{
-		cmdRollback, cmdStatus, cmdHistory, cmdLog, cmdCancel, cmdLock, cmdUnlock,
-		cmdSchedule, cmdSchedules, cmdUnschedule, cmdPause, cmdResume, cmdApps, cmdAudit, cmdHelp,
+	var words []string
+	for _, e := range catalogue() {
+		// deploy is the default, with no word; the form is the empty text.
+		if e.name != WordDeploy && e.name != WordForm {
+			words = append(words, e.name)
+		}
 	}
+	return words
+}
+
+// ReadOnly reports whether the command selected by word changes nothing
+// and answers only the asker (status, history, apps, schedules, help).
+func ReadOnly(word string) bool {
+	switch word {
+	case WordStatus, WordHistory, WordApps, WordSchedules, WordHelp:
+		return true
+	}
+	return false
 }
 
 // isReserved reports whether w (already lower case) is a command word.
@@ -109,7 +125,7 @@ func isReserved(w string) bool {
 func Usage(name string) string {
 	name = lowerASCII(strings.TrimSpace(name))
 	if name == "" {
-		name = cmdDeploy
+		name = WordDeploy
 	}
 	e, ok := lookup(name)
 	if !ok {
@@ -127,7 +143,7 @@ func Usage(name string) string {
 func TopicHelp(name string) string {
 	name = lowerASCII(strings.TrimSpace(name))
 	if name == "" {
-		name = cmdDeploy
+		name = WordDeploy
 	}
 	e, ok := lookup(name)
 	if !ok {
