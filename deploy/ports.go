@@ -99,13 +99,6 @@ type AuditStore interface {
 	AuditLog(ctx context.Context, requestID int64, limit int) ([]AuditEntry, error)
 }
 
-// DedupeStore remembers Slack envelope and action ids already handled, so
-// that a redelivery or a double click is applied once.
-type DedupeStore interface {
-	// FirstSeen records key and reports whether it had not been seen before.
-	FirstSeen(ctx context.Context, key string, at time.Time) (bool, error)
-}
-
 // OutboxStore keeps what the bot owes Slack (see Change.Owed) until it is
 // delivered.
 type OutboxStore interface {
@@ -129,7 +122,6 @@ type Store interface {
 	LockStore
 	ScheduleStore
 	AuditStore
-	DedupeStore
 	OutboxStore
 }
 
