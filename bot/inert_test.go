@@ -80,7 +80,7 @@ func renderAll(t testing.TB, s string) map[string][2]string {
 	sch := &deploy.Schedule{ID: 3, App: s, Env: s, Version: s, Spec: s, TZ: s, Status: deploy.ScheduleActive, CreatedBy: "U1", At: t0}
 	msg("schedules", RenderSchedules([]*deploy.Schedule{sch}, func(*deploy.Schedule) []deploy.RunTime { return []deploy.RunTime{{At: t0}} }))
 	for _, k := range []deploy.AnnouncementKind{deploy.AnnounceApproval, deploy.AnnounceUpcoming, deploy.AnnounceCreated} {
-		msg("announcement "+string(k), RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: k, Schedule: *sch, Text: domainText(s), NextRuns: []deploy.RunTime{{At: t0}}}))
+		msg("announcement "+string(k), RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: k, Schedule: *sch, Note: deploy.Note{Kind: deploy.NoteText, Text: domainText(s)}, NextRuns: []deploy.RunTime{{At: t0}}}))
 	}
 	form := RenderFormFor(testConfig(), s, s)
 	add("form", "", []slack.Block(form.Blocks.BlockSet))
@@ -121,7 +121,7 @@ func checkUnescapedDomainText(t testing.TB, s string) {
 	th, _ := RenderThread(s)
 	msgs := map[string]Message{
 		"refusal": RenderRefusal(s), "info": RenderInfo(s), "thread": th,
-		"announcement": RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: deploy.AnnounceCreated, Text: s}),
+		"announcement": RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: deploy.AnnounceCreated, Note: deploy.Note{Kind: deploy.NoteText, Text: s}}),
 		"card":         {Text: CardText(r), Blocks: RenderCard(r, deploy.CardInfo{Blocker: s, Note: s})},
 	}
 	for name, m := range msgs {

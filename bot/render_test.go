@@ -514,7 +514,7 @@ func FuzzRenderCard(f *testing.F) {
 			RenderRefusal(text), RenderSyntaxError(text, other), RenderHistory(manyRequests(text, int(hosts%60)), text, other),
 			RenderStatus(StatusView{Active: manyRequests(other, int(hosts%30)), Locks: []deploy.Lock{{App: text, Env: other, By: text, Reason: other}}}, text, other),
 			RenderFailureDigest(req, text+"\n"+other), thread, RenderInfo(text),
-			RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: deploy.AnnounceUpcoming, Schedule: sch, Text: text,
+			RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: deploy.AnnounceUpcoming, Schedule: sch, Note: deploy.Note{Kind: deploy.NoteText, Text: text},
 				NextRuns: []deploy.RunTime{{At: t0, Note: other}}}),
 			RenderSchedules([]*deploy.Schedule{&sch}, func(*deploy.Schedule) []deploy.RunTime { return []deploy.RunTime{{At: t0, Note: text}} }),
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/deploy"
 	"github.com/deploybot/deploybot/deploy/deploytest"
 	"github.com/deploybot/deploybot/storage"
@@ -30,11 +31,11 @@ type refuseThreads struct {
 	marker string
 }
 
-func (n refuseThreads) Thread(ctx context.Context, req *deploy.Request, text string) error {
-	if strings.Contains(text, n.marker) {
+func (n refuseThreads) Thread(ctx context.Context, req *deploy.Request, note deploy.Note) error {
+	if strings.Contains(bot.RenderNote(note), n.marker) {
 		return errors.New("chat.postMessage: internal_error")
 	}
-	return n.Notifier.Thread(ctx, req, text)
+	return n.Notifier.Thread(ctx, req, note)
 }
 
 // TestOutbox_FinalCardAfterCrash: the process dies after the final status

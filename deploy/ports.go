@@ -219,16 +219,17 @@ type Notifier interface {
 	// Card posts (when req.Message is empty) or updates the request card
 	// of req and returns where it is.
 	Card(ctx context.Context, req *Request, info CardInfo) (MessageRef, error)
-	// Thread posts text in the card's thread.
-	Thread(ctx context.Context, req *Request, text string) error
+	// Thread posts note in the card's thread, worded by the notifier.
+	Thread(ctx context.Context, req *Request, note Note) error
 	// Upload posts a file in the card's thread. content is read from its
 	// start on every attempt and is not kept after Upload returns, so a
 	// file on disk can be passed without loading it into memory.
 	Upload(ctx context.Context, req *Request, filename, title string, content io.ReadSeeker) error
 	// Ephemeral shows text to one user in a channel.
 	Ephemeral(ctx context.Context, channel, user, text string) error
-	// Announce posts text in a channel (schedule announcements).
-	Announce(ctx context.Context, channel, text string) (MessageRef, error)
+	// Announce posts note in a channel (a request's placeholder, schedule
+	// announcements), worded by the notifier.
+	Announce(ctx context.Context, channel string, note Note) (MessageRef, error)
 }
 
 // CardFlusher is a Notifier whose Card may only queue an update of a posted

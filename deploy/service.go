@@ -362,9 +362,9 @@ func (s *Service) audit(ctx context.Context, req *Request, actor, action, detail
 	}
 }
 
-// thread posts text in req's thread; failures are logged.
-func (s *Service) thread(ctx context.Context, req *Request, text string) {
-	if err := s.notifier.Thread(ctx, req, text); err != nil {
+// thread posts note in req's thread; failures are logged.
+func (s *Service) thread(ctx context.Context, req *Request, note Note) {
+	if err := s.notifier.Thread(ctx, req, note); err != nil {
 		s.reqLog(req).Warn().Err(err).Msg("post in thread")
 	}
 }
