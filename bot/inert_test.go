@@ -53,8 +53,8 @@ func renderAll(t testing.TB, s string) map[string][2]string {
 			Job: deploy.JobRef{ID: 42, Kind: "job"}}
 		return r
 	}
-	info := deploy.CardInfo{QueuePosition: 2, Blocker: domainText(s), ApprovalsMissing: 1, Approvers: []string{"U0APP2", "@" + s},
-		CheckSummary: s, Note: domainText(s)}
+	info := deploy.CardInfo{QueuePosition: 2, Blocker: textNote(domainText(s)), ApprovalsMissing: 1, Approvers: []string{"U0APP2", "@" + s},
+		CheckSummary: textNote(s), Note: domainText(s)}
 	for _, st := range deploy.Statuses() {
 		r := req(st)
 		add("card "+string(st), CardText(r), RenderCard(r, info))
@@ -122,7 +122,7 @@ func checkUnescapedDomainText(t testing.TB, s string) {
 	msgs := map[string]Message{
 		"refusal": RenderRefusal(s), "info": RenderInfo(s), "thread": th,
 		"announcement": RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: deploy.AnnounceCreated, Note: deploy.Note{Kind: deploy.NoteText, Text: s}}),
-		"card":         {Text: CardText(r), Blocks: RenderCard(r, deploy.CardInfo{Blocker: s, Note: s})},
+		"card":         {Text: CardText(r), Blocks: RenderCard(r, deploy.CardInfo{Blocker: textNote(s), Note: s})},
 	}
 	for name, m := range msgs {
 		b, err := json.Marshal(m.Blocks)

@@ -74,6 +74,23 @@ func noteText(n deploy.Note) string {
 	case deploy.NotePreparing:
 		return fmt.Sprintf("<@%s> asked to %s; preparing the request…", n.User, n.Title)
 
+	case deploy.NoteWaitDryRun:
+		return fmt.Sprintf("dry run #%d (%s, by <@%s>): one dry run per environment at a time", n.Request, strings.ToLower(n.Status.Label()), n.User)
+	case deploy.NoteWaitTurn:
+		return "its turn: it starts in a moment"
+	case deploy.NoteWaitLock:
+		t := fmt.Sprintf("locked by <@%s> since %s", n.User, n.At)
+		if n.Reason != "" {
+			t += ": " + deploy.Literal(n.Reason)
+		}
+		return t
+	case deploy.NoteWaitRequest:
+		return fmt.Sprintf("#%d (%s, %s by <@%s>)", n.Request, strings.ToLower(n.Status.Label()), n.Title, n.User)
+	case deploy.NoteWaitAhead:
+		return "the requests ahead of it"
+	case deploy.NoteCheckSummary:
+		return fmt.Sprintf("Dry run #%d by <@%s>, %s ago: %s", n.Request, n.User, n.Detail, n.Text)
+
 	case deploy.NoteScheduleCreated:
 		return withNote(fmt.Sprintf(":calendar: <@%s> scheduled %s.", n.User, n.Title), n.Text)
 	case deploy.NoteScheduleNeedsApproval:
@@ -115,8 +132,12 @@ func noteText(n deploy.Note) string {
 		case deploy.StatusPendingApproval:
 			t = fmt.Sprintf(":raised_hand: The run of %s at %s waits for approval because %s: see %s.", n.Title, n.At, n.Reason, cardLink(n))
 		case deploy.StatusQueued:
+			var wait string
+			if n.Wait != nil {
+				wait = noteText(*n.Wait)
+			}
 			t = fmt.Sprintf(":hourglass_flowing_sand: The run of %s at %s is queued: the environment is busy (%s). It starts when it is free: see %s.",
-				n.Title, n.At, n.Detail, cardLink(n))
+				n.Title, n.At, wait, cardLink(n))
 		default:
 			t = fmt.Sprintf(":rocket: The run of %s at %s started: see %s.", n.Title, n.At, cardLink(n))
 		}

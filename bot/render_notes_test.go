@@ -53,6 +53,13 @@ func TestRenderNoteGolden(t *testing.T) {
 		{"schedule start", deploy.Note{Kind: deploy.NoteScheduleStart, Schedule: 4}},
 		{"schedule start, needs approval", deploy.Note{Kind: deploy.NoteScheduleStart, Schedule: 4, Reason: "its plan changed"}},
 		{"not recorded", deploy.Note{Kind: deploy.NoteNotRecorded}},
+		{"wait dry run", deploy.Note{Kind: deploy.NoteWaitDryRun, Request: 11, Status: deploy.StatusRunning, User: "U1"}},
+		{"wait turn", deploy.Note{Kind: deploy.NoteWaitTurn}},
+		{"wait lock", deploy.Note{Kind: deploy.NoteWaitLock, User: "U1", At: "09:00 UTC", Reason: "freeze <!here> & co"}},
+		{"wait lock, no reason", deploy.Note{Kind: deploy.NoteWaitLock, User: "U1", At: "09:00 UTC"}},
+		{"wait request", deploy.Note{Kind: deploy.NoteWaitRequest, Request: 11, Status: deploy.StatusLaunching, Title: "1.4.1", User: "U1"}},
+		{"wait ahead", deploy.Note{Kind: deploy.NoteWaitAhead}},
+		{"check summary", deploy.Note{Kind: deploy.NoteCheckSummary, Request: 10, User: "U1", Detail: "5m", Text: "Dry run: would change web1"}},
 		{"preparing", deploy.Note{Kind: deploy.NotePreparing, User: "U1", Title: "deploy shop-web 1.4.2 to production (dry run)"}},
 		{"schedule created", deploy.Note{Kind: deploy.NoteScheduleCreated, User: "U1", Schedule: 4, Title: title, Text: "11:00 occurs twice on 2026-10-25; it runs at the first."}},
 		{"schedule needs approval", deploy.Note{Kind: deploy.NoteScheduleNeedsApproval, User: "U1", Schedule: 4, Title: title, Count: 1,
@@ -72,7 +79,7 @@ func TestRenderNoteGolden(t *testing.T) {
 		{"run started", deploy.Note{Kind: deploy.NoteRunStarted, Schedule: 4, Title: title, At: "12:00 CET", Request: 12, Channel: "C0DEPLOYS01", Card: card, Status: deploy.StatusRunning}},
 		{"run started, waits", deploy.Note{Kind: deploy.NoteRunStarted, Schedule: 4, Title: title, At: "12:00 CET", Request: 12, Channel: "C0DEPLOYS01", Status: deploy.StatusPendingApproval, Reason: "its plan changed"}},
 		{"run started, queued, catch-up", deploy.Note{Kind: deploy.NoteRunStarted, Schedule: 4, Title: title, At: "12:00 CET", Request: 12, Status: deploy.StatusQueued,
-			Detail: "locked by <@U1> since 14:02: db migration", CatchUp: true}},
+			Wait: &deploy.Note{Kind: deploy.NoteWaitLock, User: "U1", At: "14:02", Reason: "db migration"}, CatchUp: true}},
 		{"run upcoming", deploy.Note{Kind: deploy.NoteRunUpcoming, Schedule: 4, Title: title, Detail: "9m", At: "12:00 CET", Text: "02:30 does not exist; it runs at 03:00"}},
 		{"run ended succeeded", deploy.Note{Kind: deploy.NoteRunEnded, Schedule: 4, Title: title, Status: deploy.StatusSucceeded, Request: 12, Card: card, Text: "Succeeded in 2m"}},
 		{"run ended failed", deploy.Note{Kind: deploy.NoteRunEnded, Schedule: 4, Title: title, Status: deploy.StatusFailed, Request: 12, Channel: "C0DEPLOYS01"}},
@@ -100,3 +107,6 @@ func TestRenderNoteGolden(t *testing.T) {
 		t.Errorf("rendered notes differ from %s (run go test -update after checking):\n%s", path, got)
 	}
 }
+
+// textNote is s as a note shown as it is.
+func textNote(s string) deploy.Note { return deploy.Note{Kind: deploy.NoteText, Text: s} }

@@ -442,15 +442,15 @@ func checkOutcome(p Progress) string {
 
 // checkSummary finds a recent dry run of the same plan as req and
 // summarises it for req's approval card.
-func (s *Service) checkSummary(ctx context.Context, req *Request) string {
+func (s *Service) checkSummary(ctx context.Context, req *Request) Note {
 	if req.Check {
-		return ""
+		return Note{}
 	}
 	done, err := s.store.Requests(ctx, RequestFilter{App: req.App, Env: req.Env,
 		Statuses: []Status{StatusSucceeded, StatusFailed}, Limit: 50})
 	if err != nil {
 		s.reqLog(req).Warn().Err(err).Msg("find dry runs")
-		return ""
+		return Note{}
 	}
 	want := req.Plan
 	want.Check = false
@@ -465,7 +465,7 @@ func (s *Service) checkSummary(ctx context.Context, req *Request) string {
 		if p.Hash() != hash {
 			continue
 		}
-		return fmt.Sprintf("Dry run #%d by <@%s>, %s ago: %s", r.ID, r.RequestedBy, durationText(now.Sub(r.FinishedAt)), r.Outcome)
+		return Note{Kind: NoteCheckSummary, Request: r.ID, User: r.RequestedBy, Detail: durationText(now.Sub(r.FinishedAt)), Text: r.Outcome}
 	}
-	return ""
+	return Note{}
 }

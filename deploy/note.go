@@ -57,6 +57,25 @@ const (
 	NotePreparing NoteKind = "preparing"
 )
 
+// Note kinds shown on request cards (CardInfo).
+const (
+	// NoteWaitDryRun: a dry run waits for the dry run Request (in Status,
+	// asked by User).
+	NoteWaitDryRun NoteKind = "wait_dry_run"
+	// NoteWaitTurn: a queued request is next; it starts in a moment.
+	NoteWaitTurn NoteKind = "wait_turn"
+	// NoteWaitLock: User locked the environment at At for Reason.
+	NoteWaitLock NoteKind = "wait_lock"
+	// NoteWaitRequest: a release waits for Request (in Status, Title, the
+	// version or "rollback", asked by User).
+	NoteWaitRequest NoteKind = "wait_request"
+	// NoteWaitAhead: a release waits for the requests ahead of it.
+	NoteWaitAhead NoteKind = "wait_ahead"
+	// NoteCheckSummary: the dry run Request by User, Detail ago, ended
+	// with the outcome Text.
+	NoteCheckSummary NoteKind = "check_summary"
+)
+
 // Note kinds of schedule announcements. Title is the schedule's title, At
 // the run's time as shown.
 const (
@@ -87,8 +106,8 @@ const (
 	// NoteRunNotStarted: the run at At did not start for Reason.
 	NoteRunNotStarted NoteKind = "run_not_started"
 	// NoteRunStarted: the run at At made Request (card Card in Channel),
-	// now in Status; Reason is why it waits for approval, Detail what it
-	// is queued behind; CatchUp marks a run missed while down.
+	// now in Status; Reason is why it waits for approval, Wait what it is
+	// queued behind; CatchUp marks a run missed while down.
 	NoteRunStarted NoteKind = "run_started"
 	// NoteRunUpcoming: the run at At of Title starts in Detail; Text is
 	// the run's note.
@@ -131,8 +150,10 @@ type Note struct {
 	Channel string     `json:"channel,omitempty"`
 	Card    MessageRef `json:"card,omitzero"`
 	Failure *Failure   `json:"failure,omitempty"`
-	Text    string     `json:"text,omitempty"`
-	Lines   []Note     `json:"lines,omitempty"`
+	// Wait is what a queued request waits for (a NoteWait… note).
+	Wait  *Note  `json:"wait,omitempty"`
+	Text  string `json:"text,omitempty"`
+	Lines []Note `json:"lines,omitempty"`
 	// Runs are schedule runs in zone TZ (NoteRunsMissed).
 	Runs []RunTime `json:"runs,omitempty"`
 	// NextRuns are a schedule's next runs, in zone TZ, shown after the

@@ -244,9 +244,8 @@ type CardFlusher interface {
 type CardInfo struct {
 	// QueuePosition is the 1-based place of a queued request.
 	QueuePosition int
-	// Blocker says what a queued request waits for, e.g. "#12 (running)"
-	// or "locked by <@U1> since 14:02: hotfix freeze".
-	Blocker string
+	// Blocker says what a queued request waits for (a NoteWait… note).
+	Blocker Note
 	// ApprovalsMissing is how many more approvals a pending request needs.
 	ApprovalsMissing int
 	// Approvers are who may approve (user IDs and @handles).
@@ -254,8 +253,8 @@ type CardInfo struct {
 	// SelfApproval tells whether the requester may approve.
 	SelfApproval bool
 	// CheckSummary is the summary of a dry run of the same plan, shown on
-	// the approval card.
-	CheckSummary string
+	// the approval card (a NoteCheckSummary note; zero when none).
+	CheckSummary Note
 	// Note is one more line, e.g. "Expired at 18:30 without approval".
 	Note string
 	// Location is the time zone the card shows its times in (the

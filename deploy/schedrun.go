@@ -202,7 +202,8 @@ func (s *Service) announceStart(ctx context.Context, sch *Schedule, run RunTime,
 	case StatusPendingApproval:
 		note.Reason = why
 	case StatusQueued:
-		note.Detail = s.blocker(ctx, req)
+		wait := s.blocker(ctx, req)
+		note.Wait = &wait
 	}
 	note.CatchUp = !run.At.IsZero() && s.now().Sub(run.At) > 2*time.Minute
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceStarted, Schedule: *sch, Run: run, Request: req, Note: note})
