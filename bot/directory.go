@@ -15,6 +15,14 @@ import (
 // groupCache keeps the user group handle → id map and recent member lists.
 // It has its own lock: a directory lookup never waits for card writes.
 type groupCache struct {
+	// listGroups maps the workspace's group handles (lower case, without
+	// "@") to ids; listMembers lists a group's members.
+	listGroups  func(ctx context.Context) (map[string]string, error)
+	listMembers func(ctx context.Context, id string) ([]string, error)
+	// groupsTTL and membersTTL are how long each answer is kept.
+	groupsTTL, membersTTL time.Duration
+	now                   func() time.Time
+
 	mu      sync.Mutex
 	ids     map[string]string // lower-case handle without "@" → S-id
 	idsAt   time.Time
@@ -34,7 +42,7 @@ func (s *Slack) Groups(ctx context.Context, user string, handles []string) ([]st
 	if len(handles) == 0 {
 		return nil, nil
 	}
-	ids, err := s.groupIDs(ctx)
+	ids, err := s.groups.groupIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +53,7 @@ func (s *Slack) Groups(ctx context.Context, user string, handles []string) ([]st
 			s.log.Warn().Str("handle", h).Msg("unknown user group handle")
 			continue
 		}
-		members, err := s.groupMembers(ctx, id)
+		members, err := s.groups.groupMembers(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -67,7 +75,7 @@ func (s *Slack) CheckGroups(ctx context.Context, handles []string) (unknown []st
 	if len(handles) == 0 {
 		return nil, nil
 	}
-	ids, err := s.groupIDs(ctx)
+	ids, err := s.groups.groupIDs(ctx)
 	if err != nil {
 		var se slack.SlackErrorResponse
 		if errors.As(err, &se) && se.Err == "plan_upgrade_required" {
@@ -87,14 +95,47 @@ func normHandle(h string) string {
 	return strings.ToLower(strings.TrimPrefix(strings.TrimSpace(h), "@"))
 }
 
-func (s *Slack) groupIDs(ctx context.Context) (map[string]string, error) {
-	s.groups.mu.Lock()
-	if !s.groups.idsAt.IsZero() && time.Since(s.groups.idsAt) < s.opts.GroupsTTL {
-		ids := s.groups.ids
-		s.groups.mu.Unlock()
+// groupIDs returns the handle → id map, from the cache while it is fresh.
+func (g *groupCache) groupIDs(ctx context.Context) (map[string]string, error) {
+	g.mu.Lock()
+	if !g.idsAt.IsZero() && g.now().Sub(g.idsAt) < g.groupsTTL {
+		ids := g.ids
+		g.mu.Unlock()
 		return ids, nil
 	}
-	s.groups.mu.Unlock()
+	g.mu.Unlock()
+	ids, err := g.listGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("resolve user groups: %w", err)
+	}
+	g.mu.Lock()
+	g.ids, g.idsAt = ids, g.now()
+	g.mu.Unlock()
+	return ids, nil
+}
+
+// groupMembers returns the members of group id, from the cache while the
+// list is fresh.
+func (g *groupCache) groupMembers(ctx context.Context, id string) ([]string, error) {
+	g.mu.Lock()
+	if e, ok := g.members[id]; ok && g.now().Sub(e.at) < g.membersTTL {
+		g.mu.Unlock()
+		return e.users, nil
+	}
+	g.mu.Unlock()
+	users, err := g.listMembers(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("resolve user group %s: %w", id, err)
+	}
+	g.mu.Lock()
+	g.members[id] = memberEntry{users: users, at: g.now()}
+	g.mu.Unlock()
+	return users, nil
+}
+
+// listGroups maps the workspace's user group handles to ids
+// (usergroups.list).
+func (s *Slack) listGroups(ctx context.Context) (map[string]string, error) {
 	var ids map[string]string
 	err := s.do(ctx, "usergroups.list", "", func(ctx context.Context) error {
 		groups, err := s.api.GetUserGroupsContext(ctx)
@@ -107,33 +148,16 @@ func (s *Slack) groupIDs(ctx context.Context) (map[string]string, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("resolve user groups: %w", err)
-	}
-	s.groups.mu.Lock()
-	s.groups.ids, s.groups.idsAt = ids, time.Now()
-	s.groups.mu.Unlock()
-	return ids, nil
+	return ids, err
 }
 
-func (s *Slack) groupMembers(ctx context.Context, id string) ([]string, error) {
-	s.groups.mu.Lock()
-	if e, ok := s.groups.members[id]; ok && time.Since(e.at) < s.opts.MembersTTL {
-		s.groups.mu.Unlock()
-		return e.users, nil
-	}
-	s.groups.mu.Unlock()
+// listMembers lists the members of user group id (usergroups.users.list).
+func (s *Slack) listMembers(ctx context.Context, id string) ([]string, error) {
 	var users []string
 	err := s.do(ctx, "usergroups.users.list", "", func(ctx context.Context) error {
 		var err error
 		users, err = s.api.GetUserGroupMembersContext(ctx, id)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("resolve user group %s: %w", id, err)
-	}
-	s.groups.mu.Lock()
-	s.groups.members[id] = memberEntry{users: users, at: time.Now()}
-	s.groups.mu.Unlock()
-	return users, nil
+	return users, err
 }

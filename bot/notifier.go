@@ -2,11 +2,9 @@ package bot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -25,7 +23,7 @@ var (
 // overwritten by an older one nor dropped before Close gives up.
 func (s *Slack) Card(ctx context.Context, req *deploy.Request, info deploy.CardInfo) (deploy.MessageRef, error) {
 	msg := Message{Text: CardText(req), Blocks: RenderCard(req, info)}
-	st := &cardState{text: msg.Text, blocks: msg.Blocks, terminal: req.Status.Terminal()}
+	st := &cardState{msg: msg, terminal: req.Status.Terminal()}
 	ref := req.Message
 	if ref.TS == "" {
 		var err error
@@ -35,182 +33,44 @@ func (s *Slack) Card(ctx context.Context, req *deploy.Request, info deploy.CardI
 			return ref, err
 		}
 	}
-	s.enqueue(msgKey{ref.Channel, ref.TS}, st)
+	s.cards.enqueue(msgKey{ref.Channel, ref.TS}, st)
 	return ref, nil
-}
-
-// Memory bounds: the gateway forgets what it knows of requests more than
-// rememberRequests ids older than the newest card it posted, and stops
-// guarding a final card state against late updates after guardFinal.
-const (
-	rememberRequests = 10000
-	guardFinal       = 30 * time.Minute
-)
-
-// pruneLocked bounds the gateway's per-request memory; newest is the id of
-// the card just posted. s.mu must be held.
-func (s *Slack) pruneLocked(newest int64) {
-	if len(s.cards) > rememberRequests {
-		for id := range s.cards {
-			if id <= newest-rememberRequests {
-				delete(s.cards, id)
-			}
-		}
-	}
-	if len(s.final) > 1000 {
-		for k, at := range s.final {
-			if time.Since(at) > guardFinal {
-				delete(s.final, k)
-			}
-		}
-	}
 }
 
 // postCard posts the first card of req, once: a second caller for the same
 // request waits for the first and then updates the posted card instead.
 func (s *Slack) postCard(ctx context.Context, req *deploy.Request, msg Message) (ref deploy.MessageRef, posted bool, err error) {
-	s.mu.Lock()
-	for {
-		if k, ok := s.cards[req.ID]; ok {
-			s.mu.Unlock()
-			return deploy.MessageRef{Channel: k.channel, TS: k.ts}, false, nil
+	k, posted, err := s.posts.once(ctx, req.ID, func() (msgKey, error) {
+		ts, err := s.post(ctx, req.Channel, msg)
+		if err != nil {
+			return msgKey{}, err
 		}
-		wait, busy := s.posting[req.ID]
-		if !busy {
-			break
-		}
-		s.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return ref, false, fmt.Errorf("post card: %w", ctx.Err())
-		case <-wait:
-		}
-		s.mu.Lock()
-	}
-	done := make(chan struct{})
-	s.posting[req.ID] = done
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.posting, req.ID)
-		s.mu.Unlock()
-		close(done)
-	}()
-	ts, err := s.post(ctx, req.Channel, msg)
+		k := msgKey{req.Channel, ts}
+		s.cards.posted(k, req.Status.Terminal())
+		return k, nil
+	})
 	if err != nil {
 		return ref, false, fmt.Errorf("post card: %w", err)
 	}
-	k := msgKey{req.Channel, ts}
-	s.mu.Lock()
-	s.cards[req.ID] = k
-	if req.Status.Terminal() {
-		s.final[k] = time.Now()
-	}
-	s.pruneLocked(req.ID)
-	s.mu.Unlock()
-	return deploy.MessageRef{Channel: req.Channel, TS: ts}, true, nil
+	return deploy.MessageRef{Channel: k.channel, TS: k.ts}, posted, nil
 }
 
-// enqueue records st as the latest state of message k and makes sure a
-// flusher writes it.
-func (s *Slack) enqueue(k msgKey, st *cardState) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, done := s.final[k]; done && !st.terminal {
-		// A state computed before the request ended arrived late: the
-		// card already shows (or will show) the end.
-		s.coalesced.Add(1)
-		return
+// cardTurn waits for a card update's turn: the channel's, then
+// chat.update's across the workspace.
+func (s *Slack) cardTurn(ctx context.Context, channel string) error {
+	if err := s.paceChannel(ctx, channel); err != nil {
+		return err
 	}
-	if st.terminal {
-		s.final[k] = time.Now()
-	}
-	if s.pending[k] != nil {
-		s.coalesced.Add(1)
-	}
-	s.pending[k] = st
-	s.queued[k]++
-	if !s.flushing[k] {
-		s.flushing[k] = true
-		if s.flushers == 0 {
-			s.idle = make(chan struct{})
-		}
-		s.flushers++
-		go s.flush(k)
-	}
+	return s.pace(ctx, updateKey, s.opts.UpdateInterval, s.opts.UpdateBurst)
 }
 
-// flush writes the pending states of message k until none is left. It
-// waits for the channel's turn before taking the state, so that what it
-// writes is the newest. A failed write is retried (unless Slack refused it
-// for good) until the gateway is closed. It takes a turn only when a state
-// is pending: a turn taken for nothing would hold back the channel's next
-// post (a thread note after the final card) by a whole interval.
-func (s *Slack) flush(k msgKey) {
-	backoff := s.opts.Backoff
-	for {
-		s.mu.Lock()
-		if s.pending[k] == nil {
-			s.flushEndedLocked(k)
-			s.mu.Unlock()
-			return
-		}
-		s.mu.Unlock()
-		err := s.paceChannel(s.life, k.channel)
-		if err == nil {
-			err = s.pace(s.life, updateKey, s.opts.UpdateInterval, s.opts.UpdateBurst)
-		}
-		s.mu.Lock()
-		st := s.pending[k]
-		if st == nil || err != nil {
-			s.flushEndedLocked(k)
-			s.mu.Unlock()
-			return
-		}
-		delete(s.pending, k)
-		taken := s.queued[k]
-		s.mu.Unlock()
-
-		err = s.do(s.life, "chat.update", updateKey, func(ctx context.Context) error {
-			_, _, _, err := s.api.UpdateMessageContext(ctx, k.channel, k.ts,
-				slack.MsgOptionText(st.text, false), slack.MsgOptionBlocks(st.blocks...))
-			return err
-		})
-		switch {
-		case err == nil:
-			s.cardUpdates.Add(1)
-			backoff = s.opts.Backoff
-			s.cardWritten(k, taken)
-			continue
-		case permanent(err):
-			s.log.Error().Err(err).Str("channel", k.channel).Str("ts", k.ts).Msg("card update refused")
-			s.cardWritten(k, taken)
-			continue
-		}
-		s.log.Warn().Err(err).Str("channel", k.channel).Str("ts", k.ts).Msg("card update failed; will retry")
-		s.mu.Lock()
-		if s.pending[k] == nil {
-			s.pending[k] = st
-		}
-		s.mu.Unlock()
-		if sleep(s.life, backoff) != nil {
-			s.mu.Lock()
-			s.flushEndedLocked(k)
-			s.mu.Unlock()
-			return
-		}
-		backoff = min(backoff*2, s.opts.MaxBackoff)
-	}
-}
-
-// cardWritten records that the first n states queued for message k are
-// written (the last of them is what Slack shows) and wakes FlushCard.
-func (s *Slack) cardWritten(k msgKey, n uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.written[k] = n
-	close(s.wrote)
-	s.wrote = make(chan struct{})
+// updateCard replaces the card at k with msg (chat.update).
+func (s *Slack) updateCard(ctx context.Context, k msgKey, msg Message) error {
+	return s.do(ctx, "chat.update", updateKey, func(ctx context.Context) error {
+		_, _, _, err := s.api.UpdateMessageContext(ctx, k.channel, k.ts,
+			slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...))
+		return err
+	})
 }
 
 // FlushCard waits until the card updates queued so far for the card at ref
@@ -219,46 +79,7 @@ func (s *Slack) cardWritten(k msgKey, n uint64) {
 // card. It returns ctx's error when that takes too long, and an error
 // when the gateway is closed first.
 func (s *Slack) FlushCard(ctx context.Context, ref deploy.MessageRef) error {
-	k := msgKey{ref.Channel, ref.TS}
-	s.mu.Lock()
-	target, ok := s.queued[k]
-	s.mu.Unlock()
-	if !ok {
-		return nil // nothing queued: all written
-	}
-	for {
-		s.mu.Lock()
-		_, running := s.queued[k]
-		done := !running || s.written[k] >= target
-		wrote := s.wrote
-		s.mu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case <-wrote:
-		case <-ctx.Done():
-			return fmt.Errorf("card update not written yet: %w", ctx.Err())
-		case <-s.life.Done():
-			return errors.New("card update not written: the Slack gateway is closed")
-		}
-	}
-}
-
-// flushEndedLocked records that the flusher of k stops. s.mu must be held.
-func (s *Slack) flushEndedLocked(k msgKey) {
-	delete(s.flushing, k)
-	if s.pending[k] == nil {
-		// Everything queued is written: FlushCard has nothing to wait for.
-		delete(s.queued, k)
-		delete(s.written, k)
-		close(s.wrote)
-		s.wrote = make(chan struct{})
-	}
-	s.flushers--
-	if s.flushers == 0 {
-		close(s.idle)
-	}
+	return s.cards.flushCard(ctx, msgKey{ref.Channel, ref.TS})
 }
 
 // cardRef returns where req's card is, waiting for a post of it that is
@@ -267,19 +88,9 @@ func (s *Slack) cardRef(ctx context.Context, req *deploy.Request) (deploy.Messag
 	if req.Message.TS != "" {
 		return req.Message, nil
 	}
-	s.mu.Lock()
-	k, ok := s.cards[req.ID]
-	wait := s.posting[req.ID]
-	s.mu.Unlock()
-	if !ok && wait != nil {
-		select {
-		case <-ctx.Done():
-			return deploy.MessageRef{}, ctx.Err()
-		case <-wait:
-		}
-		s.mu.Lock()
-		k, ok = s.cards[req.ID]
-		s.mu.Unlock()
+	k, ok, err := s.posts.lookup(ctx, req.ID)
+	if err != nil {
+		return deploy.MessageRef{}, err
 	}
 	if !ok {
 		return deploy.MessageRef{}, fmt.Errorf("request %d has no card yet", req.ID)

@@ -11,13 +11,29 @@ import (
 // pushes its key back by the Retry-After Slack asked for. It is safe for
 // concurrent use.
 type pacer struct {
-	now  func() time.Time
-	mu   sync.Mutex
-	next map[string]time.Time // per key: when the next write may go once the burst is used
+	now func() time.Time
+	// shared, when set, spaces each key's writes across every process
+	// that shares it (replicas of the bot on one database): Slack's limits
+	// are per app and channel, not per process. There is no burst then.
+	shared SlotReserver
+	// onSharedError is told when the shared reservation fails; the write
+	// is then paced by this process alone.
+	onSharedError func(error)
+
+	mu     sync.Mutex
+	next   map[string]time.Time // per key: when the next write may go once the burst is used
+	pushed map[string]time.Time // per key: the end of a 429's Retry-After
+}
+
+// SlotReserver hands out turns of a key shared by several processes:
+// each reservation returns max(now, previous reservation + interval).
+// storage.DB implements it (deploy.PacingStore).
+type SlotReserver interface {
+	ReserveSlot(ctx context.Context, key string, now time.Time, interval time.Duration) (time.Time, error)
 }
 
 func newPacer(now func() time.Time) *pacer {
-	return &pacer{now: now, next: map[string]time.Time{}}
+	return &pacer{now: now, next: map[string]time.Time{}, pushed: map[string]time.Time{}}
 }
 
 // turn reserves key's next turn and returns how long to wait for it.
@@ -41,6 +57,27 @@ func (p *pacer) turn(key string, interval time.Duration, burst int) time.Duratio
 
 // wait waits for key's next turn, or until ctx ends.
 func (p *pacer) wait(ctx context.Context, key string, interval time.Duration, burst int) error {
+	if p.shared != nil {
+		now := p.now()
+		slot, err := p.shared.ReserveSlot(ctx, "slack/"+key, now, interval+interval/20)
+		if err == nil {
+			p.mu.Lock()
+			if pushed := p.pushed[key]; pushed.After(slot) {
+				slot = pushed
+			}
+			p.mu.Unlock()
+			if d := slot.Sub(now); d > 0 {
+				return sleep(ctx, d)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if p.onSharedError != nil {
+			p.onSharedError(err)
+		}
+	}
 	if d := p.turn(key, interval, burst); d > 0 {
 		return sleep(ctx, d)
 	}
@@ -51,7 +88,11 @@ func (p *pacer) wait(ctx context.Context, key string, interval time.Duration, bu
 func (p *pacer) pushBack(key string, d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t := p.now().Add(d); p.next[key].Before(t) {
+	t := p.now().Add(d)
+	if p.next[key].Before(t) {
 		p.next[key] = t
+	}
+	if p.pushed[key].Before(t) {
+		p.pushed[key] = t
 	}
 }

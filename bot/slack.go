@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -59,6 +55,11 @@ type SlackOptions struct {
 	// MembersTTL is how long a group's member list is kept; membership is
 	// meant to be resolved at click time, so it is short. Default 10 s.
 	MembersTTL time.Duration
+	// SharedPacing, when set, paces every channel and chat.update across
+	// all the processes that share it (replicas on one database), each
+	// write ChannelInterval (or UpdateInterval) after the last one of any
+	// replica; without it each process paces alone.
+	SharedPacing SlotReserver
 }
 
 func (o *SlackOptions) defaults() {
@@ -106,46 +107,19 @@ type Stats struct {
 // Retry-After, retries 429s and transient errors with backoff, paces writes
 // per channel, and coalesces updates of the same message so that the latest
 // state wins and the final state is never lost. It implements
-// deploy.Notifier and deploy.Directory.
+// deploy.Notifier and deploy.Directory. Each concern is a small part with
+// its own lock: retrier (retry.go), pacer (pace.go), cardCoalescer and
+// cardPosts (cards.go), groupCache (directory.go).
 type Slack struct {
 	api  webAPI
 	log  zerolog.Logger
 	opts SlackOptions
 
-	// life ends when Close gives up waiting; background flushes use it.
-	life context.Context
-	stop context.CancelFunc
-	// flushers counts running flush goroutines; idle is closed when the
-	// count drops to zero (guarded by mu).
-	flushers int
-	idle     chan struct{}
-
 	pacer  *pacer
 	groups *groupCache
-
-	mu       sync.Mutex
-	pending  map[msgKey]*cardState
-	flushing map[msgKey]bool
-	final    map[msgKey]time.Time // cards shown in a terminal state, and when
-	cards    map[int64]msgKey     // cards posted, by request id
-	posting  map[int64]chan struct{}
-	// queued counts the states queued for a message while its flusher
-	// runs, and written how many of them are written (or refused for
-	// good); wrote is closed and replaced after each write (FlushCard).
-	queued  map[msgKey]uint64
-	written map[msgKey]uint64
-	wrote   chan struct{}
-
-	calls, rateLimited, retries, failures, coalesced, cardUpdates atomic.Int64
-}
-
-type msgKey struct{ channel, ts string }
-
-// cardState is the latest rendering waiting to be written.
-type cardState struct {
-	text     string
-	blocks   []slack.Block
-	terminal bool
+	cards  *cardCoalescer
+	posts  *cardPosts
+	retry  *retrier
 }
 
 // NewSlack returns the gateway over api. It does no I/O.
@@ -155,136 +129,61 @@ func NewSlack(api *slack.Client, log zerolog.Logger, opts SlackOptions) *Slack {
 
 func newSlack(api webAPI, log zerolog.Logger, opts SlackOptions) *Slack {
 	opts.defaults()
-	life, stop := context.WithCancel(context.Background())
-	return &Slack{
-		api:      api,
-		log:      log.With().Str("component", "slack").Logger(),
-		opts:     opts,
-		life:     life,
-		stop:     stop,
-		pacer:    newPacer(time.Now),
-		pending:  map[msgKey]*cardState{},
-		flushing: map[msgKey]bool{},
-		final:    map[msgKey]time.Time{},
-		cards:    map[int64]msgKey{},
-		posting:  map[int64]chan struct{}{},
-		groups:   &groupCache{ids: map[string]string{}, members: map[string]memberEntry{}},
-		queued:   map[msgKey]uint64{},
-		written:  map[msgKey]uint64{},
-		wrote:    make(chan struct{}),
+	s := &Slack{
+		api:   api,
+		log:   log.With().Str("component", "slack").Logger(),
+		opts:  opts,
+		pacer: newPacer(time.Now),
+		posts: newCardPosts(),
 	}
+	s.pacer.shared = opts.SharedPacing
+	s.pacer.onSharedError = func(err error) {
+		s.log.Warn().Err(err).Msg("shared pacing unavailable; pacing this process alone")
+	}
+	s.groups = &groupCache{
+		listGroups:  s.listGroups,
+		listMembers: s.listMembers,
+		groupsTTL:   opts.GroupsTTL,
+		membersTTL:  opts.MembersTTL,
+		now:         time.Now,
+		ids:         map[string]string{},
+		members:     map[string]memberEntry{},
+	}
+	s.retry = &retrier{
+		maxAttempts: opts.MaxAttempts,
+		backoff:     opts.Backoff,
+		maxBackoff:  opts.MaxBackoff,
+		callTimeout: opts.CallTimeout,
+		pushBack:    s.pacer.pushBack,
+		sleep:       sleep,
+		log:         s.log,
+	}
+	s.cards = newCardCoalescer(s.cardTurn, s.updateCard, s.log, opts.Backoff, opts.MaxBackoff)
+	return s
 }
 
 // Stats returns the counters so far.
 func (s *Slack) Stats() Stats {
 	return Stats{
-		Calls:       s.calls.Load(),
-		RateLimited: s.rateLimited.Load(),
-		Retries:     s.retries.Load(),
-		Failures:    s.failures.Load(),
-		Coalesced:   s.coalesced.Load(),
-		CardUpdates: s.cardUpdates.Load(),
+		Calls:       s.retry.calls.Load(),
+		RateLimited: s.retry.rateLimited.Load(),
+		Retries:     s.retry.retries.Load(),
+		Failures:    s.retry.failures.Load(),
+		Coalesced:   s.cards.coalesced.Load(),
+		CardUpdates: s.cards.updates.Load(),
 	}
 }
 
 // Close writes the card updates still pending and waits for them until ctx
 // ends; then it abandons the rest and reports how many were lost.
 func (s *Slack) Close(ctx context.Context) error {
-	defer s.stop()
-	for {
-		s.mu.Lock()
-		if s.flushers == 0 {
-			lost := len(s.pending)
-			s.mu.Unlock()
-			if lost > 0 {
-				return fmt.Errorf("close slack gateway: %d card update%s not written", lost, plural(lost))
-			}
-			return nil
-		}
-		idle := s.idle
-		s.mu.Unlock()
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			// Stop the flushers (they leave what they could not write
-			// pending) and count what is lost once they are gone.
-			s.stop()
-		}
-	}
+	return s.cards.close(ctx)
 }
 
-// do runs one Web API call with retries: it waits Retry-After on a 429,
-// backs off on transient errors, and gives up after MaxAttempts or when
-// ctx ends. key, when set, is the pacing bucket a 429 pushes back.
+// do runs one Web API call with retries (see retrier.do). key, when set,
+// is the pacing bucket a 429 pushes back.
 func (s *Slack) do(ctx context.Context, method, key string, call func(ctx context.Context) error) error {
-	backoff := s.opts.Backoff
-	for attempt := 1; ; attempt++ {
-		s.calls.Add(1)
-		actx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
-		err := call(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		var wait time.Duration
-		var rl *slack.RateLimitedError
-		switch {
-		case errors.As(err, &rl):
-			s.rateLimited.Add(1)
-			wait = rl.RetryAfter
-			if wait <= 0 {
-				wait = time.Second
-			}
-			if key != "" {
-				s.pacer.pushBack(key, wait)
-			}
-		case ctx.Err() == nil && transient(err):
-			wait = backoff
-			backoff = min(backoff*2, s.opts.MaxBackoff)
-		default:
-			s.failures.Add(1)
-			return fmt.Errorf("%s: %w", method, err)
-		}
-		if attempt >= s.opts.MaxAttempts {
-			s.failures.Add(1)
-			return fmt.Errorf("%s: gave up after %d attempts: %w", method, attempt, err)
-		}
-		s.retries.Add(1)
-		s.log.Debug().Str("method", method).Int("attempt", attempt).Int64("wait_ms", wait.Milliseconds()).Err(err).Msg("retrying slack call")
-		if err := sleep(ctx, wait); err != nil {
-			s.failures.Add(1)
-			return fmt.Errorf("%s: %w", method, err)
-		}
-	}
-}
-
-// transient reports whether err is worth retrying: a 5xx, a network error,
-// or one of Slack's "try again" errors.
-func transient(err error) bool {
-	var sc slack.StatusCodeError
-	if errors.As(err, &sc) {
-		return sc.Code >= 500 || sc.Code == 408
-	}
-	var se slack.SlackErrorResponse
-	if errors.As(err, &se) {
-		switch se.Err {
-		case "internal_error", "fatal_error", "request_timeout", "service_unavailable", "ratelimited", "rate_limited":
-			return true
-		}
-		return false
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// permanent reports whether a card update can never succeed, so retrying
-// it later is pointless.
-func permanent(err error) bool {
-	var se slack.SlackErrorResponse
-	return errors.As(err, &se) && !transient(err)
+	return s.retry.do(ctx, method, key, call)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -396,12 +295,12 @@ func (s *Slack) respond(ctx context.Context, responseURL, responseType string, m
 // attempt. An error for which BadToken is true means the token itself is
 // refused; anything else is a passing failure.
 func (s *Slack) AuthTest(ctx context.Context) (*slack.AuthTestResponse, error) {
-	s.calls.Add(1)
+	s.retry.calls.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
 	defer cancel()
 	r, err := s.api.AuthTestContext(ctx)
 	if err != nil {
-		s.failures.Add(1)
+		s.retry.failures.Add(1)
 		return nil, fmt.Errorf("auth.test: %w", err)
 	}
 	return r, nil
@@ -434,14 +333,14 @@ func (s *Slack) UpdateView(ctx context.Context, view slack.ModalViewRequest, vie
 // OpenView opens a modal. A trigger id lives 3 s and is used once, so this
 // makes one attempt only, unless Slack asks to wait briefly.
 func (s *Slack) OpenView(ctx context.Context, triggerID string, view slack.ModalViewRequest) error {
-	s.calls.Add(1)
+	s.retry.calls.Add(1)
 	_, err := s.api.OpenViewContext(ctx, triggerID, view)
 	if err != nil {
 		var rl *slack.RateLimitedError
 		if errors.As(err, &rl) {
-			s.rateLimited.Add(1)
+			s.retry.rateLimited.Add(1)
 		}
-		s.failures.Add(1)
+		s.retry.failures.Add(1)
 		return fmt.Errorf("views.open: %w", err)
 	}
 	return nil

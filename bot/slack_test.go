@@ -392,9 +392,9 @@ func TestCardUpdateTakesNoSpareTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	for idle := false; !idle; {
-		gw.mu.Lock()
-		idle = gw.flushers == 0
-		gw.mu.Unlock()
+		gw.cards.mu.Lock()
+		idle = gw.cards.flushers == 0
+		gw.cards.mu.Unlock()
 		if ctx.Err() != nil {
 			t.Fatal("the card flusher never ended")
 		}

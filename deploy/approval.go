@@ -15,7 +15,7 @@ import (
 // not approve it (not an approver, or the requester where self-approval is
 // forbidden), and nothing changes; ECONFLICT when it no longer waits for
 // approval, has expired, or the user already approved it.
-func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request, error) {
+func (s *requests) Approve(ctx context.Context, id int64, user string) (*Request, error) {
 	req, env, who, err := s.actorOn(ctx, id, user, approvers)
 	if err != nil {
 		return nil, err
@@ -50,9 +50,9 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 	}
 	missing := pol.missing(distinctApprovers(req) - stale)
 	s.reqLog(req).Info().Str("slack_user", user).Int("missing", missing).Msg("approved")
-	s.deliverOwed(ctx, req.ID)
+	s.runs.deliverOwed(ctx, req.ID)
 	if missing > 0 {
-		s.show(ctx, req)
+		s.runs.show(ctx, req)
 		return req, nil
 	}
 	r := req
@@ -67,8 +67,8 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 		}
 	}
 	s.Metrics.Approved(r.App, r.Env, now.Sub(r.CreatedAt))
-	s.show(ctx, r)
-	s.startNext(ctx, r.App, r.Env)
+	s.runs.show(ctx, r)
+	s.runs.startNext(ctx, r.App, r.Env)
 	return s.reload(ctx, r), nil
 }
 
@@ -77,7 +77,7 @@ func (s *Service) Approve(ctx context.Context, id int64, user string) (*Request,
 //
 // Errors: ENOTFOUND for an unknown request, EFORBIDDEN for other users,
 // ECONFLICT when it no longer waits for approval.
-func (s *Service) Reject(ctx context.Context, id int64, user, reason string) (*Request, error) {
+func (s *requests) Reject(ctx context.Context, id int64, user, reason string) (*Request, error) {
 	req, env, who, err := s.actorOn(ctx, id, user, approvers)
 	if err != nil {
 		return nil, err
@@ -92,7 +92,7 @@ func (s *Service) Reject(ctx context.Context, id int64, user, reason string) (*R
 		outcome += ": " + reason
 	}
 	s.audit(ctx, req, user, "rejected", reason)
-	r, err := s.finishEarly(ctx, req, StatusPendingApproval, StatusRejected, user, outcome)
+	r, err := s.runs.finishEarly(ctx, req, StatusPendingApproval, StatusRejected, user, outcome)
 	if err != nil {
 		return nil, internal("reject", err)
 	}
@@ -103,7 +103,7 @@ func (s *Service) Reject(ctx context.Context, id int64, user, reason string) (*R
 // approvals its policy needs: what a crash (or a failed write) between an
 // approval and the queueing left behind, from a database written before
 // both were one transaction.
-func (s *Service) queueApproved(ctx context.Context) error {
+func (s *requests) queueApproved(ctx context.Context) error {
 	reqs, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusPendingApproval}})
 	if err != nil {
 		return fmt.Errorf("list pending: %w", err)
@@ -129,15 +129,15 @@ func (s *Service) queueApproved(ctx context.Context) error {
 		}
 		s.reqLog(q).Warn().Int("approvals", len(q.Approvals)).Msg("fully approved request was still pending; queued it")
 		s.Metrics.Approved(q.App, q.Env, now.Sub(q.CreatedAt))
-		s.show(ctx, q)
-		s.startNext(ctx, q.App, q.Env)
+		s.runs.show(ctx, q)
+		s.runs.startNext(ctx, q.App, q.Env)
 	}
 	return nil
 }
 
 // expirePending closes overdue approvals with a note and reminds approvers
 // shortly before a request expires (once).
-func (s *Service) expirePending(ctx context.Context) error {
+func (s *requests) expirePending(ctx context.Context) error {
 	reqs, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusPendingApproval}})
 	if err != nil {
 		return fmt.Errorf("list pending: %w", err)
@@ -149,7 +149,7 @@ func (s *Service) expirePending(ctx context.Context) error {
 		}
 		if !now.Before(r.ExpiresAt) {
 			outcome := fmt.Sprintf("Expired at %s without approval. Request it again if it is still wanted.", s.clockText(r.ExpiresAt))
-			if _, err := s.finishEarly(ctx, r, StatusPendingApproval, StatusExpired, "", outcome); err != nil && ErrorCode(err) != ECONFLICT {
+			if _, err := s.runs.finishEarly(ctx, r, StatusPendingApproval, StatusExpired, "", outcome); err != nil && ErrorCode(err) != ECONFLICT {
 				s.reqLog(r).Error().Err(err).Msg("expire request")
 			}
 			continue
@@ -173,7 +173,7 @@ func (s *Service) expirePending(ctx context.Context) error {
 
 // reminderLead is how long before expiry the reminder goes out: at most
 // ReminderBefore, and no earlier than 80% into the approval window.
-func (s *Service) reminderLead(r *Request) time.Duration {
+func (s *requests) reminderLead(r *Request) time.Duration {
 	lead := s.ReminderBefore
 	if w := r.ExpiresAt.Sub(r.CreatedAt); w > 0 && w/5 < lead {
 		lead = w / 5
@@ -183,7 +183,7 @@ func (s *Service) reminderLead(r *Request) time.Duration {
 
 // reminded reports whether r's reminder was already sent; the audit trail
 // remembers it across restarts.
-func (s *Service) reminded(ctx context.Context, r *Request) bool {
+func (s *requests) reminded(ctx context.Context, r *Request) bool {
 	log, err := s.store.AuditLog(ctx, r.ID, 0)
 	if err != nil {
 		s.reqLog(r).Warn().Err(err).Msg("read audit log")
@@ -205,7 +205,7 @@ func approvers(e *Environment) [][]string { return [][]string{e.Approval.Approve
 // requester where self-approval is now off): they stay on record but no
 // longer count. An error means membership could not be checked; the caller
 // fails closed.
-func (s *Service) staleApprovals(ctx context.Context, r *Request, pol ApprovalPolicy) (int, error) {
+func (s *core) staleApprovals(ctx context.Context, r *Request, pol ApprovalPolicy) (int, error) {
 	stale := 0
 	seen := map[string]bool{}
 	for _, a := range r.Approvals {
@@ -227,7 +227,7 @@ func (s *Service) staleApprovals(ctx context.Context, r *Request, pol ApprovalPo
 // approvalsMissing is how many more approvals r needs under pol, counting
 // only the approvals that still hold (staleApprovals); when that cannot be
 // checked, none of them counts.
-func (s *Service) approvalsMissing(ctx context.Context, r *Request, pol ApprovalPolicy) int {
+func (s *core) approvalsMissing(ctx context.Context, r *Request, pol ApprovalPolicy) int {
 	stale, err := s.staleApprovals(ctx, r, pol)
 	if err != nil {
 		return pol.missing(0)

@@ -17,7 +17,7 @@ import (
 // Errors: ENOTFOUND for an unknown request, EFORBIDDEN for other users,
 // ECONFLICT when it has already ended, including when its AWX job ended
 // before AWX received the cancel.
-func (s *Service) Cancel(ctx context.Context, id int64, user string) (*Request, error) {
+func (s *requests) Cancel(ctx context.Context, id int64, user string) (*Request, error) {
 	req, env, who, err := s.actorOn(ctx, id, user, concerning)
 	if err != nil {
 		return nil, err
@@ -30,7 +30,7 @@ func (s *Service) Cancel(ctx context.Context, id int64, user string) (*Request, 
 	switch req.Status {
 	case StatusPendingApproval, StatusQueued:
 		outcome := fmt.Sprintf("Canceled by <@%s> before it started", user)
-		r, err := s.finishEarly(ctx, req, req.Status, StatusCanceled, user, outcome)
+		r, err := s.runs.finishEarly(ctx, req, req.Status, StatusCanceled, user, outcome)
 		if ErrorCode(err) == ECONFLICT {
 			// It moved meanwhile (approved, launched): try again on the new state.
 			return s.Cancel(ctx, id, user)
@@ -61,7 +61,7 @@ func (s *Service) Cancel(ctx context.Context, id int64, user string) (*Request, 
 	case StatusLaunching:
 		s.thread(ctx, r, Note{Kind: NoteCancelWhileLaunching, User: user})
 	}
-	s.show(ctx, r)
+	s.runs.show(ctx, r)
 	return r, nil
 }
 
@@ -75,7 +75,7 @@ var ErrJobEnded = errors.New("job already ended")
 //
 // Errors: ENOTFOUND for an unknown request, EFORBIDDEN for other users,
 // ECONFLICT when no job ran for it yet.
-func (s *Service) SendLog(ctx context.Context, id int64, user string) (*Request, error) {
+func (s *requests) SendLog(ctx context.Context, id int64, user string) (*Request, error) {
 	req, env, who, err := s.actorOn(ctx, id, user, concerning)
 	if err != nil {
 		return nil, err
@@ -89,7 +89,7 @@ func (s *Service) SendLog(ctx context.Context, id int64, user string) (*Request,
 	// One upload per request per LogRepeatWindow: a repeated command is
 	// answered with where the earlier file is.
 	now := s.now()
-	if at, ok := s.recentLog(id, now); ok {
+	if at, ok := s.runs.recentLog(id, now); ok {
 		where := "its card's thread"
 		if req.Message.Channel != "" {
 			where = fmt.Sprintf("the thread of its card in <#%s>", req.Message.Channel)
@@ -100,10 +100,10 @@ func (s *Service) SendLog(ctx context.Context, id int64, user string) (*Request,
 	sent := false
 	defer func() {
 		if !sent {
-			s.releaseLog(id)
+			s.runs.releaseLog(id)
 		}
 	}()
-	out, err := s.spoolOutput(ctx, req.Job)
+	out, err := s.runs.spoolOutput(ctx, req.Job)
 	if err != nil {
 		return nil, internal("read job output", err)
 	}
@@ -111,7 +111,7 @@ func (s *Service) SendLog(ctx context.Context, id int64, user string) (*Request,
 	if out.size == 0 {
 		return nil, Errorf(ECONFLICT, "AWX has no output for #%d yet; try again in a moment.", id)
 	}
-	if err := s.uploadOutput(ctx, req, out); err != nil {
+	if err := s.runs.uploadOutput(ctx, req, out); err != nil {
 		if errors.Is(err, ErrChannelUnavailable) {
 			// Slack shares files only where the bot is a member; the
 			// user still gets the end of the output, and the fix.

@@ -13,8 +13,11 @@ import (
 )
 
 // follow starts a follower goroutine for running request r, unless one
-// already runs or Run is not running (Run starts it then).
-func (s *Service) follow(r *Request) {
+// already runs here, Run is not running (Run starts it then), or another
+// replica holds the request's lease (it follows the job). The follower
+// renews the lease while it runs, stops when another replica takes it
+// over, and releases it when the job is final or the service stops.
+func (s *runs) follow(r *Request) {
 	s.mu.Lock()
 	ctx := s.runCtx
 	if ctx == nil || s.following[r.ID] {
@@ -22,6 +25,30 @@ func (s *Service) follow(r *Request) {
 		return
 	}
 	s.following[r.ID] = true
+	s.mu.Unlock()
+	name := requestLease(r.ID)
+	l, ok := s.hold(ctx, name)
+	if ok {
+		// Read again under the lease: the previous holder may have
+		// finished the job, or moved its cursor on, since r was read.
+		fresh, err := s.store.Request(ctx, r.ID)
+		switch {
+		case err != nil:
+			s.reqLog(r).Warn().Err(err).Msg("read request before following it")
+			ok = false
+		case fresh.Status != StatusRunning:
+			ok = false
+			s.letGo(ctx, name)
+		default:
+			r = fresh
+		}
+	}
+	s.mu.Lock()
+	if !ok || s.runCtx == nil {
+		delete(s.following, r.ID)
+		s.mu.Unlock()
+		return
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go func() {
@@ -31,12 +58,22 @@ func (s *Service) follow(r *Request) {
 			delete(s.following, r.ID)
 			s.mu.Unlock()
 		}()
-		s.followJob(ctx, r)
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stop := s.keep(fctx, name, l, cancel)
+		s.followJob(fctx, r)
+		stop()
+		if ctx.Err() != nil || fctx.Err() == nil {
+			// Stopping, or the job is final: the next holder may start at
+			// once. A lost lease is not ours to release.
+			s.letGo(ctx, name)
+		}
 	}()
 }
 
-// followAll makes sure every running request is followed.
-func (s *Service) followAll(ctx context.Context) error {
+// followAll makes sure every running request is followed, here or by
+// the replica holding its lease.
+func (s *runs) followAll(ctx context.Context) error {
 	reqs, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusRunning}})
 	if err != nil {
 		return fmt.Errorf("list running: %w", err)
@@ -49,7 +86,7 @@ func (s *Service) followAll(ctx context.Context) error {
 
 // follower is the state of one followed job.
 type follower struct {
-	s        *Service
+	s        *runs
 	req      *Request
 	p        Progress
 	cursor   string
@@ -63,7 +100,7 @@ type follower struct {
 
 // followJob polls r's job from its stored cursor until the job is done and
 // all its events are read, then finishes the request.
-func (s *Service) followJob(ctx context.Context, r *Request) {
+func (s *runs) followJob(ctx context.Context, r *Request) {
 	log := s.reqLog(r)
 	f := &follower{s: s, req: r, p: r.Progress.clone(), cursor: r.Cursor}
 	if f.p.Hosts == nil {
@@ -282,7 +319,7 @@ func (f *follower) flush(ctx context.Context, force bool) {
 // finish ends a followed request once its job is done: final progress,
 // status and outcome, final card, failure digest, the full output as a
 // file, metrics, and the next queued request.
-func (s *Service) finish(ctx context.Context, f *follower, upd Update) {
+func (s *runs) finish(ctx context.Context, f *follower, upd Update) {
 	r := f.req
 	log := s.reqLog(r)
 	f.hostsDone(nil)
@@ -362,7 +399,7 @@ func (s *Service) finish(ctx context.Context, f *follower, upd Update) {
 // digest is the failure summary posted in the thread: the first failure
 // (its message cut to 500 characters), AWX's explanation (cut to 300) and
 // the last DigestLines lines of output.
-func (s *Service) digest(r *Request, p Progress, explanation, output string) Note {
+func (s *runs) digest(r *Request, p Progress, explanation, output string) Note {
 	n := Note{Kind: NoteDigest, Request: r.ID, Reason: oneLine(explanation, 300), Text: lastLines(output, s.DigestLines)}
 	if f := p.Failure; f != nil {
 		n.Failure = &Failure{Host: f.Host, Task: f.Task, Message: oneLine(f.Message, 500)}
@@ -442,7 +479,7 @@ func checkOutcome(p Progress) string {
 
 // checkSummary finds a recent dry run of the same plan as req and
 // summarises it for req's approval card.
-func (s *Service) checkSummary(ctx context.Context, req *Request) Note {
+func (s *runs) checkSummary(ctx context.Context, req *Request) Note {
 	if req.Check {
 		return Note{}
 	}

@@ -13,7 +13,7 @@ import (
 // status.go). req is already in
 // launching, so a crash from here on leaves a trace that reconcile finds;
 // the launch itself is never retried.
-func (s *Service) launch(ctx context.Context, req *Request) {
+func (s *runs) launch(ctx context.Context, req *Request) {
 	defer s.setInflight(req.ID, false)
 	// The caller's context may end with a Slack handler; what follows a
 	// launch must still be recorded.
@@ -54,7 +54,7 @@ func (s *Service) launch(ctx context.Context, req *Request) {
 // a run that started on its schedule's approval has the plan the schedule
 // approved. It returns the stored request, or why the launch must not
 // happen.
-func (s *Service) approvedPlan(ctx context.Context, req *Request) (*Request, string) {
+func (s *runs) approvedPlan(ctx context.Context, req *Request) (*Request, string) {
 	stored, err := s.store.Request(ctx, req.ID)
 	if err != nil {
 		s.reqLog(req).Error().Err(err).Msg("read request before launch")
@@ -115,7 +115,7 @@ func launchReason(err error) string {
 
 // markRunning records the job of a launching request and starts following
 // it; a cancel asked while it was launching is honoured now.
-func (s *Service) markRunning(ctx context.Context, req *Request, ref JobRef, note Note) {
+func (s *runs) markRunning(ctx context.Context, req *Request, ref JobRef, note Note) {
 	r, err := s.store.Transition(ctx, req.ID, Change{From: StatusLaunching, To: StatusRunning, At: s.now(), Job: ref})
 	if err != nil {
 		// The job runs but is not recorded: the request stays in
@@ -135,7 +135,7 @@ func (s *Service) markRunning(ctx context.Context, req *Request, ref JobRef, not
 }
 
 // cancelJob asks AWX to cancel r's job; the follower sees the end.
-func (s *Service) cancelJob(ctx context.Context, r *Request) {
+func (s *runs) cancelJob(ctx context.Context, r *Request) {
 	if err := s.runner.Cancel(ctx, r.Job); errors.Is(err, ErrJobEnded) {
 		// The follower sees how it ended.
 		s.reqLog(r).Info().Msg("cancel arrived after the job ended")
@@ -151,7 +151,7 @@ func (s *Service) cancelJob(ctx context.Context, r *Request) {
 // finishEarly ends a request that did not (or no longer) run a job: moves
 // it from → to with outcome, shows the final card, tells the thread, and
 // lets the next queued request start.
-func (s *Service) finishEarly(ctx context.Context, req *Request, from, to Status, actor, outcome string) (*Request, error) {
+func (s *runs) finishEarly(ctx context.Context, req *Request, from, to Status, actor, outcome string) (*Request, error) {
 	// The final card and the note are owed in the same transaction as the
 	// status (see Change.Owed), then delivered.
 	r, err := s.store.Transition(ctx, req.ID, Change{From: from, To: to, At: s.now(), Actor: actor, Outcome: outcome,
@@ -172,7 +172,7 @@ func (s *Service) finishEarly(ctx context.Context, req *Request, from, to Status
 // in progress here: the job AWX has for it (found by its request id) is
 // followed; when AWX has none after LaunchGrace, nothing ran and the
 // request fails. It never launches again.
-func (s *Service) reconcileLaunching(ctx context.Context) error {
+func (s *runs) reconcileLaunching(ctx context.Context) error {
 	reqs, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusLaunching}})
 	if err != nil {
 		return fmt.Errorf("list launching: %w", err)
@@ -180,6 +180,9 @@ func (s *Service) reconcileLaunching(ctx context.Context) error {
 	for _, r := range reqs {
 		if s.isInflight(r.ID) {
 			continue
+		}
+		if _, ok := s.hold(ctx, requestLease(r.ID)); !ok {
+			continue // its launcher is alive on another replica
 		}
 		log := s.reqLog(r)
 		ref, found, err := s.runner.FindLaunched(ctx, r)

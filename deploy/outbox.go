@@ -60,11 +60,11 @@ type OwedResult struct {
 // posts them too, and delivers them in order. A failed item is tried again
 // later with a growing backoff, and given up after OwedAttempts attempts
 // with a log line; the request's later items wait for it.
-func (s *Service) deliverOwed(ctx context.Context, id int64) {
+func (s *runs) deliverOwed(ctx context.Context, id int64) {
 	// What is owed is owed even when shutdown has begun.
 	ctx = context.WithoutCancel(ctx)
 	for range 10 { // bounded: a pass never spins
-		items, err := s.store.ClaimOwed(ctx, s.owner, id, s.now(), s.OwedLease, 50)
+		items, err := s.store.ClaimOwed(ctx, s.Replica, id, s.now(), s.OwedLease, 50)
 		if err != nil {
 			s.log.Error().Err(err).Int64("request_id", id).Msg("claim what is owed to Slack")
 			return
@@ -100,15 +100,15 @@ func (s *Service) deliverOwed(ctx context.Context, id int64) {
 
 // settleOwed records the result of one delivery; a failure to record it is
 // logged (the item is then delivered again once its lease expires).
-func (s *Service) settleOwed(ctx context.Context, it OwedItem, r OwedResult) {
-	if err := s.store.SettleOwed(ctx, it.ID, s.owner, r); err != nil {
+func (s *runs) settleOwed(ctx context.Context, it OwedItem, r OwedResult) {
+	if err := s.store.SettleOwed(ctx, it.ID, s.Replica, r); err != nil {
 		s.log.Error().Err(err).Int64("request_id", it.RequestID).Int64("outbox_id", it.ID).Msg("record delivery to Slack")
 	}
 }
 
 // owedBackoff is the wait before attempt n+1 of a delivery: OwedRetry
 // doubled per attempt, at most 5 minutes.
-func (s *Service) owedBackoff(n int) time.Duration {
+func (s *runs) owedBackoff(n int) time.Duration {
 	d := s.OwedRetry
 	for i := 1; i < n && d < 5*time.Minute; i++ {
 		d *= 2
@@ -117,7 +117,7 @@ func (s *Service) owedBackoff(n int) time.Duration {
 }
 
 // deliverItem does what one item asks, with the request as stored now.
-func (s *Service) deliverItem(ctx context.Context, it OwedItem) error {
+func (s *runs) deliverItem(ctx context.Context, it OwedItem) error {
 	req, err := s.store.Request(ctx, it.RequestID)
 	if err != nil {
 		return fmt.Errorf("read request: %w", err)
@@ -157,7 +157,7 @@ func (s *Service) deliverItem(ctx context.Context, it OwedItem) error {
 // pruneOwed deletes, at most once an hour, the deliveries to Slack settled
 // more than OwedKeep ago: the outbox holds what is owed, not a history
 // (the audit trail is that). tickMu is held.
-func (s *Service) pruneOwed(ctx context.Context) {
+func (s *runs) pruneOwed(ctx context.Context) {
 	now := s.now()
 	if s.OwedKeep <= 0 || (!s.prunedAt.IsZero() && now.Sub(s.prunedAt) < time.Hour) {
 		return
@@ -170,5 +170,13 @@ func (s *Service) pruneOwed(ctx context.Context) {
 	}
 	if n > 0 {
 		s.log.Info().Int64("rows", n).Msg("pruned delivered outbox rows")
+	}
+	// The record of which replica fired which scheduled run is kept a
+	// month: a run is decided by the schedule's own compare-and-set, the
+	// record is for people and for catching a double fire.
+	if n, err := s.store.PruneScheduleFires(ctx, now.Add(-30*24*time.Hour)); err != nil {
+		s.log.Error().Err(err).Msg("prune schedule fire records")
+	} else if n > 0 {
+		s.log.Info().Int64("rows", n).Msg("pruned schedule fire records")
 	}
 }

@@ -61,7 +61,7 @@ func (sp *spooled) Close() error {
 
 // spoolOutput reads job's full output from the runner into a spool file.
 // The caller closes it.
-func (s *Service) spoolOutput(ctx context.Context, job JobRef) (*spooled, error) {
+func (s *runs) spoolOutput(ctx context.Context, job JobRef) (*spooled, error) {
 	sp, err := newSpool(s.OutputDir)
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func (sp *spooled) tail(n int64) (string, error) {
 
 // maxUpload returns the upload cap in force: MaxUpload, else the
 // configuration's limits.max_log_upload, else DefaultMaxUpload.
-func (s *Service) maxUpload() int64 {
+func (s *runs) maxUpload() int64 {
 	switch {
 	case s.MaxUpload > 0:
 		return s.MaxUpload
@@ -104,7 +104,7 @@ func (s *Service) maxUpload() int64 {
 // uploadOutput uploads the spooled output of req as a file in its thread:
 // whole when it fits the upload cap, otherwise its last part under a note
 // that says what was left out and where the full output is (the AWX job).
-func (s *Service) uploadOutput(ctx context.Context, req *Request, sp *spooled) error {
+func (s *runs) uploadOutput(ctx context.Context, req *Request, sp *spooled) error {
 	title := fmt.Sprintf("Playbook output of #%d", req.ID)
 	limit := s.maxUpload()
 	if sp.size <= limit {
@@ -140,7 +140,7 @@ func (s *Service) uploadOutput(ctx context.Context, req *Request, sp *spooled) e
 }
 
 // jobText names a job in AWX: its web page when the AWX URL is known.
-func (s *Service) jobText(job JobRef) string {
+func (s *runs) jobText(job JobRef) string {
 	if s.AWXURL == "" {
 		return fmt.Sprintf("job %d", job.ID)
 	}
@@ -169,7 +169,7 @@ func trimZero(s string) string { return strings.TrimSuffix(s, ".0") }
 // if that was within LogRepeatWindow, and otherwise reserves the upload
 // (so that two commands at once upload once). release undoes a reservation
 // whose upload failed.
-func (s *Service) recentLog(id int64, now time.Time) (time.Time, bool) {
+func (s *runs) recentLog(id int64, now time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, at := range s.logSent {
@@ -184,7 +184,7 @@ func (s *Service) recentLog(id int64, now time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func (s *Service) releaseLog(id int64) {
+func (s *runs) releaseLog(id int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.logSent, id)

@@ -92,7 +92,7 @@ type planInput struct {
 
 // buildPlan freezes what a request will do. version must have passed
 // checkVersion (for deploys) and rollbackTo must match releaseIDRE.
-func (s *Service) buildPlan(app *App, env *Environment, in planInput) Plan {
+func (s *requests) buildPlan(app *App, env *Environment, in planInput) Plan {
 	cat := in.cat
 	if cat == nil {
 		cat = s.cat()

@@ -116,13 +116,15 @@ type OutboxStore interface {
 	PruneOwed(ctx context.Context, before time.Time) (int64, error)
 }
 
-// Store is everything deploy keeps. storage.DB implements it on SQLite.
+// Store is everything deploy keeps. storage.DB implements it on SQLite
+// and on PostgreSQL.
 type Store interface {
 	RequestStore
 	LockStore
 	ScheduleStore
 	AuditStore
 	OutboxStore
+	ReplicaStore
 }
 
 // ErrOutcomeUnknown is wrapped by Runner.Launch errors when the launch may or
@@ -285,3 +287,86 @@ func (NopMetrics) Approved(string, string, time.Duration) {}
 
 // QueueDepth does nothing.
 func (NopMetrics) QueueDepth(string, string, int) {}
+
+// Lease is a named lease: who holds it and until when. Replicas sharing one
+// database own work that must happen once (following a job, the outbox, a
+// schedule) through leases.
+type Lease struct {
+	// Name names the work, e.g. "job/42" or "outbox".
+	Name string
+	// Holder is who holds the lease (a replica id); "" once released.
+	Holder string
+	// Token is the fencing token: it goes up by one each time the lease
+	// changes hands (a take-over, or a taking after a release), and stays
+	// the same when the holder renews. A holder that sees another token
+	// than the one it had lost the lease in between, even if it holds it
+	// again now.
+	Token int64
+	// Since is when Holder took the lease (the first AcquireLease of this
+	// holding, not the last renewal).
+	Since time.Time
+	// Expires is when the lease ends unless renewed.
+	Expires time.Time
+}
+
+// Live reports whether l is held at now.
+func (l Lease) Live(now time.Time) bool {
+	return l.Holder != "" && now.Before(l.Expires)
+}
+
+// LeaseStore keeps named leases with a holder and an expiry. Every change is
+// a compare-and-set in one transaction, so two replicas never both hold a
+// lease. Times come from the caller (now), never from the database's clock:
+// a replica whose clock lags behind sees a lease as live longer, and the
+// TTL must exceed the clock skew between replicas.
+type LeaseStore interface {
+	// AcquireLease gives lease name to holder until now+ttl when it is
+	// free (never taken, released, or expired at now) or already held by
+	// holder (a renewal, which never shortens the expiry and keeps the
+	// token). It returns the lease as it now stands and whether holder
+	// holds it; when another holder's lease is live at now it returns that
+	// lease and false. EINVALID for an empty name or holder, a zero now,
+	// or a ttl under a millisecond (times are kept to the millisecond).
+	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (Lease, bool, error)
+	// ReleaseLease frees lease name if holder holds it, so that another
+	// holder may take it at once; it does nothing otherwise.
+	ReleaseLease(ctx context.Context, name, holder string) error
+	// Leases lists the leases live at now, by name (for /readyz).
+	Leases(ctx context.Context, now time.Time) ([]Lease, error)
+}
+
+// ScheduleFireStore records which holder fired which schedule at which fire
+// time, so that each fire happens once whatever the number of replicas.
+type ScheduleFireStore interface {
+	// ClaimScheduleFire records that holder fires schedule scheduleID for
+	// fireAt (claimed at now) and reports whether this call made the
+	// claim: exactly one claim per schedule and fire time ever succeeds;
+	// every later one returns false. Fire times are compared to the
+	// millisecond. ENOTFOUND when there is no such schedule; EINVALID for
+	// an empty holder or a zero fireAt or now.
+	ClaimScheduleFire(ctx context.Context, scheduleID int64, fireAt time.Time, holder string, now time.Time) (bool, error)
+	// PruneScheduleFires deletes the claims of fire times before before
+	// and returns how many it deleted. A fire time older than before may
+	// then be claimed again: callers never claim fire times that old.
+	PruneScheduleFires(ctx context.Context, before time.Time) (int64, error)
+}
+
+// PacingStore spaces out work shared between replicas, such as the
+// messages of one Slack channel (Slack's rate limits are per app and
+// channel, not per process).
+type PacingStore interface {
+	// ReserveSlot reserves the next slot of key: max(now, last+interval),
+	// where last is the slot reserved before, and records it as last, in
+	// one transaction. So callers of any replica that each wait until
+	// their slot get slots interval apart in total. Slots are in
+	// milliseconds. EINVALID for an empty key, a zero now or a negative
+	// interval.
+	ReserveSlot(ctx context.Context, key string, now time.Time, interval time.Duration) (time.Time, error)
+}
+
+// ReplicaStore is what replicas sharing one database coordinate through.
+type ReplicaStore interface {
+	LeaseStore
+	ScheduleFireStore
+	PacingStore
+}

@@ -22,10 +22,19 @@ type StatusReport struct {
 // tryStart moves a queued request to launching and launches it. It
 // reports whether the environment was busy; a request someone else moved
 // meanwhile is left alone.
-func (s *Service) tryStart(ctx context.Context, req *Request) (busy bool) {
+func (s *runs) tryStart(ctx context.Context, req *Request) (busy bool) {
+	// The request's lease makes this replica the one that launches it;
+	// another replica holding it is starting it now, so the environment
+	// counts as busy (what is behind it must not overtake it).
+	name := requestLease(req.ID)
+	l, ok := s.hold(ctx, name)
+	if !ok {
+		return true
+	}
 	s.setInflight(req.ID, true)
 	r, err := s.store.Transition(ctx, req.ID, Change{From: StatusQueued, To: StatusLaunching, At: s.now()})
 	if err != nil {
+		s.letGo(ctx, name)
 		s.setInflight(req.ID, false)
 		switch {
 		case errors.Is(err, ErrEnvBusy):
@@ -35,14 +44,17 @@ func (s *Service) tryStart(ctx context.Context, req *Request) (busy bool) {
 		}
 		return false
 	}
+	// Renewed while the launch call lasts; the follower renews it next.
+	stop := s.keep(context.WithoutCancel(ctx), name, l, func() {})
 	s.launch(ctx, r)
+	stop()
 	return false
 }
 
 // startNext starts the requests first in line for app and env while the
 // environment is free, and a dry run that waited for another, then shows
 // every queued card with its position.
-func (s *Service) startNext(ctx context.Context, app, env string) {
+func (s *runs) startNext(ctx context.Context, app, env string) {
 	s.drainQueue(ctx, app, env)
 	s.startDryRuns(ctx, app, env)
 	s.refreshQueue(ctx, app, env)
@@ -50,7 +62,7 @@ func (s *Service) startNext(ctx context.Context, app, env string) {
 
 // startDryRuns starts the queued dry runs of app and env; the store lets
 // one run at a time, the others stay queued.
-func (s *Service) startDryRuns(ctx context.Context, app, env string) {
+func (s *runs) startDryRuns(ctx context.Context, app, env string) {
 	queued, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env, Statuses: []Status{StatusQueued}})
 	if err != nil {
 		s.log.Error().Err(err).Str("app", app).Str("env", env).Msg("list queued dry runs")
@@ -68,7 +80,7 @@ func (s *Service) startDryRuns(ctx context.Context, app, env string) {
 
 // drainQueue starts the requests first in line for app and env while the
 // environment is free and returns how many it tried to start.
-func (s *Service) drainQueue(ctx context.Context, app, env string) int {
+func (s *runs) drainQueue(ctx context.Context, app, env string) int {
 	started := 0
 	for range 20 {
 		// Dry runs are not in this line (they hold no environment): they
@@ -91,7 +103,7 @@ func (s *Service) drainQueue(ctx context.Context, app, env string) int {
 
 // startQueued starts what waits: dry runs at once, and the first in line
 // of every environment that is free.
-func (s *Service) startQueued(ctx context.Context) error {
+func (s *runs) startQueued(ctx context.Context) error {
 	queued, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusQueued}})
 	if err != nil {
 		return fmt.Errorf("list queued: %w", err)
@@ -117,7 +129,7 @@ func (s *Service) startQueued(ctx context.Context) error {
 
 // refreshQueue shows the cards of app env's queued requests with their
 // current positions and reports the queue depth.
-func (s *Service) refreshQueue(ctx context.Context, app, env string) {
+func (s *runs) refreshQueue(ctx context.Context, app, env string) {
 	queued, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env, Statuses: []Status{StatusQueued}})
 	if err != nil {
 		s.log.Error().Err(err).Str("app", app).Str("env", env).Msg("list queue")
@@ -134,7 +146,7 @@ func (s *Service) refreshQueue(ctx context.Context, app, env string) {
 }
 
 // blocker says what a queued request waits for.
-func (s *Service) blocker(ctx context.Context, req *Request) Note {
+func (s *runs) blocker(ctx context.Context, req *Request) Note {
 	if req.Check {
 		// A dry run waits only for the dry run before it.
 		active, err := s.store.Requests(ctx, RequestFilter{App: req.App, Env: req.Env, Statuses: []Status{StatusLaunching, StatusRunning}})
@@ -169,7 +181,7 @@ func (s *Service) blocker(ctx context.Context, req *Request) Note {
 }
 
 // lockOf returns the manual lock on app env, if any.
-func (s *Service) lockOf(ctx context.Context, app, env string) (Lock, bool) {
+func (s *runs) lockOf(ctx context.Context, app, env string) (Lock, bool) {
 	locks, err := s.store.Locks(ctx)
 	if err != nil {
 		s.log.Error().Err(err).Msg("list locks")
@@ -189,7 +201,7 @@ func (s *Service) lockOf(ctx context.Context, app, env string) (Lock, bool) {
 //
 // Errors: ENOTFOUND for an unknown app or env, EFORBIDDEN for other users,
 // ECONFLICT when it is already locked (naming who holds it since when).
-func (s *Service) Lock(ctx context.Context, user, app, env, reason string) (Lock, error) {
+func (s *requests) Lock(ctx context.Context, user, app, env, reason string) (Lock, error) {
 	if err := s.mayHold(ctx, user, app, env, "lock"); err != nil {
 		return Lock{}, err
 	}
@@ -199,7 +211,7 @@ func (s *Service) Lock(ctx context.Context, user, app, env, reason string) (Lock
 		return Lock{}, internal("lock", err)
 	}
 	s.log.Info().Str("app", app).Str("env", env).Str("slack_user", user).Msg("environment locked")
-	s.refreshQueue(ctx, app, env)
+	s.runs.refreshQueue(ctx, app, env)
 	return l, nil
 }
 
@@ -208,7 +220,7 @@ func (s *Service) Lock(ctx context.Context, user, app, env, reason string) (Lock
 //
 // Errors: ENOTFOUND for an unknown app or env or when it is not locked,
 // EFORBIDDEN for other users.
-func (s *Service) Unlock(ctx context.Context, user, app, env string) (Lock, error) {
+func (s *requests) Unlock(ctx context.Context, user, app, env string) (Lock, error) {
 	if err := s.mayHold(ctx, user, app, env, "unlock"); err != nil {
 		return Lock{}, err
 	}
@@ -219,12 +231,12 @@ func (s *Service) Unlock(ctx context.Context, user, app, env string) (Lock, erro
 		return Lock{}, internal("unlock", err)
 	}
 	s.log.Info().Str("app", app).Str("env", env).Str("slack_user", user).Msg("environment unlocked")
-	s.startNext(ctx, app, env)
+	s.runs.startNext(ctx, app, env)
 	return l, nil
 }
 
 // mayHold checks that user may lock or unlock app env.
-func (s *Service) mayHold(ctx context.Context, user, app, env, verb string) error {
+func (s *requests) mayHold(ctx context.Context, user, app, env, verb string) error {
 	_, e, err := s.lookup(app, env)
 	if err != nil {
 		return err
@@ -243,7 +255,7 @@ func (s *Service) mayHold(ctx context.Context, user, app, env, verb string) erro
 // app and env, one app, or everything ("" matches all).
 //
 // Errors: ENOTFOUND for an unknown app or env.
-func (s *Service) Status(ctx context.Context, app, env string) (StatusReport, error) {
+func (s *requests) Status(ctx context.Context, app, env string) (StatusReport, error) {
 	if err := s.checkScope(app, env); err != nil {
 		return StatusReport{}, err
 	}
@@ -290,7 +302,7 @@ func (s *Service) Status(ctx context.Context, app, env string) (StatusReport, er
 // first, at most limit (10 when 0, at most 100).
 //
 // Errors: ENOTFOUND for an unknown app or env.
-func (s *Service) History(ctx context.Context, app, env string, limit int) ([]*Request, error) {
+func (s *requests) History(ctx context.Context, app, env string, limit int) ([]*Request, error) {
 	if err := s.checkScope(app, env); err != nil {
 		return nil, err
 	}
@@ -306,7 +318,7 @@ func (s *Service) History(ctx context.Context, app, env string, limit int) ([]*R
 }
 
 // checkScope validates an optional app and env filter.
-func (s *Service) checkScope(app, env string) error {
+func (s *requests) checkScope(app, env string) error {
 	switch {
 	case app == "" && env == "":
 		return nil
@@ -322,7 +334,7 @@ func (s *Service) checkScope(app, env string) error {
 	return err
 }
 
-func (s *Service) setInflight(id int64, on bool) {
+func (s *runs) setInflight(id int64, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if on {
@@ -332,7 +344,7 @@ func (s *Service) setInflight(id int64, on bool) {
 	}
 }
 
-func (s *Service) isInflight(id int64) bool {
+func (s *runs) isInflight(id int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.inflight[id]

@@ -32,7 +32,7 @@ type RollbackInput struct {
 // ones), EFORBIDDEN for a channel where /deploy is not allowed or a user who
 // is not a deployer there, EINVALID for a version that does not match the
 // app's version_pattern or a build that does not exist.
-func (s *Service) RequestDeploy(ctx context.Context, in DeployInput) (*Request, error) {
+func (s *requests) RequestDeploy(ctx context.Context, in DeployInput) (*Request, error) {
 	cat, app, env, err := s.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
 	if err != nil {
 		return nil, err
@@ -69,7 +69,7 @@ func (s *Service) RequestDeploy(ctx context.Context, in DeployInput) (*Request, 
 //
 // Errors: as RequestDeploy, and EINVALID for a custom app (which has no
 // backups) or a malformed release id.
-func (s *Service) RequestRollback(ctx context.Context, in RollbackInput) (*Request, error) {
+func (s *requests) RequestRollback(ctx context.Context, in RollbackInput) (*Request, error) {
 	cat, app, env, err := s.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
 	if err != nil {
 		return nil, err
@@ -96,7 +96,7 @@ func (s *Service) RequestRollback(ctx context.Context, in RollbackInput) (*Reque
 // authorizeRequest checks app, env, channel and that user may deploy, in
 // the catalog in force, which it returns: the request's plan is built
 // from that same catalog, even if a reload replaces it meanwhile.
-func (s *Service) authorizeRequest(ctx context.Context, user, channel, appName, envName string) (*Catalog, *App, *Environment, error) {
+func (s *requests) authorizeRequest(ctx context.Context, user, channel, appName, envName string) (*Catalog, *App, *Environment, error) {
 	cat := s.cat()
 	app, env, err := lookupIn(cat, appName, envName)
 	if err != nil {
@@ -125,7 +125,7 @@ func (s *Service) authorizeRequest(ctx context.Context, user, channel, appName, 
 // describeRollback says what a rollback of app env to release "to" (or,
 // without one, to the newest release live on all hosts) restores, from the
 // release history; without "to" it also returns the choice.
-func (s *Service) describeRollback(ctx context.Context, app, env, to string, hosts []string) (string, rollbackChoice, error) {
+func (s *requests) describeRollback(ctx context.Context, app, env, to string, hosts []string) (string, rollbackChoice, error) {
 	history, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env, Releases: true,
 		Statuses: []Status{StatusSucceeded, StatusFailed, StatusCanceled}, Limit: 200})
 	if err != nil {
@@ -160,7 +160,7 @@ func (s *Service) describeRollback(ctx context.Context, app, env, to string, hos
 
 // submit records a new request, shows its card and, when it needs no
 // approval, queues it and starts it if its environment is free.
-func (s *Service) submit(ctx context.Context, req *Request, env *Environment) (*Request, error) {
+func (s *requests) submit(ctx context.Context, req *Request, env *Environment) (*Request, error) {
 	now := s.now()
 	if req.Check {
 		if err := s.dryRunFree(ctx, req.App, req.Env); err != nil {
@@ -192,19 +192,19 @@ func (s *Service) submit(ctx context.Context, req *Request, env *Environment) (*
 	}
 	s.reqLog(req).Info().Str("slack_user", req.RequestedBy).Str("status", string(req.Status)).
 		Str("plan_hash", req.PlanHash).Bool("check", req.Check).Msg("request created")
-	s.show(ctx, req)
+	s.runs.show(ctx, req)
 	if req.Status == StatusQueued {
 		if req.Check {
-			s.tryStart(ctx, req)
+			s.runs.tryStart(ctx, req)
 		} else {
-			s.startNext(ctx, req.App, req.Env)
+			s.runs.startNext(ctx, req.App, req.Env)
 		}
 	}
 	return s.reload(ctx, req), nil
 }
 
 // reload returns the stored version of req, or req when it cannot be read.
-func (s *Service) reload(ctx context.Context, req *Request) *Request {
+func (s *requests) reload(ctx context.Context, req *Request) *Request {
 	r, err := s.store.Request(ctx, req.ID)
 	if err != nil {
 		s.reqLog(req).Warn().Err(err).Msg("reload request")
@@ -217,7 +217,7 @@ func (s *Service) reload(ctx context.Context, req *Request) *Request {
 // runs: one dry run per environment at a time. (Two asked at the same
 // instant may both pass here; the store lets only one of them run, and the
 // other waits in the queue.)
-func (s *Service) dryRunFree(ctx context.Context, app, env string) error {
+func (s *requests) dryRunFree(ctx context.Context, app, env string) error {
 	reqs, err := s.store.Requests(ctx, RequestFilter{App: app, Env: env,
 		Statuses: []Status{StatusQueued, StatusLaunching, StatusRunning}})
 	if err != nil {
@@ -252,7 +252,7 @@ func placeholderNote(req *Request) Note {
 
 // cannotPost is the answer to a request whose card could not be posted:
 // nothing was recorded, and the user is told what to do.
-func (s *Service) cannotPost(req *Request, err error) error {
+func (s *requests) cannotPost(req *Request, err error) error {
 	s.log.Warn().Err(err).Str("channel", req.Channel).Str("app", req.App).Str("env", req.Env).
 		Str("slack_user", req.RequestedBy).Msg("request card could not be posted; nothing recorded")
 	if !errors.Is(err, ErrChannelUnavailable) {

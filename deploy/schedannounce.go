@@ -93,7 +93,7 @@ func RunsText(runs []RunTime, tz string) string {
 // announceChannel is where announcements of sch go: the announce channel,
 // or the schedule's own channel when none is configured. Approval cards go
 // to the schedule's channel, where its approvers look.
-func (s *Service) announceChannel(a ScheduleAnnouncement) string {
+func (s *schedules) announceChannel(a ScheduleAnnouncement) string {
 	if a.Kind == AnnounceApproval && a.Schedule.Channel != "" {
 		return a.Schedule.Channel
 	}
@@ -104,7 +104,7 @@ func (s *Service) announceChannel(a ScheduleAnnouncement) string {
 }
 
 // announce posts a; failures are logged.
-func (s *Service) announce(ctx context.Context, a ScheduleAnnouncement) {
+func (s *schedules) announce(ctx context.Context, a ScheduleAnnouncement) {
 	ch := s.announceChannel(a)
 	if ch == "" {
 		return

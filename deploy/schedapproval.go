@@ -15,7 +15,7 @@ import (
 // Errors: ENOTFOUND; EFORBIDDEN for a user who may not approve it;
 // ECONFLICT when it no longer waits, the user already approved it, or a
 // one-shot's time has passed.
-func (s *Service) ApproveSchedule(ctx context.Context, id int64, user string) (*Schedule, error) {
+func (s *schedules) ApproveSchedule(ctx context.Context, id int64, user string) (*Schedule, error) {
 	sch, err := s.Schedule(ctx, id)
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func (s *Service) ApproveSchedule(ctx context.Context, id int64, user string) (*
 // reject it and its creator may withdraw it.
 //
 // Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT when it no longer waits.
-func (s *Service) RejectSchedule(ctx context.Context, id int64, user, reason string) (*Schedule, error) {
+func (s *schedules) RejectSchedule(ctx context.Context, id int64, user, reason string) (*Schedule, error) {
 	sch, err := s.Schedule(ctx, id)
 	if err != nil {
 		return nil, err

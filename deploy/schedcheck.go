@@ -28,7 +28,7 @@ func unverified(format string, args ...any) error {
 // self-approval is allowed). It returns why the approval no longer holds,
 // "" when it does, and an error wrapping errUnverified when an approver's
 // groups could not be looked up.
-func (s *Service) approvalHolds(ctx context.Context, sch *Schedule, pol ApprovalPolicy) (string, error) {
+func (s *schedules) approvalHolds(ctx context.Context, sch *Schedule, pol ApprovalPolicy) (string, error) {
 	need := max(pol.MinApprovals, 1)
 	var valid, lost []string
 	for _, u := range sch.ApprovedBy {
@@ -77,7 +77,7 @@ func (d deferredRun) key() string { return announcementKey(d.ScheduleID, d.At) }
 // deferRun remembers sch's run for a retry (in memory, and in the audit
 // trail for a restart) and tells the announce channel why it did not
 // start.
-func (s *Service) deferRun(ctx context.Context, sch *Schedule, run RunTime, err error) {
+func (s *schedules) deferRun(ctx context.Context, sch *Schedule, run RunTime, err error) {
 	d := deferredRun{ScheduleID: sch.ID, At: run.At, Since: s.now(), Tried: s.now()}
 	s.sched.mu.Lock()
 	if s.sched.deferred == nil {
@@ -92,7 +92,7 @@ func (s *Service) deferRun(ctx context.Context, sch *Schedule, run RunTime, err 
 }
 
 // endDeferred forgets a deferred run and records how it ended.
-func (s *Service) endDeferred(ctx context.Context, sch *Schedule, d deferredRun, outcome string) {
+func (s *schedules) endDeferred(ctx context.Context, sch *Schedule, d deferredRun, outcome string) {
 	s.sched.mu.Lock()
 	delete(s.sched.deferred, d.key())
 	s.sched.mu.Unlock()
@@ -103,7 +103,7 @@ func (s *Service) endDeferred(ctx context.Context, sch *Schedule, d deferredRun,
 // starts once its checks can be made; past RunGrace, or when its schedule
 // was paused or deleted or a later run is due, it is recorded as skipped
 // and announced.
-func (s *Service) retryDeferred(ctx context.Context, now time.Time) {
+func (s *schedules) retryDeferred(ctx context.Context, now time.Time) {
 	s.sched.mu.Lock()
 	runs := make([]deferredRun, 0, len(s.sched.deferred))
 	for _, d := range s.sched.deferred {
@@ -120,7 +120,7 @@ func (s *Service) retryDeferred(ctx context.Context, now time.Time) {
 }
 
 // retryRun is retryDeferred for one run.
-func (s *Service) retryRun(ctx context.Context, d deferredRun, now time.Time) {
+func (s *schedules) retryRun(ctx context.Context, d deferredRun, now time.Time) {
 	s.sched.trigger.Lock()
 	defer s.sched.trigger.Unlock()
 	log := s.log.With().Int64("schedule_id", d.ScheduleID).Time("run", d.At).Logger()
@@ -177,7 +177,7 @@ func (s *Service) retryRun(ctx context.Context, d deferredRun, now time.Time) {
 
 // loadDeferred fills the deferred runs from the audit trail, so that a
 // restart keeps retrying them.
-func (s *Service) loadDeferred(log []AuditEntry) {
+func (s *schedules) loadDeferred(log []AuditEntry) {
 	ended := map[string]bool{}
 	for _, e := range log {
 		if e.Action == "schedule_run_deferral_ended" {
@@ -187,10 +187,17 @@ func (s *Service) loadDeferred(log []AuditEntry) {
 	}
 	s.sched.mu.Lock()
 	defer s.sched.mu.Unlock()
+	// Ended here or by another replica: never retried again.
+	for key := range ended {
+		delete(s.sched.deferred, key)
+	}
 	for _, e := range log {
 		key, _, _ := strings.Cut(e.Detail, " ")
 		if e.Action != "schedule_run_deferred" || ended[key] {
 			continue
+		}
+		if _, known := s.sched.deferred[key]; known {
+			continue // keeps its retry times
 		}
 		d, ok := parseRunKey(key)
 		if !ok {

@@ -24,7 +24,14 @@ import (
 // holds under the current policy waits for approval on its card. The
 // scheduler calls it when cron fires; recovery calls it for a run_once
 // catch-up.
-func (s *Service) TriggerSchedule(ctx context.Context, id int64, scheduledFor time.Time) (*Request, error) {
+func (s *schedules) TriggerSchedule(ctx context.Context, id int64, scheduledFor time.Time) (*Request, error) {
+	return s.trigger(ctx, id, scheduledFor, nil)
+}
+
+// trigger is TriggerSchedule; claimed, when not nil, is called once the
+// run is this process's to start (and before it starts), so that what is
+// said about it is said once whatever the number of replicas.
+func (s *schedules) trigger(ctx context.Context, id int64, scheduledFor time.Time, claimed func(*Schedule)) (*Request, error) {
 	s.sched.trigger.Lock()
 	defer s.sched.trigger.Unlock()
 	ctx = context.WithoutCancel(ctx) // a started run is recorded whole
@@ -65,8 +72,21 @@ func (s *Service) TriggerSchedule(ctx context.Context, id int64, scheduledFor ti
 	} else if err != nil {
 		return nil, err
 	}
+	// The run is this replica's: record it as fired, once per schedule and
+	// fire time. The compare-and-set above already decided it; a claim
+	// that fails here means another process fired the same run, and this
+	// one stands back.
+	if claimed, err := s.store.ClaimScheduleFire(ctx, id, scheduledFor, s.Replica, s.now()); err != nil {
+		log.Error().Err(err).Msg("record schedule fire")
+	} else if !claimed {
+		log.Error().Msg("run already fired by another process; not started here")
+		return nil, nil
+	}
 	if timing.OneShot() {
 		s.scheduleChanged(upd)
+	}
+	if claimed != nil {
+		claimed(upd)
 	}
 	run := RunTime{At: scheduledFor.In(timing.Location())}
 	if skip {
@@ -86,7 +106,7 @@ func (s *Service) TriggerSchedule(ctx context.Context, id int64, scheduledFor ti
 // (deployer rights, approval under the current policy, the build) and
 // starts its request. When a check cannot be made it returns an error
 // wrapping errUnverified and nothing is announced: the caller retries.
-func (s *Service) startRun(ctx context.Context, sch *Schedule, run RunTime) (*Request, error) {
+func (s *schedules) startRun(ctx context.Context, sch *Schedule, run RunTime) (*Request, error) {
 	log := s.log.With().Int64("schedule_id", sch.ID).Time("run", run.At).Logger()
 	req, why, err := s.scheduledRequest(ctx, sch)
 	if errors.Is(err, errUnverified) {
@@ -112,7 +132,7 @@ func (s *Service) startRun(ctx context.Context, sch *Schedule, run RunTime) (*Re
 
 // scheduledRequest builds the request of a run of sch, and says why it
 // needs approval ("" when it does not).
-func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request, string, error) {
+func (s *schedules) scheduledRequest(ctx context.Context, sch *Schedule) (*Request, string, error) {
 	app, env, err := s.lookup(sch.App, sch.Env)
 	if err != nil {
 		return nil, "", err
@@ -141,7 +161,7 @@ func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request
 			return nil, "", Errorf(ECONFLICT, "I could not check the build at %s.", url)
 		}
 	}
-	plan := s.buildPlan(app, env, planInput{kind: KindDeploy, version: sch.Version, build: build})
+	plan := s.requests.buildPlan(app, env, planInput{kind: KindDeploy, version: sch.Version, build: build})
 	req := &Request{
 		Kind: KindDeploy, App: app.Name, Env: env.Name, Version: sch.Version,
 		RequestedBy: sch.CreatedBy, Channel: sch.Channel, Plan: plan, PlanHash: s.planHash(plan), ScheduleID: sch.ID,
@@ -171,7 +191,7 @@ func (s *Service) scheduledRequest(ctx context.Context, sch *Schedule) (*Request
 // startScheduled stores a run's request, shows its card and queues or
 // starts it; with a reason why it needs approval, it waits for approval
 // instead, with that reason in its thread.
-func (s *Service) startScheduled(ctx context.Context, req *Request, why string) (*Request, error) {
+func (s *schedules) startScheduled(ctx context.Context, req *Request, why string) (*Request, error) {
 	_, env, err := s.lookup(req.App, req.Env)
 	if err != nil {
 		return nil, err
@@ -186,23 +206,23 @@ func (s *Service) startScheduled(ctx context.Context, req *Request, why string) 
 	if err := s.store.CreateRequest(ctx, req); err != nil {
 		return nil, internal("create scheduled request", err)
 	}
-	s.show(ctx, req)
+	s.runs.show(ctx, req)
 	s.thread(ctx, req, Note{Kind: NoteScheduleStart, Schedule: req.ScheduleID, Reason: why})
 	if why == "" {
-		s.startNext(ctx, req.App, req.Env)
+		s.runs.startNext(ctx, req.App, req.Env)
 	}
-	return s.reload(ctx, req), nil
+	return s.requests.reload(ctx, req), nil
 }
 
 // announceStart announces a run's request as it stands after the start.
-func (s *Service) announceStart(ctx context.Context, sch *Schedule, run RunTime, req *Request, why string) {
+func (s *schedules) announceStart(ctx context.Context, sch *Schedule, run RunTime, req *Request, why string) {
 	note := Note{Kind: NoteRunStarted, Schedule: sch.ID, Title: s.scheduleTitle(sch), At: runText(run.At, sch.TZ),
 		Request: req.ID, Channel: req.Channel, Card: req.Message, Status: req.Status}
 	switch req.Status {
 	case StatusPendingApproval:
 		note.Reason = why
 	case StatusQueued:
-		wait := s.blocker(ctx, req)
+		wait := s.runs.blocker(ctx, req)
 		note.Wait = &wait
 	}
 	note.CatchUp = !run.At.IsZero() && s.now().Sub(run.At) > 2*time.Minute
@@ -214,7 +234,16 @@ func (s *Service) announceStart(ctx context.Context, sch *Schedule, run RunTime,
 // that is due within AnnounceLead (once), and the end of every run whose
 // request has finished (once, remembered in the audit trail). The
 // scheduler calls it every few seconds; tests call it directly.
-func (s *Service) ScheduleTick(ctx context.Context) {
+//
+// Among replicas sharing a store, the holder of the schedules lease does
+// this work; the others return at once. The holder reads what was
+// announced and deferred from the audit trail on every pass, so that
+// nothing another replica did (or a previous holder left) is repeated or
+// forgotten.
+func (s *schedules) ScheduleTick(ctx context.Context) {
+	if _, ok := s.hold(ctx, schedulesLease); !ok {
+		return
+	}
 	s.loadAnnounced(ctx)
 	now := s.now()
 	s.retryDeferred(ctx, now)
@@ -244,7 +273,7 @@ func (s *Service) ScheduleTick(ctx context.Context) {
 }
 
 // announceResults announces the end of finished scheduled requests.
-func (s *Service) announceResults(ctx context.Context, now time.Time) {
+func (s *schedules) announceResults(ctx context.Context, now time.Time) {
 	done, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusSucceeded, StatusFailed, StatusCanceled, StatusRejected, StatusExpired}, Limit: 200})
 	if err != nil {
 		s.log.Error().Err(err).Msg("list finished requests")
@@ -277,7 +306,7 @@ func (s *Service) announceResults(ctx context.Context, now time.Time) {
 }
 
 // resultAnnounced reads r's audit trail for an announced end.
-func (s *Service) resultAnnounced(ctx context.Context, r *Request) bool {
+func (s *schedules) resultAnnounced(ctx context.Context, r *Request) bool {
 	log, err := s.store.AuditLog(ctx, r.ID, 0)
 	if err != nil {
 		return true // better no announcement than one per tick
@@ -290,7 +319,7 @@ func (s *Service) resultAnnounced(ctx context.Context, r *Request) bool {
 	return false
 }
 
-func (s *Service) setResult(id int64) {
+func (s *schedules) setResult(id int64) {
 	s.sched.mu.Lock()
 	defer s.sched.mu.Unlock()
 	if s.sched.results == nil {
@@ -300,7 +329,7 @@ func (s *Service) setResult(id int64) {
 }
 
 // markAnnounced records key and reports whether it was already there.
-func (s *Service) markAnnounced(key string) bool {
+func (s *schedules) markAnnounced(key string) bool {
 	s.sched.mu.Lock()
 	defer s.sched.mu.Unlock()
 	if s.sched.upcoming == nil {
@@ -313,16 +342,10 @@ func (s *Service) markAnnounced(key string) bool {
 	return false
 }
 
-// loadAnnounced fills the memory of announced upcoming runs from the
-// recent audit trail once, so that a restart does not announce them again.
-func (s *Service) loadAnnounced(ctx context.Context) {
-	s.sched.mu.Lock()
-	loaded := s.sched.loaded
-	s.sched.loaded = true
-	s.sched.mu.Unlock()
-	if loaded {
-		return
-	}
+// loadAnnounced fills the memory of announced upcoming runs and of
+// deferred runs from the recent audit trail, so that neither a restart
+// nor another replica's work is announced or retried twice.
+func (s *schedules) loadAnnounced(ctx context.Context) {
 	log, err := s.store.AuditLog(ctx, 0, 500)
 	if err != nil {
 		s.log.Warn().Err(err).Msg("read audit log")
@@ -341,7 +364,7 @@ func (s *Service) loadAnnounced(ctx context.Context) {
 // announced as missed; with the run_once policy one catch-up run starts
 // now, otherwise they are skipped. The scheduler calls it at start, before
 // cron runs.
-func (s *Service) RecoverSchedules(ctx context.Context) {
+func (s *schedules) RecoverSchedules(ctx context.Context) {
 	list, err := s.store.Schedules(ctx)
 	if err != nil {
 		s.log.Error().Err(err).Msg("list schedules")
@@ -377,14 +400,18 @@ func (s *Service) RecoverSchedules(ctx context.Context) {
 
 // missed announces and records the missed runs of sch and, with run_once,
 // starts one catch-up run.
-func (s *Service) missed(ctx context.Context, sch *Schedule, runs []RunTime, n int, last RunTime) {
+func (s *schedules) missed(ctx context.Context, sch *Schedule, runs []RunTime, n int, last RunTime) {
 	catchUp := sch.MissedRuns == MissedRunOnce
-	s.auditSchedule(ctx, sch, "", "schedule_missed", fmt.Sprintf("%s, last %s", countOf(n, "run"), last.At.UTC().Format(time.RFC3339)))
-	s.log.Warn().Int64("schedule_id", sch.ID).Int("missed", n).Bool("catch_up", catchUp).Msg("missed scheduled runs")
-	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceMissed, Schedule: *sch, Run: last,
-		Note: Note{Kind: NoteRunsMissed, Schedule: sch.ID, Title: s.scheduleTitle(sch), Count: n, Runs: runs, TZ: sch.TZ, CatchUp: catchUp}})
+	// Said by the process whose compare-and-set records the runs: when
+	// several replicas start at once, each finds the same missed runs.
+	say := func(sch *Schedule) {
+		s.auditSchedule(ctx, sch, "", "schedule_missed", fmt.Sprintf("%s, last %s", countOf(n, "run"), last.At.UTC().Format(time.RFC3339)))
+		s.log.Warn().Int64("schedule_id", sch.ID).Int("missed", n).Bool("catch_up", catchUp).Msg("missed scheduled runs")
+		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceMissed, Schedule: *sch, Run: last,
+			Note: Note{Kind: NoteRunsMissed, Schedule: sch.ID, Title: s.scheduleTitle(sch), Count: n, Runs: runs, TZ: sch.TZ, CatchUp: catchUp}})
+	}
 	if catchUp {
-		if _, err := s.TriggerSchedule(ctx, sch.ID, last.At); err != nil {
+		if _, err := s.trigger(ctx, sch.ID, last.At, say); err != nil {
 			s.log.Warn().Err(err).Int64("schedule_id", sch.ID).Msg("catch-up run")
 		}
 		return
@@ -406,5 +433,6 @@ func (s *Service) missed(ctx context.Context, sch *Schedule, runs []RunTime, n i
 		}
 		return
 	}
+	say(upd)
 	s.scheduleChanged(upd)
 }

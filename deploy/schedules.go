@@ -43,16 +43,13 @@ type scheduleState struct {
 	upcoming map[string]bool
 	// results remembers the scheduled requests whose end was announced.
 	results map[int64]bool
-	// loaded is set once the announcement memory was read from the audit
-	// trail.
-	loaded bool
 	// deferred are claimed runs waiting for their checks to be possible
 	// ("id@unix"), retried by ScheduleTick (schedcheck.go).
 	deferred map[string]deferredRun
 }
 
 // changed tells the scheduler about a schedule change.
-func (s *Service) scheduleChanged(sch *Schedule) {
+func (s *schedules) scheduleChanged(sch *Schedule) {
 	s.sched.mu.Lock()
 	h := s.sched.hook
 	s.sched.mu.Unlock()
@@ -62,14 +59,14 @@ func (s *Service) scheduleChanged(sch *Schedule) {
 }
 
 // setScheduleHook installs (or with nil removes) the scheduler's hook.
-func (s *Service) setScheduleHook(h func(*Schedule)) {
+func (s *schedules) setScheduleHook(h func(*Schedule)) {
 	s.sched.mu.Lock()
 	defer s.sched.mu.Unlock()
 	s.sched.hook = h
 }
 
 // announceLead is AnnounceLead with its default.
-func (s *Service) announceLead() time.Duration {
+func (s *schedules) announceLead() time.Duration {
 	if s.AnnounceLead > 0 {
 		return s.AnnounceLead
 	}
@@ -87,8 +84,8 @@ func (s *Service) announceLead() time.Duration {
 // Errors: as RequestDeploy (ENOTFOUND, EFORBIDDEN, EINVALID), and EINVALID
 // for an unknown zone, an invalid cron spec (with the reason), a time in
 // the past or an unknown missed-run policy.
-func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedule, error) {
-	_, app, env, err := s.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
+func (s *schedules) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedule, error) {
+	_, app, env, err := s.requests.authorizeRequest(ctx, in.User, in.Channel, in.App, in.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +167,7 @@ func (s *Service) CreateSchedule(ctx context.Context, in ScheduleInput) (*Schedu
 }
 
 // oneShot resolves the time of a one-shot schedule.
-func (s *Service) oneShot(in ScheduleInput, loc *time.Location) (time.Time, string, error) {
+func (s *schedules) oneShot(in ScheduleInput, loc *time.Location) (time.Time, string, error) {
 	if !in.AtTime.IsZero() {
 		return in.AtTime.In(loc), "", nil
 	}
@@ -209,12 +206,12 @@ func loadZone(tz string) (*time.Location, error) {
 // without what the build server says of the build (a run checks the build
 // when it starts). A run whose plan hash differs from the approved one
 // needs a new approval.
-func (s *Service) schedulePlanHash(app *App, env *Environment, version string) string {
-	return s.planHash(s.buildPlan(app, env, planInput{kind: KindDeploy, version: version}))
+func (s *schedules) schedulePlanHash(app *App, env *Environment, version string) string {
+	return s.planHash(s.requests.buildPlan(app, env, planInput{kind: KindDeploy, version: version}))
 }
 
 // Timing returns the parsed timing of a stored schedule.
-func (s *Service) Timing(sch *Schedule) (*Timing, error) {
+func (s *schedules) Timing(sch *Schedule) (*Timing, error) {
 	loc, err := loadZone(sch.TZ)
 	if err != nil {
 		return nil, err
@@ -225,7 +222,7 @@ func (s *Service) Timing(sch *Schedule) (*Timing, error) {
 // NextRuns returns the next n runs of sch after now, in the schedule's
 // zone (RunTime.At.UTC() gives them in UTC); none for a schedule that is
 // paused, done, rejected or deleted.
-func (s *Service) NextRuns(sch *Schedule, n int) []RunTime {
+func (s *schedules) NextRuns(sch *Schedule, n int) []RunTime {
 	if sch.Status != ScheduleActive && sch.Status != SchedulePendingApproval {
 		return nil
 	}
@@ -245,7 +242,7 @@ func (s *Service) NextRuns(sch *Schedule, n int) []RunTime {
 }
 
 // Schedules lists the schedules that are not deleted, oldest first.
-func (s *Service) Schedules(ctx context.Context) ([]*Schedule, error) {
+func (s *schedules) Schedules(ctx context.Context) ([]*Schedule, error) {
 	list, err := s.store.Schedules(ctx)
 	if err != nil {
 		return nil, internal("list schedules", err)
@@ -255,7 +252,7 @@ func (s *Service) Schedules(ctx context.Context) ([]*Schedule, error) {
 
 // Schedule returns one schedule; ENOTFOUND when there is none or it was
 // deleted.
-func (s *Service) Schedule(ctx context.Context, id int64) (*Schedule, error) {
+func (s *schedules) Schedule(ctx context.Context, id int64) (*Schedule, error) {
 	sch, err := s.store.Schedule(ctx, id)
 	if ErrorCode(err) == ENOTFOUND || err == nil && sch.Status == ScheduleDeleted {
 		return nil, Errorf(ENOTFOUND, "There is no schedule S%d. `/deploy schedules` lists them.", id)
@@ -267,7 +264,7 @@ func (s *Service) Schedule(ctx context.Context, id int64) (*Schedule, error) {
 
 // mayManage checks that user may pause, resume, skip or delete sch: its
 // creator, or a deployer or approver of its environment.
-func (s *Service) mayManage(ctx context.Context, sch *Schedule, user, verb string) error {
+func (s *schedules) mayManage(ctx context.Context, sch *Schedule, user, verb string) error {
 	if user == sch.CreatedBy {
 		return nil
 	}
@@ -288,7 +285,7 @@ func (s *Service) mayManage(ctx context.Context, sch *Schedule, user, verb strin
 // changeSchedule applies one change to schedule id: it checks the rights
 // and the current status (one of from), lets edit change a copy, writes
 // it as a compare-and-set, audits it and tells the scheduler.
-func (s *Service) changeSchedule(ctx context.Context, id int64, user, verb, action string, from []ScheduleStatus, edit func(*Schedule) error) (*Schedule, error) {
+func (s *schedules) changeSchedule(ctx context.Context, id int64, user, verb, action string, from []ScheduleStatus, edit func(*Schedule) error) (*Schedule, error) {
 	sch, err := s.Schedule(ctx, id)
 	if err != nil {
 		return nil, err
@@ -331,7 +328,7 @@ const scheduleWriteTries = 10
 // none is written over stale fields: edit sees the current state each
 // time and may refuse it. An error of edit is returned as it is (errNoChange
 // included); an error of the store is wrapped with what.
-func (s *Service) updateSchedule(ctx context.Context, sch *Schedule, what string, edit func(*Schedule) error) (*Schedule, error) {
+func (s *schedules) updateSchedule(ctx context.Context, sch *Schedule, what string, edit func(*Schedule) error) (*Schedule, error) {
 	for try := 1; ; try++ {
 		upd := *sch
 		upd.ApprovedBy = slices.Clone(sch.ApprovedBy)
@@ -355,7 +352,7 @@ func (s *Service) updateSchedule(ctx context.Context, sch *Schedule, what string
 // its environment may. A release it already started is not stopped.
 //
 // Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT (already deleted meanwhile).
-func (s *Service) Unschedule(ctx context.Context, id int64, user string) (*Schedule, error) {
+func (s *schedules) Unschedule(ctx context.Context, id int64, user string) (*Schedule, error) {
 	sch, err := s.changeSchedule(ctx, id, user, "delete", "schedule_deleted",
 		[]ScheduleStatus{SchedulePendingApproval, ScheduleActive, SchedulePaused, ScheduleDone, ScheduleRejected},
 		func(u *Schedule) error { u.Status = ScheduleDeleted; return nil })
@@ -371,7 +368,7 @@ func (s *Service) Unschedule(ctx context.Context, id int64, user string) (*Sched
 // ResumeSchedule.
 //
 // Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT when it is not active.
-func (s *Service) PauseSchedule(ctx context.Context, id int64, user string) (*Schedule, error) {
+func (s *schedules) PauseSchedule(ctx context.Context, id int64, user string) (*Schedule, error) {
 	sch, err := s.changeSchedule(ctx, id, user, "pause", "schedule_paused", []ScheduleStatus{ScheduleActive},
 		func(u *Schedule) error { u.Status = SchedulePaused; u.SkipNext = false; return nil })
 	if err != nil {
@@ -382,11 +379,56 @@ func (s *Service) PauseSchedule(ctx context.Context, id int64, user string) (*Sc
 	return sch, nil
 }
 
+// PauseOrphanedSchedules pauses every active schedule whose app or
+// environment the catalog in force no longer has (a reload removed it) and
+// returns them, so that the caller can say so; nothing is announced here.
+// They are not deleted, and they stay paused when the app or environment
+// comes back: a user resumes them. The audit trail records the bot as the
+// actor (schedule_paused). A schedule waiting for approval is left as it
+// is: resuming a paused one would skip its approval. On a failure it goes
+// on with the others and returns what it paused with the errors.
+func (s *Service) PauseOrphanedSchedules(ctx context.Context) ([]*Schedule, error) {
+	list, err := s.Schedules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orphaned := func(sch *Schedule) bool {
+		_, env := s.cat().Environment(sch.App, sch.Env)
+		return sch.Status == ScheduleActive && env == nil
+	}
+	var paused []*Schedule
+	var errs []error
+	for _, sch := range list {
+		if !orphaned(sch) {
+			continue
+		}
+		upd, err := s.updateSchedule(ctx, sch, "pause schedule", func(u *Schedule) error {
+			if !orphaned(u) {
+				return errNoChange
+			}
+			u.Status, u.SkipNext = SchedulePaused, false
+			return nil
+		})
+		if errors.Is(err, errNoChange) {
+			continue
+		} else if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.auditSchedule(ctx, upd, "", "schedule_paused", s.scheduleTitle(upd)+": its app or environment is no longer configured")
+		s.log.Info().Int64("schedule_id", upd.ID).Str("app", upd.App).Str("env", upd.Env).
+			Msg("schedule paused: its app or environment is no longer configured")
+		s.scheduleChanged(upd)
+		paused = append(paused, upd)
+	}
+	return paused, errors.Join(errs...)
+}
+
 // ResumeSchedule resumes a paused schedule. Runs that fell in the pause
 // are not caught up.
 //
 // Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT when it is not paused.
-func (s *Service) ResumeSchedule(ctx context.Context, id int64, user string) (*Schedule, error) {
+func (s *schedules) ResumeSchedule(ctx context.Context, id int64, user string) (*Schedule, error) {
 	now := s.now()
 	sch, err := s.changeSchedule(ctx, id, user, "resume", "schedule_resumed", []ScheduleStatus{SchedulePaused},
 		func(u *Schedule) error {
@@ -412,7 +454,7 @@ func (s *Service) ResumeSchedule(ctx context.Context, id int64, user string) (*S
 //
 // Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT when it is not active or the
 // next run is already skipped.
-func (s *Service) SkipNextRun(ctx context.Context, id int64, user string) (*Schedule, RunTime, error) {
+func (s *schedules) SkipNextRun(ctx context.Context, id int64, user string) (*Schedule, RunTime, error) {
 	var next RunTime
 	sch, err := s.changeSchedule(ctx, id, user, "skip a run of", "schedule_skip_next", []ScheduleStatus{ScheduleActive},
 		func(u *Schedule) error {
@@ -436,7 +478,7 @@ func (s *Service) SkipNextRun(ctx context.Context, id int64, user string) (*Sche
 }
 
 // auditSchedule appends an audit entry about a schedule.
-func (s *Service) auditSchedule(ctx context.Context, sch *Schedule, actor, action, detail string) {
+func (s *schedules) auditSchedule(ctx context.Context, sch *Schedule, actor, action, detail string) {
 	e := AuditEntry{At: s.now(), Actor: actor, Action: action, ScheduleID: sch.ID, App: sch.App, Env: sch.Env, Detail: detail}
 	if err := s.store.Audit(ctx, e); err != nil {
 		s.log.Error().Err(err).Str("action", action).Msg("audit")
@@ -445,7 +487,7 @@ func (s *Service) auditSchedule(ctx context.Context, sch *Schedule, actor, actio
 
 // scheduleTitle names a schedule in text: "S3 (shop-web 1.4.2 →
 // production, "30 2 * * *" Europe/Berlin)".
-func (s *Service) scheduleTitle(sch *Schedule) string {
+func (s *schedules) scheduleTitle(sch *Schedule) string {
 	when := fmt.Sprintf("%q %s", sch.Spec, sch.TZ)
 	if sch.Spec == "" {
 		when = "at " + runText(sch.At, sch.TZ)

@@ -14,22 +14,33 @@ import (
 )
 
 // Service carries out the release flow: requests, approvals, the queue and
-// locks, launching and following AWX jobs, cancel, rollback and dry runs.
-// Everything it knows lives in the Store, so a new Service over the same
-// store picks up where an old one stopped (see Run).
+// locks, launching and following AWX jobs, cancel, rollback and dry runs,
+// and scheduled releases. Everything it knows lives in the Store, so a new
+// Service over the same store picks up where an old one stopped (see Run).
+//
+// It is made of three parts over one shared core, each with one concern:
+// requests (asking, approving, rejecting, canceling, locks and the
+// read-only views: requests.go's type), runs (the queue, the launch, the
+// follower, the final card and what is owed to Slack) and schedules
+// (scheduled releases). Requests hand approved work to runs; schedules
+// create requests. Service wires them and owns the periodic pass.
 //
 // Its methods return *Error values for anything the user can act on; any
 // other error is internal.
 type Service struct {
-	// catalog is what may be released where; SetCatalog replaces it.
-	catalog  atomic.Pointer[Catalog]
-	store    Store
-	runner   Runner
-	notifier Notifier
-	dir      Directory
-	clock    Clock
-	log      zerolog.Logger
+	*core
+	*requests
+	*runs
+	*schedules
 
+	tickMu    sync.Mutex    // one periodic pass at a time
+	started   chan struct{} // closed after Run's first pass
+	startOnce sync.Once
+}
+
+// Tunables are the Service's settings beyond the catalog; NewService sets
+// their defaults and the caller may change them before Run.
+type Tunables struct {
 	// Metrics receives measurements; NopMetrics by default.
 	Metrics Metrics
 	// PollInterval is how often a follower polls a running job.
@@ -93,20 +104,30 @@ type Service struct {
 	// OwedAttempts is how many times a delivery to Slack is tried before
 	// it is given up (with an error in the log).
 	OwedAttempts int
+	// Replica names this process on the leases it holds in the store
+	// (leases.go); it must differ between processes sharing a store. The
+	// default is the host name and the process id.
+	Replica string
+	// LeaseTTL is how long a lease holds without renewal: how long work
+	// owned by a replica that died waits before another replica takes it
+	// over. It must exceed the clock skew between replicas.
+	LeaseTTL time.Duration
+}
 
-	owner string // this Service's name on the leases it takes
-
-	mu        sync.Mutex
-	runCtx    context.Context     // set while Run runs; followers live under it
-	following map[int64]bool      // requests with a follower goroutine
-	inflight  map[int64]bool      // requests whose Launch call is in progress
-	logSent   map[int64]time.Time // when /deploy log last uploaded a request's output
-	wg        sync.WaitGroup
-	tickMu    sync.Mutex    // one periodic pass at a time
-	started   chan struct{} // closed after Run's first pass
-	prunedAt  time.Time     // when pruneOwed last ran (guarded by tickMu)
-	startOnce sync.Once
-	sched     scheduleState // scheduled releases (schedules.go)
+// core is what the parts of the Service share: the ports, the catalog in
+// force, the tunables, and the helpers every action uses (the catalog
+// lookup, the actor's identity, the approval policy's count, the audit
+// trail, the thread).
+type core struct {
+	Tunables
+	// catalog is what may be released where; SetCatalog replaces it.
+	catalog  atomic.Pointer[Catalog]
+	store    Store
+	runner   Runner
+	notifier Notifier
+	dir      Directory
+	clock    Clock
+	log      zerolog.Logger
 }
 
 // NewService returns a Service with default tunables. It does no I/O.
@@ -114,41 +135,55 @@ func NewService(cat *Catalog, store Store, runner Runner, notifier Notifier, dir
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	s := &Service{
+	c := &core{
 		store: store, runner: runner, notifier: notifier, dir: dir, clock: clock,
-		log:            log.With().Str("component", "deploy").Logger(),
-		Metrics:        NopMetrics{},
-		PollInterval:   2 * time.Second,
-		MaxPollBackoff: 30 * time.Second,
-		TickInterval:   5 * time.Second,
-		ReminderBefore: 5 * time.Minute,
-		ThreadEvery:    5 * time.Second,
-		CheckValidFor:  time.Hour,
-		LaunchTimeout:  time.Minute,
-		LaunchGrace:    time.Minute,
-		DigestLines:    15,
-		GoneAfter:      5,
-		HashPlan:       Plan.Hash,
-		RunGrace:       15 * time.Minute,
-		OwedLease:      2 * time.Minute,
-		OwedRetry:      5 * time.Second,
-		OwedAttempts:   10,
-		OwedKeep:       7 * 24 * time.Hour,
-		owner:          fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()),
-		following:      map[int64]bool{},
-		inflight:       map[int64]bool{},
-		logSent:        map[int64]time.Time{},
-		started:        make(chan struct{}),
+		log: log.With().Str("component", "deploy").Logger(),
+		Tunables: Tunables{
+			Metrics:        NopMetrics{},
+			PollInterval:   2 * time.Second,
+			MaxPollBackoff: 30 * time.Second,
+			TickInterval:   5 * time.Second,
+			ReminderBefore: 5 * time.Minute,
+			ThreadEvery:    5 * time.Second,
+			CheckValidFor:  time.Hour,
+			LaunchTimeout:  time.Minute,
+			LaunchGrace:    time.Minute,
+			DigestLines:    15,
+			GoneAfter:      5,
+			HashPlan:       Plan.Hash,
+			RunGrace:       15 * time.Minute,
+			OwedLease:      2 * time.Minute,
+			OwedRetry:      5 * time.Second,
+			OwedAttempts:   10,
+			OwedKeep:       7 * 24 * time.Hour,
+			Replica:        defaultReplica(),
+			LeaseTTL:       15 * time.Second,
+		},
 	}
-	s.SetCatalog(cat)
-	return s
+	c.SetCatalog(cat)
+	r := newRuns(c)
+	q := &requests{core: c, runs: r}
+	return &Service{
+		core: c, runs: r, requests: q,
+		schedules: &schedules{core: c, requests: q, runs: r},
+		started:   make(chan struct{}),
+	}
+}
+
+// defaultReplica names this process: host name and process id.
+func defaultReplica() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "deploybot"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // SetCatalog makes cat the catalog of every action from now on: a
 // configuration reloaded while the bot runs. Requests already made keep
 // the plan they were approved with; waiting requests and schedules are
 // checked against the new catalog when they act.
-func (s *Service) SetCatalog(cat *Catalog) {
+func (s *core) SetCatalog(cat *Catalog) {
 	if cat == nil {
 		cat = &Catalog{}
 	}
@@ -156,7 +191,7 @@ func (s *Service) SetCatalog(cat *Catalog) {
 }
 
 // cat returns the catalog in force.
-func (s *Service) cat() *Catalog { return s.catalog.Load() }
+func (s *core) cat() *Catalog { return s.catalog.Load() }
 
 // Run owns the background work until ctx ends: on start it recovers what a
 // previous process left (follows running requests again, reconciles
@@ -224,8 +259,10 @@ func (s *Service) Tick(ctx context.Context) {
 	if err := s.queueApproved(ctx); err != nil {
 		s.log.Error().Err(err).Msg("queue approved requests")
 	}
-	if err := s.expirePending(ctx); err != nil {
-		s.log.Error().Err(err).Msg("expire approvals")
+	if _, ok := s.hold(ctx, periodicLease); ok {
+		if err := s.expirePending(ctx); err != nil {
+			s.log.Error().Err(err).Msg("expire approvals")
+		}
 	}
 	if err := s.startQueued(ctx); err != nil {
 		s.log.Error().Err(err).Msg("start queued requests")
@@ -234,7 +271,7 @@ func (s *Service) Tick(ctx context.Context) {
 
 // rerender shows the cards of waiting requests again, so that their
 // buttons and queue positions are current after a restart.
-func (s *Service) rerender(ctx context.Context) {
+func (s *runs) rerender(ctx context.Context) {
 	reqs, err := s.store.Requests(ctx, RequestFilter{Statuses: []Status{StatusPendingApproval, StatusQueued}})
 	if err != nil {
 		s.log.Error().Err(err).Msg("list waiting requests")
@@ -246,7 +283,7 @@ func (s *Service) rerender(ctx context.Context) {
 }
 
 // reqLog returns a logger carrying req's fields.
-func (s *Service) reqLog(req *Request) *zerolog.Logger {
+func (s *core) reqLog(req *Request) *zerolog.Logger {
 	l := s.log.With().Int64("request_id", req.ID).Str("app", req.App).Str("env", req.Env).
 		Str("kind", logKind(req)).Str("version", req.Version)
 	if req.RollbackTo != "" {
@@ -269,14 +306,14 @@ func logKind(req *Request) string {
 }
 
 // planHash is the digest of p that approvals bind.
-func (s *Service) planHash(p Plan) string { return s.HashPlan(p) }
+func (s *core) planHash(p Plan) string { return s.HashPlan(p) }
 
 // now returns the service's time.
-func (s *Service) now() time.Time { return s.clock.Now() }
+func (s *core) now() time.Time { return s.clock.Now() }
 
 // lookup returns the app and env of a request, or an ENOTFOUND listing the
 // valid names.
-func (s *Service) lookup(app, env string) (*App, *Environment, error) {
+func (s *core) lookup(app, env string) (*App, *Environment, error) {
 	return lookupIn(s.cat(), app, env)
 }
 
@@ -300,7 +337,7 @@ func lookupIn(cat *Catalog, app, env string) (*App, *Environment, error) {
 // has keeps its approved plan, and may still run: its requester alone may
 // act on it (cancel it, read its output), as on an environment that lists
 // nobody.
-func (s *Service) actorOn(ctx context.Context, id int64, user string, lists func(*Environment) [][]string) (*Request, *Environment, Identity, error) {
+func (s *core) actorOn(ctx context.Context, id int64, user string, lists func(*Environment) [][]string) (*Request, *Environment, Identity, error) {
 	req, err := s.store.Request(ctx, id)
 	if err != nil {
 		return nil, nil, Identity{}, internal("read request", err)
@@ -321,7 +358,7 @@ func (s *Service) actorOn(ctx context.Context, id int64, user string, lists func
 // identity resolves user's groups among the handles named in lists, at
 // the moment of the action. The policies check membership of any of the
 // lists, so a user named by ID in one of them needs no lookup.
-func (s *Service) identity(ctx context.Context, user string, lists ...[]string) (Identity, error) {
+func (s *core) identity(ctx context.Context, user string, lists ...[]string) (Identity, error) {
 	who := Identity{User: user}
 	var handles []string
 	seen := map[string]bool{}
@@ -352,7 +389,7 @@ func (s *Service) identity(ctx context.Context, user string, lists ...[]string) 
 
 // audit appends an audit entry; a failure is logged, not returned, because
 // the action it records has already happened.
-func (s *Service) audit(ctx context.Context, req *Request, actor, action, detail string) {
+func (s *core) audit(ctx context.Context, req *Request, actor, action, detail string) {
 	e := AuditEntry{At: s.now(), Actor: actor, Action: action, Detail: detail}
 	if req != nil {
 		e.RequestID, e.App, e.Env = req.ID, req.App, req.Env
@@ -363,21 +400,21 @@ func (s *Service) audit(ctx context.Context, req *Request, actor, action, detail
 }
 
 // thread posts note in req's thread; failures are logged.
-func (s *Service) thread(ctx context.Context, req *Request, note Note) {
+func (s *core) thread(ctx context.Context, req *Request, note Note) {
 	if err := s.notifier.Thread(ctx, req, note); err != nil {
 		s.reqLog(req).Warn().Err(err).Msg("post in thread")
 	}
 }
 
 // show posts or updates req's card and records where it lives.
-func (s *Service) show(ctx context.Context, req *Request) {
+func (s *runs) show(ctx context.Context, req *Request) {
 	if err := s.showCard(ctx, req); err != nil {
 		s.reqLog(req).Warn().Err(err).Msg("show card")
 	}
 }
 
 // showCard is show, returning whether Slack took the card.
-func (s *Service) showCard(ctx context.Context, req *Request) error {
+func (s *runs) showCard(ctx context.Context, req *Request) error {
 	info := s.cardInfo(ctx, req)
 	ref, err := s.notifier.Card(ctx, req, info)
 	if err != nil {
@@ -393,7 +430,7 @@ func (s *Service) showCard(ctx context.Context, req *Request) error {
 }
 
 // cardInfo computes what req's card shows beyond the request.
-func (s *Service) cardInfo(ctx context.Context, req *Request) CardInfo {
+func (s *runs) cardInfo(ctx context.Context, req *Request) CardInfo {
 	info := CardInfo{Location: s.cat().Location}
 	_, env, err := s.lookup(req.App, req.Env)
 	if err == nil {
@@ -425,7 +462,7 @@ func (s *Service) cardInfo(ctx context.Context, req *Request) CardInfo {
 
 // clockText formats t for Slack in the configured time zone, with the
 // UTC time in brackets when that zone is not UTC.
-func (s *Service) clockText(t time.Time) string {
+func (s *core) clockText(t time.Time) string {
 	loc := s.cat().Location
 	if loc == nil {
 		loc = time.UTC

@@ -52,13 +52,6 @@ type DB struct {
 	// truncated digest to force two plans onto one hash.
 	HashPlan func(deploy.Plan) string
 
-	// SingleProcess makes Open on PostgreSQL take the single-process lock
-	// (LockSingleProcess) before it applies any migration: a second bot,
-	// perhaps a newer one, is refused without changing the database the
-	// first one runs on. The bot sets it; tools and tests that open
-	// several handles do not.
-	SingleProcess bool
-
 	// w is the write pool: one connection whose transactions begin with
 	// BEGIN IMMEDIATE, so a write transaction takes the write lock first
 	// and never fails later on a lock upgrade. r is the read pool, whose
@@ -68,8 +61,6 @@ type DB struct {
 	w *sql.DB
 	r *sql.DB
 	d dialect
-	// single holds the PostgreSQL session of LockSingleProcess.
-	single singleProcess
 }
 
 // NewDB returns a DB for the file (or PostgreSQL URL) at path with default
@@ -183,7 +174,7 @@ func createPrivate(path string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	errs := []error{db.releaseSingle()}
+	var errs []error
 	if db.r == db.w {
 		db.r = nil
 	}
@@ -208,9 +199,6 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	var n int
 	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM migrations`).Scan(&n); err != nil {
-		return fmt.Errorf("ping db: %w", err)
-	}
-	if err := db.checkSingle(ctx); err != nil {
 		return fmt.Errorf("ping db: %w", err)
 	}
 	return nil

@@ -123,7 +123,7 @@ func (db *DB) openPostgres(ctx context.Context) (err error) {
 	db.d = postgresDialect
 	db.w = stdlib.OpenDB(*cfg)
 	// Writers waiting for the write lock each hold a connection: leave
-	// room for readers (and LockSingleProcess's session) beside them.
+	// room for readers beside them.
 	db.w.SetMaxOpenConns(max(8, 2*runtime.GOMAXPROCS(0)))
 	db.w.SetMaxIdleConns(4)
 	db.w.SetConnMaxIdleTime(5 * time.Minute)
@@ -135,11 +135,6 @@ func (db *DB) openPostgres(ctx context.Context) (err error) {
 	}()
 	if err := db.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("open db: %w", err)
-	}
-	if db.SingleProcess {
-		if err := db.LockSingleProcess(ctx); err != nil {
-			return fmt.Errorf("open db: %w", err)
-		}
 	}
 	if err := db.migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)

@@ -4,8 +4,10 @@
 // postgres:// or postgresql:// URL. *DB implements deploy.Store: requests
 // with their frozen plans, approvals, AWX job references, Slack message
 // references, manual environment locks, schedules, an append-only audit log
-// and the Slack ids already handled (dedupe). storetest is the conformance
-// suite both databases pass.
+// and the Slack ids already handled (dedupe); and what replicas sharing one
+// database coordinate through (deploy.ReplicaStore): named leases with a
+// fencing token, one claim per schedule fire time, and per-key pacing
+// slots. storetest is the conformance suite both databases pass.
 //
 // Every status change is a compare-and-set inside a write transaction, so
 // two clicks, two processes or a retry can never both win. "One active

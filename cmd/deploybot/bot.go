@@ -84,6 +84,8 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	replica := replicaName(o)
+	log = log.With().Str("replica", replica).Logger()
 	if err := o.checkSecrets(); err != nil {
 		return err
 	}
@@ -100,16 +102,17 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		log.Warn().Str("config", o.ConfigPath).Int("line", w.Line).Str("key", w.Path).Str("warning", w.Message).Msg("configuration warning")
 	}
 
+	// Replicas on one PostgreSQL database may start at once: their
+	// migrations are applied one at a time, each once.
 	db := storage.NewDB(o.DBPath)
-	// One bot per database, refused before it migrates anything.
-	db.SingleProcess = true
 	if err := db.Open(ctx); err != nil {
 		return fmt.Errorf("open database %s: %w", storage.Redact(o.DBPath), err)
 	}
 	defer db.Close()
-	// One bot per database: several replicas are not supported yet.
-	if err := db.LockSingleProcess(ctx); err != nil {
-		return fmt.Errorf("database %s: %w", storage.Redact(o.DBPath), err)
+	if storage.IsPostgresURL(o.DBPath) {
+		// Slack's limits are per app and channel: replicas take turns
+		// through the database.
+		tun.Slack.SharedPacing = db
 	}
 
 	reg := newRegistry()
@@ -135,6 +138,8 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	svc := deploy.NewService(cfg.Catalog(), db, runner, gw, gw, deploy.SystemClock{}, log)
 	svc.Metrics = newPromMetrics(reg)
 	svc.AWXURL = o.AWXURL
+	svc.Replica = replica
+	svc.LeaseTTL = o.LeaseTTL
 	// Job output is spooled beside the database file (a writable, private
 	// directory even on a read-only root filesystem), or in the system's
 	// temporary directory with PostgreSQL; each file is unlinked as soon
@@ -153,6 +158,7 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	b := bot.New(tun.Bot, api, svc, gw, db, cfg, log)
 	watch := newAWXWatch(awx, cfg, log, tun.AWXCheck, time.Minute)
 	registerBotMetrics(reg, gw, b)
+	registerLeaseMetrics(reg, svc, replica, log)
 
 	started := time.Now()
 	slackAlive := func(context.Context) error {
@@ -184,6 +190,8 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		return nil
 	})
 	h.addReadiness("awx", watch.Ready)
+	leases := &leaseProbe{svc: svc}
+	h.addReadinessDetail("leases", leases.check, leases.detail)
 	h.addReadiness("slack", slackAlive)
 	registerBuildInfo(reg)
 	state := newStateCollector(cfg, db.EnvStats, log)
@@ -198,26 +206,6 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return fmt.Errorf("listen on %s for /healthz, /readyz and /metrics: %w", o.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: newHTTPHandler(h, reg), ReadHeaderTimeout: 5 * time.Second}
-	log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz and /metrics")
-
-	g := newGroup(ctx)
-	g.Go("http", func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
-		}
-	})
-	g.Go("awx", watch.Run)
-	g.Go("database", func(ctx context.Context) error {
-		return guardDatabase(ctx, db.Ping, tun.DBCheck, log)
-	})
 	rl := &reloader{path: o.ConfigPath, cfg: cfg, log: log, check: func(ctx context.Context, c *config.Config) error {
 		// As at start: @groups on a free workspace, and job templates or a
 		// credential AWX cannot run, refuse the file.
@@ -237,7 +225,33 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 	}, signals: reload, apply: []func(*config.Config){
 		func(c *config.Config) { svc.SetCatalog(c.Catalog()) },
 		b.SetConfig, watch.SetConfig, state.SetConfig,
-	}}
+	}, pauseOrphans: svc.PauseOrphanedSchedules, counts: newReloadCounter(reg),
+		announce: func(ctx context.Context, channel, text string) error {
+			_, err := gw.Announce(ctx, channel, deploy.Note{Kind: deploy.NoteText, Text: text})
+			return err
+		}}
+	mux := newHTTPHandler(h, reg)
+	mux.HandleFunc("POST /reload", rl.serveReload)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving /healthz, /readyz, /metrics and, from this machine only, POST /reload")
+
+	g := newGroup(ctx)
+	g.Go("http", func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		}
+	})
+	g.Go("awx", watch.Run)
+	g.Go("database", func(ctx context.Context) error {
+		return guardDatabase(ctx, db.Ping, tun.DBCheck, log)
+	})
 	g.Go("reload", rl.Run)
 	g.Go("deploy", svc.Run)
 	g.Go("scheduler", sched.Run)

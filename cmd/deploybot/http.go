@@ -18,6 +18,9 @@ import (
 type probe struct {
 	name  string
 	check func(ctx context.Context) error
+	// detail, when set, says more about a healthy dependency ("ok (…)");
+	// like a probe's public text it must name no internal host.
+	detail func(ctx context.Context) string
 }
 
 // health answers /healthz and /readyz from a list of probes.
@@ -89,13 +92,21 @@ func (h *health) logChange(name string, err error) {
 func (h *health) addLiveness(name string, check func(context.Context) error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.liveness = append(h.liveness, probe{name, check})
+	h.liveness = append(h.liveness, probe{name: name, check: check})
 }
 
 func (h *health) addReadiness(name string, check func(context.Context) error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.readiness = append(h.readiness, probe{name, check})
+	h.readiness = append(h.readiness, probe{name: name, check: check})
+}
+
+// addReadinessDetail is addReadiness for a probe that says more when it
+// passes.
+func (h *health) addReadinessDetail(name string, check func(context.Context) error, detail func(context.Context) string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.readiness = append(h.readiness, probe{name: name, check: check, detail: detail})
 }
 
 // serve runs the probes and answers 200 when all pass, 503 otherwise; the
@@ -113,6 +124,8 @@ func (h *health) serve(probes func() []probe) http.HandlerFunc {
 			if err != nil {
 				status = http.StatusServiceUnavailable
 				fmt.Fprintf(&b, "%s: %s\n", p.name, publicText(err))
+			} else if p.detail != nil {
+				fmt.Fprintf(&b, "%s: ok (%s)\n", p.name, p.detail(ctx))
 			} else {
 				fmt.Fprintf(&b, "%s: ok\n", p.name)
 			}
@@ -133,7 +146,7 @@ func (h *health) snapshot(which *[]probe) func() []probe {
 }
 
 // newHTTPHandler routes /healthz, /readyz and /metrics.
-func newHTTPHandler(h *health, reg *prometheus.Registry) http.Handler {
+func newHTTPHandler(h *health, reg *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", h.serve(h.snapshot(&h.liveness)))
 	mux.Handle("GET /readyz", h.serve(h.snapshot(&h.readiness)))

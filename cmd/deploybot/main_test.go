@@ -34,7 +34,8 @@ const (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Exit(func() int {
-		if os.Getenv("DEPLOYBOT_BIN") == "" && (selected("test.run", "TestBuildScript") || selected("test.bench", "BenchmarkLoad")) {
+		if os.Getenv("DEPLOYBOT_BIN") == "" && (selected("test.run", "TestBuildScript") || selected("test.run", "TestStoryReloadReported") ||
+			selected("test.bench", "BenchmarkLoad")) {
 			dir, err := os.MkdirTemp("", "deploybot-test-")
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)

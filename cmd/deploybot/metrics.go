@@ -243,3 +243,17 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// newReloadCounter registers deploybot_config_reload_total{result}: the
+// configuration reloads applied and refused (a file with problems), both
+// shown from 0.
+func newReloadCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "deploybot_config_reload_total",
+		Help: "Configuration reloads (SIGHUP, deploybot reload) by result: applied, or refused (the bot kept the configuration it had).",
+	}, []string{"result"})
+	c.WithLabelValues("applied")
+	c.WithLabelValues("refused")
+	reg.MustRegister(c)
+	return c
+}

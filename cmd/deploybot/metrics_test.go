@@ -43,6 +43,8 @@ func TestStoryMetrics(t *testing.T) {
 		`deploybot_approvals_pending{app="batch-api",env="production"} 0`,
 		`deploybot_awx_request_duration_seconds_bucket{method="POST",le="+Inf"}`,
 		`deploybot_awx_request_duration_seconds_count{method="GET"}`,
+		`deploybot_config_reload_total{result="applied"} 0`,
+		`deploybot_config_reload_total{result="refused"} 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

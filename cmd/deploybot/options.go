@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -22,6 +23,11 @@ type options struct {
 	LogFormat   string
 	SlackAPIURL string
 	AWXURL      string
+	// Replica names this process among the replicas sharing one
+	// PostgreSQL database; "" picks a unique default.
+	Replica string
+	// LeaseTTL is how long a replica's leases hold without renewal.
+	LeaseTTL time.Duration
 	// AllowInsecureAWX accepts an http:// AWX_URL to a host other than
 	// loopback (the token then crosses the network in clear).
 	AllowInsecureAWX bool
@@ -50,6 +56,12 @@ func parseOptions(name string, args []string, getenv func(string) string, stderr
 	if err != nil {
 		return nil, nil, err
 	}
+	ttl := 15 * time.Second
+	if v := strings.TrimSpace(getenv("DEPLOYBOT_LEASE_TTL")); v != "" {
+		if ttl, err = time.ParseDuration(v); err != nil {
+			return nil, nil, fmt.Errorf("DEPLOYBOT_LEASE_TTL=%q: use a duration such as 15s", v)
+		}
+	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -69,6 +81,10 @@ func parseOptions(name string, args []string, getenv func(string) string, stderr
 	fs.StringVar(&o.LogFormat, "log-format", envDefault(getenv, "LOG_FORMAT", "auto"), "json, console, or auto: console on a terminal (LOG_FORMAT)")
 	fs.StringVar(&o.SlackAPIURL, "slack-api-url", envDefault(getenv, "SLACK_API_URL", "https://slack.com/api/"), "Slack Web API base URL (SLACK_API_URL)")
 	fs.StringVar(&o.AWXURL, "awx-url", getenv("AWX_URL"), "AWX base URL, like https://awx.example.com (AWX_URL)")
+	fs.StringVar(&o.Replica, "replica", getenv("DEPLOYBOT_REPLICA"),
+		"name of this replica among those sharing a PostgreSQL database; unique per process (DEPLOYBOT_REPLICA; default: host name and process id)")
+	fs.DurationVar(&o.LeaseTTL, "lease-ttl", ttl,
+		"how long a replica's work waits, after it died, before another replica takes it over; more than the clock skew between replicas (DEPLOYBOT_LEASE_TTL)")
 	fs.BoolVar(&o.AllowInsecureAWX, "allow-insecure-awx", insecure,
 		"accept an http:// AWX URL to a host other than loopback, sending the token in clear (DEPLOYBOT_ALLOW_INSECURE_AWX)")
 	if extra != nil {
@@ -76,6 +92,9 @@ func parseOptions(name string, args []string, getenv func(string) string, stderr
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
+	}
+	if o.LeaseTTL < 3*time.Second {
+		return nil, nil, fmt.Errorf("--lease-ttl %s is too short: a lease is renewed every third of it; use 3s or more (15s by default)", o.LeaseTTL)
 	}
 	if !strings.HasSuffix(o.SlackAPIURL, "/") {
 		o.SlackAPIURL += "/"

@@ -18,8 +18,9 @@ var pg = &pgtest.Server{}
 
 // TestRunOnPostgres runs the bot with DEPLOYBOT_DB set to a postgres://
 // URL: it migrates the database and reports it ready, never logs the URL's
-// password, refuses a second bot on the same database with a message that
-// says why, and "deploybot audit export" reads the same URL.
+// password, runs beside a second bot on the same database as two replicas
+// (one of them holds the periodic pass's lease, each says which it holds
+// on /readyz), and "deploybot audit export" reads the same URL.
 func TestRunOnPostgres(t *testing.T) {
 	const password = "pg-secret-password"
 	url := strings.Replace(pg.URL(t), "://postgres@", "://postgres:"+password+"@", 1)
@@ -35,8 +36,11 @@ func TestRunOnPostgres(t *testing.T) {
 	}
 	getenv := func(addr string) func(string) string {
 		return func(k string) string {
-			if k == "DEPLOYBOT_HTTP_ADDR" {
+			switch k {
+			case "DEPLOYBOT_HTTP_ADDR":
 				return addr
+			case "DEPLOYBOT_REPLICA": // two bots in one test process
+				return "replica-at-" + addr
 			}
 			return env[k]
 		}
@@ -59,11 +63,31 @@ func TestRunOnPostgres(t *testing.T) {
 		t.Fatalf("/readyz: %s", body)
 	}
 
-	// A second bot on the same database stops at start and says why.
+	// A second bot on the same database runs as a second replica.
 	var logs2 syncBuffer
-	err := runBotWith(t.Context(), nil, getenv(freeAddr(t)), &logs2, defaultTunables())
-	if err == nil || !strings.Contains(err.Error(), "another deploybot is already running on this database") {
-		t.Fatalf("second bot: err = %v, want the refusal", err)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	httpAddr2 := freeAddr(t)
+	go func() {
+		done2 <- runBotWith(ctx2, nil, getenv(httpAddr2), &logs2, defaultTunables())
+	}()
+	t.Cleanup(func() {
+		cancel2()
+		<-done2
+	})
+	_, body2 := waitHTTP(t, "http://"+httpAddr2+"/readyz", func(_ int, body string) bool {
+		return strings.Contains(body, "database: ok") && strings.Contains(body, "leases: ok (")
+	})
+	_, body1 := waitHTTP(t, "http://"+httpAddr+"/readyz", func(_ int, body string) bool {
+		return strings.Contains(body, "leases: ok (")
+	})
+	if n := strings.Count(body1+body2, "periodic"); n != 1 {
+		t.Fatalf("the periodic lease is held %d times across the replicas, want once:\n%s\n%s", n, body1, body2)
+	}
+	for i, l := range []*syncBuffer{&logs, &logs2} {
+		if !strings.Contains(l.String(), `"replica":"`) {
+			t.Errorf("replica %d's log lines do not name the replica:\n%s", i+1, l.String())
+		}
 	}
 
 	// The audit trail of the database, exported from its URL.
@@ -90,7 +114,7 @@ func TestRunOnPostgres(t *testing.T) {
 		t.Errorf("run after cancel = %v, want nil", err)
 	}
 	done <- nil
-	all := logs.String() + logs2.String() + err.Error()
+	all := logs.String() + logs2.String()
 	if strings.Contains(all, password) {
 		t.Errorf("the database password appears in the logs or errors:\n%s", all)
 	}

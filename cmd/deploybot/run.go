@@ -15,6 +15,7 @@ const usage = `usage:
   deploybot check-config [flags]                      validate the configuration and summarise it
   deploybot awx bootstrap --project-url URL [flags]   create the AWX project and job templates
   deploybot healthcheck [flags]                       ask the running bot's /healthz (the image's HEALTHCHECK)
+  deploybot reload [flags]                            make the bot running on this machine reload its configuration
   deploybot audit export [--since 7d] [--format csv|json] [--db PATH]
                                                       print the audit trail (read-only; no sqlite3 needed)
   deploybot version                                   print the version
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runAWX(ctx, rest, getenv, stdout, stderr)
 	case "healthcheck":
 		err = healthcheck(ctx, rest, getenv, stdout, stderr)
+	case "reload":
+		err = reloadCommand(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		err = runAudit(ctx, rest, getenv, stdout, stderr)
 	case "help":

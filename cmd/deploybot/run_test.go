@@ -205,7 +205,7 @@ func TestHelpListsSubcommands(t *testing.T) {
 			if err := run(t.Context(), append([]string{"deploybot"}, args...), func(string) string { return "" }, &out, &out); err != nil {
 				t.Fatalf("exit with %v", err)
 			}
-			for _, want := range []string{"deploybot check-config", "deploybot awx bootstrap", "deploybot healthcheck", "deploybot audit export", "deploybot version"} {
+			for _, want := range []string{"deploybot check-config", "deploybot awx bootstrap", "deploybot healthcheck", "deploybot reload", "deploybot audit export", "deploybot version"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("help lacks %q:\n%s", want, out.String())
 				}

@@ -9,8 +9,9 @@
 //
 // The cases cover the request life cycle and its compare-and-set
 // transitions, approvals, the queue, manual locks, schedules, the audit
-// trail, dedupe, and concurrent writers on one handle and on separate
-// handles (as separate processes would have).
+// trail, dedupe, the leases, schedule fire claims and pacing slots that
+// replicas coordinate through, and concurrent writers on one handle and on
+// separate handles (as separate processes would have).
 package storetest
 
 import (
@@ -77,6 +78,12 @@ func Run(t *testing.T, b Backend) {
 		{"ConcurrentDryRuns", testConcurrentDryRuns},
 		{"ConcurrentLockAndLaunch", testConcurrentLockAndLaunch},
 		{"ConcurrentScheduleUpdate", testConcurrentScheduleUpdate},
+		{"Lease_Lifecycle", testLease_Lifecycle},
+		{"Lease_FencingToken", testLease_FencingToken},
+		{"Lease_ClockBehind", testLease_ClockBehind},
+		{"Lease_ConcurrentHandles", testLease_ConcurrentHandles},
+		{"ScheduleFire_Once", testScheduleFire_Once},
+		{"ReserveSlot_Spacing", testReserveSlot_Spacing},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,432 @@
+package deploy_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/deploybot/deploybot/config"
+	"github.com/deploybot/deploybot/deploy"
+	"github.com/deploybot/deploybot/deploy/deploytest"
+	"github.com/deploybot/deploybot/storage"
+)
+
+// cluster is several Services, each with its own database handle and
+// replica name, over one database file: replicas of the bot sharing one
+// store. They share the fakes of AWX, Slack and the clock, as replicas
+// share the real ones.
+type cluster struct {
+	t      *testing.T
+	cfg    *config.Config
+	path   string
+	runner *deploytest.Runner
+	sn     *deploytest.ScheduleNotifier
+	clock  *deploytest.Clock
+	dir    *deploytest.Directory
+	reps   []*replica
+}
+
+// replica is one member of a cluster.
+type replica struct {
+	name string
+	db   *storage.DB
+	svc  *deploy.Service
+	logs syncBuffer
+	stop func(release bool)
+	dead bool
+}
+
+func newCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(schedConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{
+		t: t, cfg: cfg,
+		path:   filepath.Join(t.TempDir(), "deploybot.db"),
+		runner: deploytest.NewRunner(),
+		sn:     deploytest.NewScheduleNotifier(),
+		clock:  deploytest.NewClock(t0),
+		dir: deploytest.NewDirectory(map[string][]string{
+			alice: {"@shop-devs"}, carol: {"@shop-leads"}, dan: {"@shop-leads"}, dev: {"@shop-devs"},
+		}),
+	}
+	for i := range n {
+		c.reps = append(c.reps, c.start(fmt.Sprintf("replica-%d", i+1)))
+	}
+	t.Cleanup(func() {
+		for _, r := range c.reps {
+			r.stop(true)
+		}
+	})
+	return c
+}
+
+// start starts a replica named name, as a new process would.
+func (c *cluster) start(name string) *replica {
+	c.t.Helper()
+	r := &replica{name: name, db: storage.NewDB(c.path)}
+	r.db.Now = c.clock.Now
+	if err := r.db.Open(context.Background()); err != nil {
+		c.t.Fatal(err)
+	}
+	r.svc = deploy.NewService(c.cfg.Catalog(), r.db, c.runner, c.sn, c.dir, c.clock,
+		zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(c.t), &r.logs)).With().Str("replica", name).Logger())
+	r.svc.Replica = name
+	r.svc.PollInterval = time.Millisecond
+	r.svc.MaxPollBackoff = 10 * time.Millisecond
+	r.svc.TickInterval = time.Hour // the tests tick by hand
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.svc.Run(ctx) }()
+	var once sync.Once
+	r.stop = func(release bool) {
+		once.Do(func() {
+			if !release {
+				// kill -9: nothing more reaches the database, so
+				// nothing is released.
+				r.db.Close()
+			}
+			cancel()
+			if err := <-done; err != nil {
+				c.t.Errorf("%s: Run: %v", name, err)
+			}
+			if release {
+				if err := r.db.Close(); err != nil {
+					c.t.Errorf("%s: close db: %v", name, err)
+				}
+			}
+		})
+	}
+	<-r.svc.Started()
+	return r
+}
+
+// tick runs one periodic pass on every live replica.
+func (c *cluster) tick() {
+	for _, r := range c.reps {
+		if !r.dead {
+			r.svc.Tick(context.Background())
+		}
+	}
+}
+
+// kill stops replica i as kill -9 would: its leases stay until they
+// expire.
+func (c *cluster) kill(i int) {
+	c.reps[i].stop(false)
+	c.reps[i].dead = true
+}
+
+// following returns the replicas that started following request id's job.
+func (c *cluster) following(id int64) []string {
+	var out []string
+	for _, r := range c.reps {
+		if strings.Contains(r.logs.String(), fmt.Sprintf(`"request_id":%d,`, id)) &&
+			strings.Contains(r.logs.String(), `"message":"following job"`) {
+			out = append(out, r.name)
+		}
+	}
+	return out
+}
+
+// holder returns the replica holding lease name, or "".
+func (c *cluster) holder(name string) string {
+	c.t.Helper()
+	for _, r := range c.reps {
+		if r.dead {
+			continue
+		}
+		held, err := r.svc.LeasesHeld(context.Background())
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, l := range held {
+			if l.Name == name {
+				return r.name
+			}
+		}
+	}
+	return ""
+}
+
+func (c *cluster) request(id int64) *deploy.Request {
+	c.t.Helper()
+	for _, r := range c.reps {
+		if !r.dead {
+			req, err := r.db.Request(context.Background(), id)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			return req
+		}
+	}
+	c.t.Fatal("no live replica")
+	return nil
+}
+
+func (c *cluster) waitStatus(id int64, want deploy.Status) {
+	c.t.Helper()
+	waitFor(c.t, func() bool { return c.request(id).Status == want }, "request #%d to be %s", id, want)
+}
+
+// TestReplicas_RequestedOnOneApprovedOnAnother: a release asked through
+// one replica and approved through another runs once, followed by one
+// replica, and its card reaches its final state once.
+func TestReplicas_RequestedOnOneApprovedOnAnother(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	req, err := c.reps[0].svc.RequestDeploy(ctx, deploy.DeployInput{User: alice, Channel: chan1, App: "shop-web", Env: "production", Version: "1.4.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.reps[1].svc.Approve(ctx, req.ID, bob); err != nil {
+		t.Fatal(err)
+	}
+	c.tick()
+	c.waitStatus(req.ID, deploy.StatusSucceeded)
+	c.tick()
+	if n := c.runner.LaunchCount(); n != 1 {
+		t.Fatalf("%d launches, want 1", n)
+	}
+	if f := c.following(req.ID); len(f) != 1 {
+		t.Fatalf("followed by %v, want one replica", f)
+	}
+	finals := 0
+	for _, card := range c.sn.Cards(req.ID) {
+		if card.Req.Status == deploy.StatusSucceeded {
+			finals++
+		}
+	}
+	if finals != 1 {
+		t.Fatalf("%d final cards, want 1", finals)
+	}
+	if h := c.holder("request/" + fmt.Sprint(req.ID)); h != "" {
+		t.Fatalf("the lease of a finished request is still held by %s", h)
+	}
+}
+
+// TestReplicas_FollowerKilled: the replica following a job dies (kill -9)
+// mid-release. Until its lease expires nobody else follows the job; then
+// another replica takes it over from the stored cursor, the job is not
+// launched again, and the card reaches its final state once.
+func TestReplicas_FollowerKilled(t *testing.T) {
+	c := newCluster(t, 3)
+	c.runner.HoldJobs = true
+	ctx := context.Background()
+	req, err := c.reps[0].svc.RequestDeploy(ctx, deploy.DeployInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitStatus(req.ID, deploy.StatusRunning)
+	waitFor(t, func() bool { return len(c.following(req.ID)) == 1 }, "a follower")
+	first := c.following(req.ID)[0]
+	victim := -1
+	for i, r := range c.reps {
+		if r.name == first {
+			victim = i
+		}
+	}
+	c.kill(victim)
+
+	c.clock.Advance(10 * time.Second) // the lease has 5 s left
+	c.tick()
+	if f := c.following(req.ID); len(f) != 1 || f[0] != first {
+		t.Fatalf("followed by %v while %s's lease holds, want only %s", f, first, first)
+	}
+	c.clock.Advance(6 * time.Second) // expired
+	c.tick()
+	waitFor(t, func() bool { return len(c.following(req.ID)) == 2 }, "another replica to follow #%d", req.ID)
+	c.runner.Release(c.request(req.ID).Job.ID)
+	c.waitStatus(req.ID, deploy.StatusSucceeded)
+	c.tick()
+	if n := c.runner.LaunchCount(); n != 1 {
+		t.Fatalf("%d launches, want 1", n)
+	}
+	finals := 0
+	for _, card := range c.sn.Cards(req.ID) {
+		if card.Req.Status == deploy.StatusSucceeded {
+			finals++
+		}
+	}
+	if finals != 1 {
+		t.Fatalf("%d final cards, want 1", finals)
+	}
+}
+
+// TestReplicas_KilledDuringLaunching: the replica launching a request
+// dies after the move to launching, its launch outcome unknown. Another
+// replica waits for its lease, finds the job AWX started by the request
+// id and follows it: one launch.
+func TestReplicas_KilledDuringLaunching(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		launched bool
+		want     deploy.Status
+	}{
+		{name: "AWX has the job", launched: true, want: deploy.StatusSucceeded},
+		{name: "AWX has no job", launched: false, want: deploy.StatusFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 3)
+			c.runner.FailNextLaunch(fmt.Errorf("connection reset: %w", deploy.ErrOutcomeUnknown), tc.launched)
+			ctx := context.Background()
+			req, err := c.reps[0].svc.RequestDeploy(ctx, deploy.DeployInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.request(req.ID).Status; got != deploy.StatusLaunching {
+				t.Fatalf("status %s, want launching", got)
+			}
+			c.kill(0)
+			c.tick()
+			if n := c.runner.FindCount(); n != 0 {
+				t.Fatalf("AWX asked %d times while the launcher's lease holds", n)
+			}
+			c.clock.Advance(2 * time.Minute)
+			c.tick()
+			c.waitStatus(req.ID, tc.want)
+			if n := c.runner.LaunchCount(); n != 1 {
+				t.Fatalf("%d launches, want 1", n)
+			}
+		})
+	}
+}
+
+// TestReplicas_ScheduleFiresOnce: every replica's cron fires the same
+// run at once; one request starts, and the run is announced once before
+// and once after.
+func TestReplicas_ScheduleFiresOnce(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	sch, err := c.reps[0].svc.CreateSchedule(ctx, deploy.ScheduleInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2", Cron: "0 6 * * *"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := c.reps[0].svc.NextRuns(sch, 3)
+	for i, run := range runs {
+		c.clock.Set(run.At.Add(-5 * time.Minute))
+		for _, r := range c.reps {
+			r.svc.ScheduleTick(ctx)
+		}
+		c.clock.Set(run.At)
+		var wg sync.WaitGroup
+		for _, r := range c.reps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := r.svc.TriggerSchedule(ctx, sch.ID, run.At); err != nil {
+					t.Errorf("%s: %v", r.name, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := c.runner.LaunchCount(); n != i+1 {
+			t.Fatalf("after fire %d: %d launches, want %d", i+1, n, i+1)
+		}
+		reqs, err := c.reps[1].db.Requests(ctx, deploy.RequestFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.waitStatus(reqs[0].ID, deploy.StatusSucceeded)
+		for _, r := range c.reps {
+			r.svc.ScheduleTick(ctx)
+		}
+	}
+	kinds := map[deploy.AnnouncementKind]int{}
+	for _, k := range c.sn.Kinds(sch.ID) {
+		kinds[k]++
+	}
+	for _, k := range []deploy.AnnouncementKind{deploy.AnnounceUpcoming, deploy.AnnounceStarted, deploy.AnnounceFinished} {
+		if kinds[k] != len(runs) {
+			t.Errorf("%d %q announcements over %d runs, want one per run (all: %v)", kinds[k], k, len(runs), kinds)
+		}
+	}
+}
+
+// TestReplicas_AllRestartedAtOnce: every replica was down over a run
+// with the run_once policy; all start again at once. The missed run is
+// announced once and caught up once.
+func TestReplicas_AllRestartedAtOnce(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	sch, err := c.reps[0].svc.CreateSchedule(ctx, deploy.ScheduleInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2", Cron: "0 6 * * *", Missed: deploy.MissedRunOnce})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := c.reps[0].svc.NextRuns(sch, 1)[0]
+	for i := range c.reps {
+		c.kill(i)
+	}
+	c.clock.Set(next.At.Add(time.Hour))
+	for i := range c.reps {
+		c.reps[i] = c.start(c.reps[i].name + "-new")
+	}
+	var wg sync.WaitGroup
+	for _, r := range c.reps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.svc.RecoverSchedules(ctx)
+		}()
+	}
+	wg.Wait()
+	if n := c.runner.LaunchCount(); n != 1 {
+		t.Fatalf("%d catch-up launches, want 1", n)
+	}
+	missed := 0
+	for _, k := range c.sn.Kinds(sch.ID) {
+		if k == deploy.AnnounceMissed {
+			missed++
+		}
+	}
+	if missed != 1 {
+		t.Fatalf("%d missed-run announcements, want 1", missed)
+	}
+}
+
+// TestReplicas_ExpiryAndRemindersOnce: the approval reminder and the
+// expiry of a request are said once, whichever replicas tick.
+func TestReplicas_ExpiryAndRemindersOnce(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx := context.Background()
+	req, err := c.reps[2].svc.RequestDeploy(ctx, deploy.DeployInput{User: alice, Channel: chan1, App: "shop-web", Env: "production", Version: "1.4.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		c.clock.Advance(7 * time.Minute)
+		c.tick()
+	}
+	c.waitStatus(req.ID, deploy.StatusExpired)
+	c.tick()
+	reminders := 0
+	for _, line := range c.sn.Threads(req.ID) {
+		if strings.Contains(line, "still needs") {
+			reminders++
+		}
+	}
+	if reminders != 1 {
+		t.Fatalf("%d reminders, want 1:\n%s", reminders, strings.Join(c.sn.Threads(req.ID), "\n"))
+	}
+	// A replica that dies holding the periodic lease hands it over once
+	// it expires.
+	holder := c.holder("periodic")
+	for i, r := range c.reps {
+		if r.name == holder {
+			c.kill(i)
+		}
+	}
+	c.clock.Advance(16 * time.Second)
+	c.tick()
+	if h := c.holder("periodic"); h == "" || h == holder {
+		t.Fatalf("periodic lease held by %q after %s died, want another replica", h, holder)
+	}
+}
