@@ -276,7 +276,7 @@ func (f *fakeDeployer) hasCard(id int64) bool {
 	return ok && r.Message.TS != ""
 }
 
-// memDedupe is an in-memory deploy.DedupeStore.
+// memDedupe is an in-memory DedupeStore.
 type memDedupe struct {
 	mu   sync.Mutex
 	seen map[string]bool

@@ -53,8 +53,8 @@ func renderAll(t testing.TB, s string) map[string][2]string {
 			Job: deploy.JobRef{ID: 42, Kind: "job"}}
 		return r
 	}
-	info := deploy.CardInfo{QueuePosition: 2, Blocker: domainText(s), ApprovalsMissing: 1, Approvers: []string{"U0APP2", "@" + s},
-		CheckSummary: s, Note: domainText(s)}
+	info := deploy.CardInfo{QueuePosition: 2, Blocker: textNote(domainText(s)), ApprovalsMissing: 1, Approvers: []string{"U0APP2", "@" + s},
+		CheckSummary: textNote(s), Note: domainText(s)}
 	for _, st := range deploy.Statuses() {
 		r := req(st)
 		add("card "+string(st), CardText(r), RenderCard(r, info))
@@ -80,7 +80,7 @@ func renderAll(t testing.TB, s string) map[string][2]string {
 	sch := &deploy.Schedule{ID: 3, App: s, Env: s, Version: s, Spec: s, TZ: s, Status: deploy.ScheduleActive, CreatedBy: "U1", At: t0}
 	msg("schedules", RenderSchedules([]*deploy.Schedule{sch}, func(*deploy.Schedule) []deploy.RunTime { return []deploy.RunTime{{At: t0}} }))
 	for _, k := range []deploy.AnnouncementKind{deploy.AnnounceApproval, deploy.AnnounceUpcoming, deploy.AnnounceCreated} {
-		msg("announcement "+string(k), RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: k, Schedule: *sch, Text: domainText(s), NextRuns: []deploy.RunTime{{At: t0}}}))
+		msg("announcement "+string(k), RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: k, Schedule: *sch, Note: deploy.Note{Kind: deploy.NoteText, Text: domainText(s)}, NextRuns: []deploy.RunTime{{At: t0}}}))
 	}
 	form := RenderFormFor(testConfig(), s, s)
 	add("form", "", []slack.Block(form.Blocks.BlockSet))
@@ -121,8 +121,8 @@ func checkUnescapedDomainText(t testing.TB, s string) {
 	th, _ := RenderThread(s)
 	msgs := map[string]Message{
 		"refusal": RenderRefusal(s), "info": RenderInfo(s), "thread": th,
-		"announcement": RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: deploy.AnnounceCreated, Text: s}),
-		"card":         {Text: CardText(r), Blocks: RenderCard(r, deploy.CardInfo{Blocker: s, Note: s})},
+		"announcement": RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: deploy.AnnounceCreated, Note: deploy.Note{Kind: deploy.NoteText, Text: s}}),
+		"card":         {Text: CardText(r), Blocks: RenderCard(r, deploy.CardInfo{Blocker: textNote(s), Note: s})},
 	}
 	for name, m := range msgs {
 		b, err := json.Marshal(m.Blocks)

@@ -98,9 +98,11 @@ func (s *Slack) cardRef(ctx context.Context, req *deploy.Request) (deploy.Messag
 	return deploy.MessageRef{Channel: k.channel, TS: k.ts}, nil
 }
 
-// Thread posts text in the card's thread. Text too long for a message is
-// clipped there and posted whole as a file in the same thread.
-func (s *Slack) Thread(ctx context.Context, req *deploy.Request, text string) error {
+// Thread posts note, worded by RenderNote, in the card's thread. Text too
+// long for a message is clipped there and posted whole as a file in the
+// same thread.
+func (s *Slack) Thread(ctx context.Context, req *deploy.Request, note deploy.Note) error {
+	text := RenderNote(note)
 	ref, err := s.cardRef(ctx, req)
 	if err != nil {
 		return fmt.Errorf("thread: %w", err)
@@ -192,9 +194,9 @@ func (s *Slack) Ephemeral(ctx context.Context, channel, user, text string) error
 	return s.PostEphemeral(ctx, channel, user, RenderInfo(text))
 }
 
-// Announce posts text in a channel.
-func (s *Slack) Announce(ctx context.Context, channel, text string) (deploy.MessageRef, error) {
-	ts, err := s.post(ctx, channel, RenderInfo(text))
+// Announce posts note, worded by RenderNote, in a channel.
+func (s *Slack) Announce(ctx context.Context, channel string, note deploy.Note) (deploy.MessageRef, error) {
+	ts, err := s.post(ctx, channel, RenderInfo(RenderNote(note)))
 	if err != nil {
 		return deploy.MessageRef{}, fmt.Errorf("announce: %w", err)
 	}

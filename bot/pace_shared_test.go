@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/deploybot/deploybot/deploy"
 	"github.com/deploybot/deploybot/storage"
 )
 
@@ -49,7 +50,7 @@ func TestSharedPacingAcrossReplicas(t *testing.T) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						_, _ = gw.Announce(ctx, "C1", fmt.Sprintf("replica %d, message %d", i, j))
+						_, _ = gw.Announce(ctx, "C1", deploy.Note{Kind: deploy.NoteText, Text: fmt.Sprintf("replica %d, message %d", i, j)})
 					}()
 				}
 			}

@@ -105,8 +105,8 @@ func RenderCard(req *deploy.Request, info deploy.CardInfo) []slack.Block {
 	for i, text := range stateSections(req, info, info.Location) {
 		blocks = append(blocks, section("state-"+strconv.Itoa(i), text, more))
 	}
-	if info.CheckSummary != "" {
-		blocks = append(blocks, section("check", "*Dry run summary*\n"+codeBlock(info.CheckSummary, maxSectionText-40, ""), more))
+	if summary := RenderNote(info.CheckSummary); summary != "" {
+		blocks = append(blocks, section("check", "*Dry run summary*\n"+codeBlock(summary, maxSectionText-40, ""), more))
 	}
 	if info.Note != "" {
 		blocks = append(blocks, contextBlock("note", safeText(info.Note)))
@@ -234,14 +234,14 @@ func stateSections(req *deploy.Request, info deploy.CardInfo, loc *time.Location
 		if info.QueuePosition > 0 {
 			t += fmt.Sprintf(": position %d", info.QueuePosition)
 		}
-		switch {
-		case strings.HasPrefix(info.Blocker, "#"):
-			t += ", waiting for " + safeText(info.Blocker)
-		case strings.HasPrefix(info.Blocker, "locked by "):
+		switch blocker := RenderNote(info.Blocker); {
+		case strings.HasPrefix(blocker, "#"):
+			t += ", waiting for " + safeText(blocker)
+		case strings.HasPrefix(blocker, "locked by "):
 			// A manual lock holds it: show it as one.
-			t += " · 🔒 " + safeText(info.Blocker)
-		case info.Blocker != "":
-			t += " · " + safeText(info.Blocker)
+			t += " · 🔒 " + safeText(blocker)
+		case blocker != "":
+			t += " · " + safeText(blocker)
 		}
 		out = append(out, t)
 	case deploy.StatusLaunching, deploy.StatusRunning:

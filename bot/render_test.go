@@ -218,9 +218,9 @@ func TestRenderCardGolden(t *testing.T) {
 	}{
 		{"card_many_hosts", many, deploy.CardInfo{}},
 		{"card_pending", pending, deploy.CardInfo{ApprovalsMissing: 1, Approvers: []string{"@shop-leads", "U0APP2"},
-			CheckSummary: "web1: changed=3\nweb2: changed=3\nweb3: changed=3", Location: seoul}},
-		{"card_queued", queued, deploy.CardInfo{QueuePosition: 2, Blocker: "#12 (running)"}},
-		{"card_queued_locked", queued, deploy.CardInfo{QueuePosition: 1, Blocker: "locked by <@U0OPS> since 23:02 KST (14:02 UTC): freeze <b>&</b> <!here>", Location: seoul}},
+			CheckSummary: textNote("web1: changed=3\nweb2: changed=3\nweb3: changed=3"), Location: seoul}},
+		{"card_queued", queued, deploy.CardInfo{QueuePosition: 2, Blocker: textNote("#12 (running)")}},
+		{"card_queued_locked", queued, deploy.CardInfo{QueuePosition: 1, Blocker: textNote("locked by <@U0OPS> since 23:02 KST (14:02 UTC): freeze <b>&</b> <!here>"), Location: seoul}},
 		{"card_running", running, deploy.CardInfo{}},
 		{"card_succeeded", succeeded, deploy.CardInfo{Location: seoul}},
 		{"card_failed", failed, deploy.CardInfo{}},
@@ -317,7 +317,7 @@ func TestRenderHostileInputs(t *testing.T) {
 			}
 			req.Approvals = []deploy.Approval{{User: s}, {User: "U1"}}
 			req.RequestedBy = s
-			info := deploy.CardInfo{QueuePosition: 3, Blocker: s, ApprovalsMissing: 2, Approvers: []string{s, "@" + s}, CheckSummary: s, Note: s}
+			info := deploy.CardInfo{QueuePosition: 3, Blocker: textNote(s), ApprovalsMissing: 2, Approvers: []string{s, "@" + s}, CheckSummary: textNote(s), Note: s}
 			blocks := RenderCard(req, info)
 			mustValid(t, blocks)
 			assertNoInjection(t, blocks)
@@ -504,7 +504,7 @@ func FuzzRenderCard(f *testing.F) {
 		for h := range int(hosts % 400) {
 			req.Progress.Hosts[text+strings.Repeat("-", h)] = deploy.HostProgress{Phase: other, State: "running"}
 		}
-		info := deploy.CardInfo{Blocker: text, Note: other, CheckSummary: text, Approvers: []string{text, other}, ApprovalsMissing: 1}
+		info := deploy.CardInfo{Blocker: textNote(text), Note: other, CheckSummary: textNote(text), Approvers: []string{text, other}, ApprovalsMissing: 1}
 		blocks := RenderCard(req, info)
 		mustValid(t, blocks)
 		assertNoInjection(t, blocks)
@@ -514,7 +514,7 @@ func FuzzRenderCard(f *testing.F) {
 			RenderRefusal(text), RenderSyntaxError(text, other), RenderHistory(manyRequests(text, int(hosts%60)), text, other),
 			RenderStatus(StatusView{Active: manyRequests(other, int(hosts%30)), Locks: []deploy.Lock{{App: text, Env: other, By: text, Reason: other}}}, text, other),
 			RenderFailureDigest(req, text+"\n"+other), thread, RenderInfo(text),
-			RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: deploy.AnnounceUpcoming, Schedule: sch, Text: text,
+			RenderAnnouncement(deploy.ScheduleAnnouncement{Kind: deploy.AnnounceUpcoming, Schedule: sch, Note: deploy.Note{Kind: deploy.NoteText, Text: text},
 				NextRuns: []deploy.RunTime{{At: t0, Note: other}}}),
 			RenderSchedules([]*deploy.Schedule{&sch}, func(*deploy.Schedule) []deploy.RunTime { return []deploy.RunTime{{At: t0, Note: text}} }),
 		}

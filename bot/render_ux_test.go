@@ -111,11 +111,11 @@ func TestCardPluralForms(t *testing.T) {
 // else.
 func TestCardShowsTheLock(t *testing.T) {
 	req := baseRequest(deploy.StatusQueued)
-	held := strings.Join(texts(t, RenderCard(req, deploy.CardInfo{QueuePosition: 1, Blocker: "locked by <@U0OPS> since 14:02 UTC: freeze"}), true), "\n")
+	held := strings.Join(texts(t, RenderCard(req, deploy.CardInfo{QueuePosition: 1, Blocker: textNote("locked by <@U0OPS> since 14:02 UTC: freeze")}), true), "\n")
 	if !strings.Contains(held, "🔒 locked by <@U0OPS> since 14:02 UTC: freeze") {
 		t.Errorf("the held card does not show the lock:\n%s", held)
 	}
-	free := strings.Join(texts(t, RenderCard(req, deploy.CardInfo{QueuePosition: 1, Blocker: "its turn: it starts in a moment"}), true), "\n")
+	free := strings.Join(texts(t, RenderCard(req, deploy.CardInfo{QueuePosition: 1, Blocker: textNote("its turn: it starts in a moment")}), true), "\n")
 	if strings.Contains(free, "🔒") || strings.Contains(free, "locked") {
 		t.Errorf("the card still shows a lock after it was lifted:\n%s", free)
 	}

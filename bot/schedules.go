@@ -89,12 +89,12 @@ func RenderSchedules(list []*deploy.Schedule, next func(*deploy.Schedule) []depl
 	return newMessage("Scheduled releases", blocks)
 }
 
-// RenderAnnouncement renders a schedule announcement: the domain's text,
-// the next runs, and the buttons its kind calls for, each carrying only the
+// RenderAnnouncement renders a schedule announcement: its note worded by
+// RenderNote, the next runs, and the buttons its kind calls for, each carrying only the
 // schedule id.
 func RenderAnnouncement(a deploy.ScheduleAnnouncement) Message {
 	id := strconv.FormatInt(a.Schedule.ID, 10)
-	blocks := []slack.Block{section("text", safeText(a.Text), "")}
+	blocks := []slack.Block{section("text", safeText(RenderNote(a.Note)), "")}
 	if len(a.NextRuns) > 0 {
 		blocks = append(blocks, contextBlock("runs", "Next runs: "+safeText(deploy.RunsText(a.NextRuns, a.Schedule.TZ))))
 	}
@@ -114,7 +114,7 @@ func RenderAnnouncement(a deploy.ScheduleAnnouncement) Message {
 		blocks = append(blocks, slack.NewActionBlock("schedule-actions", elts...))
 		keep = 1
 	}
-	return newMessage(safeText(a.Text), fitBlocks(blocks, keep, "see `/deploy schedules`"))
+	return newMessage(safeText(RenderNote(a.Note)), fitBlocks(blocks, keep, "see `/deploy schedules`"))
 }
 
 // AnnounceSchedule posts a schedule announcement with its buttons.

@@ -28,7 +28,7 @@ func (f *fakeDeployer) CreateSchedule(ctx context.Context, in deploy.ScheduleInp
 	s = &cp
 	f.smu.Unlock()
 	_, err := f.gw.AnnounceSchedule(ctx, in.Channel, deploy.ScheduleAnnouncement{Kind: deploy.AnnounceApproval, Schedule: *s,
-		Text: fmt.Sprintf(":calendar: <@%s> scheduled %s. It needs 1 approval.", in.User, scheduleTitle(s)), NextRuns: f.NextRuns(s, 3)})
+		Note: deploy.Note{Kind: deploy.NoteText, Text: fmt.Sprintf(":calendar: <@%s> scheduled %s. It needs 1 approval.", in.User, scheduleTitle(s))}, NextRuns: f.NextRuns(s, 3)})
 	return s, err
 }
 
@@ -144,9 +144,9 @@ func TestRenderAnnouncementGolden(t *testing.T) {
 		a    deploy.ScheduleAnnouncement
 	}{
 		{"announce_approval", deploy.ScheduleAnnouncement{Kind: deploy.AnnounceApproval, Schedule: sch, NextRuns: runs,
-			Text: ":calendar: <@U1> scheduled shop-web 1.4.2 → production. It needs 1 approval(s) from <@U2>."}},
+			Note: deploy.Note{Kind: deploy.NoteText, Text: ":calendar: <@U1> scheduled shop-web 1.4.2 → production. It needs 1 approval(s) from <@U2>."}}},
 		{"announce_upcoming", deploy.ScheduleAnnouncement{Kind: deploy.AnnounceUpcoming, Schedule: sch, Run: runs[0],
-			Text: ":hourglass: shop-web 1.4.2 → production runs at 18:00 <!here> <https://evil.example|x>"}},
+			Note: deploy.Note{Kind: deploy.NoteText, Text: ":hourglass: shop-web 1.4.2 → production runs at 18:00 <!here> <https://evil.example|x>"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -109,7 +109,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	gw := newGateway(t, srv, SlackOptions{})
 	srv.ForceRateLimit("chat.postMessage", 2, time.Second)
 	start := time.Now()
-	if _, err := gw.Announce(testCtx(t), "C1", "release train leaves at 18:00"); err != nil {
+	if _, err := gw.Announce(testCtx(t), "C1", deploy.Note{Kind: deploy.NoteText, Text: "release train leaves at 18:00"}); err != nil {
 		t.Fatal(err)
 	}
 	if el := time.Since(start); el < 2*time.Second {
@@ -154,7 +154,7 @@ func TestTransientErrorsRetried(t *testing.T) {
 			hs, n := flakyAPI(t, tc.failures, tc.final)
 			gw := NewSlack(slack.New("xoxb-test", slack.OptionAPIURL(hs.URL+"/api/")), testLogger(t),
 				SlackOptions{Backoff: time.Millisecond, MaxAttempts: 3})
-			_, err := gw.Announce(testCtx(t), "C1", "hello")
+			_, err := gw.Announce(testCtx(t), "C1", deploy.Note{Kind: deploy.NoteText, Text: "hello"})
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Errorf("err = %v, want %q", err, tc.wantErr)
 			}
@@ -212,7 +212,7 @@ func TestThreadOverflowGoesToFile(t *testing.T) {
 	}
 	req.Message = ref
 	long := strings.Repeat("fatal: [web2]: FAILED! <&> ", 400)
-	if err := gw.Thread(ctx, req, long); err != nil {
+	if err := gw.Thread(ctx, req, deploy.Note{Kind: deploy.NoteText, Text: long}); err != nil {
 		t.Fatal(err)
 	}
 	th := srv.Thread("C1", ref.TS)
@@ -223,7 +223,7 @@ func TestThreadOverflowGoesToFile(t *testing.T) {
 	if len(ups) != 1 {
 		t.Fatalf("uploads = %+v", ups)
 	}
-	if err := gw.Thread(ctx, &deploy.Request{ID: 999}, "x"); err == nil {
+	if err := gw.Thread(ctx, &deploy.Request{ID: 999}, deploy.Note{Kind: deploy.NoteText, Text: "x"}); err == nil {
 		t.Error("thread of a request without a card: no error")
 	}
 	var se slack.SlackErrorResponse
@@ -263,7 +263,7 @@ func TestConcurrentReleasesOneChannelNo429(t *testing.T) {
 				r.Progress = deploy.Progress{Task: fmt.Sprintf("task %d", u)}
 				_, _ = gw.Card(ctx, &r, deploy.CardInfo{})
 			}
-			if err := gw.Thread(ctx, req, fmt.Sprintf("#%d: play started", req.ID)); err != nil {
+			if err := gw.Thread(ctx, req, deploy.Note{Kind: deploy.NoteText, Text: fmt.Sprintf("#%d: play started", req.ID)}); err != nil {
 				t.Error(err)
 			}
 			req.Status, req.Outcome = deploy.StatusSucceeded, fmt.Sprintf("release %d done", req.ID)
@@ -401,7 +401,7 @@ func TestCardUpdateTakesNoSpareTurn(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	// Turn 3 is the last of the burst: the note must not wait an hour.
-	if err := gw.Thread(ctx, req, "the outcome"); err != nil {
+	if err := gw.Thread(ctx, req, deploy.Note{Kind: deploy.NoteText, Text: "the outcome"}); err != nil {
 		t.Fatalf("the note after the final card: %v", err)
 	}
 }

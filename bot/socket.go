@@ -16,7 +16,6 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/deploybot/deploybot/config"
-	"github.com/deploybot/deploybot/deploy"
 )
 
 // Config tunes the adapter. Zero values take the defaults.
@@ -112,7 +111,7 @@ type Bot struct {
 	ack    acker
 	d      Deployer
 	gw     *Slack
-	dedupe deploy.DedupeStore
+	dedupe DedupeStore
 	conf   atomic.Pointer[config.Config]
 	log    zerolog.Logger
 	now    func() time.Time
@@ -131,6 +130,14 @@ type Bot struct {
 	connects, envelopes, duplicates, busy, ackErrors, panics atomic.Int64
 }
 
+// DedupeStore remembers Slack envelope and action ids already handled, so
+// that a redelivery or a double click is applied once. storage.DB
+// implements it.
+type DedupeStore interface {
+	// FirstSeen records key and reports whether it had not been seen before.
+	FirstSeen(ctx context.Context, key string, at time.Time) (bool, error)
+}
+
 // job is work to do after an ack. key, when set, is checked against the
 // dedupe store first: a key seen before means a redelivery or a repeated
 // click, and the work is skipped.
@@ -144,7 +151,7 @@ type job struct {
 // and the app-level token (slack.OptionAppLevelToken); gw is the gateway
 // all replies go through; dedupe remembers envelopes already handled. New
 // does no I/O.
-func New(cfg Config, api *slack.Client, d Deployer, gw *Slack, dedupe deploy.DedupeStore, conf *config.Config, log zerolog.Logger) *Bot {
+func New(cfg Config, api *slack.Client, d Deployer, gw *Slack, dedupe DedupeStore, conf *config.Config, log zerolog.Logger) *Bot {
 	cfg.defaults()
 	b := &Bot{
 		cfg:    cfg,

@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -42,11 +41,8 @@ func (s *requests) Approve(ctx context.Context, id int64, user string) (*Request
 	// The last needed approval queues the request in the same transaction,
 	// and the note in the thread is owed in it too (see Change.Owed).
 	owed := func(r *Request) []Owed {
-		note := fmt.Sprintf(":heavy_check_mark: Approved by <@%s>", user)
-		if missing := pol.missing(distinctApprovers(r) - stale); missing > 0 {
-			note += fmt.Sprintf("; %s more needed", countOf(missing, "approval"))
-		}
-		return []Owed{{Kind: OwedThread, Text: note}}
+		note := Note{Kind: NoteApproved, User: user, Count: max(pol.missing(distinctApprovers(r)-stale), 0)}
+		return []Owed{{Kind: OwedThread, Note: note}}
 	}
 	req, err = s.store.AddApproval(ctx, id, Approval{User: user, At: now, PlanHash: req.PlanHash, Needed: max(pol.MinApprovals, 1) + stale, Owed: owed})
 	if err != nil {
@@ -170,8 +166,7 @@ func (s *requests) expirePending(ctx context.Context) error {
 		}
 		missing := s.approvalsMissing(ctx, r, env.Approval)
 		s.audit(ctx, r, "", "reminded", fmt.Sprintf("expires at %s", r.ExpiresAt.UTC().Format(time.RFC3339)))
-		s.thread(ctx, r, fmt.Sprintf(":alarm_clock: #%d still needs %s and expires at %s. Approvers: %s.",
-			r.ID, countOf(missing, "approval"), s.clockText(r.ExpiresAt), strings.Join(mentions(env.Approval.Approvers), ", ")))
+		s.thread(ctx, r, Note{Kind: NoteReminder, Request: r.ID, Count: missing, At: s.clockText(r.ExpiresAt), Users: env.Approval.Approvers})
 	}
 	return nil
 }

@@ -53,13 +53,13 @@ func (s *requests) Cancel(ctx context.Context, id int64, user string) (*Request,
 			return nil, Errorf(ECONFLICT, "#%d had already finished in AWX when your cancel reached it, so nothing was stopped. Its card shows how it ended.", id)
 		} else if err != nil {
 			s.reqLog(r).Error().Err(err).Msg("cancel job")
-			s.thread(ctx, r, fmt.Sprintf(":warning: <@%s> asked to cancel, but AWX did not accept the cancel: %s", user, launchReason(err)))
+			s.thread(ctx, r, Note{Kind: NoteCancelRefused, User: user, Reason: launchReason(err)})
 			break
 		}
 		s.reqLog(r).Info().Str("slack_user", user).Msg("job cancel sent")
-		s.thread(ctx, r, fmt.Sprintf(":octagonal_sign: <@%s> canceled it; AWX is stopping the job.", user))
+		s.thread(ctx, r, Note{Kind: NoteCanceling, User: user})
 	case StatusLaunching:
-		s.thread(ctx, r, fmt.Sprintf(":octagonal_sign: <@%s> asked to cancel; the job is being launched and will be canceled as soon as AWX confirms it.", user))
+		s.thread(ctx, r, Note{Kind: NoteCancelWhileLaunching, User: user})
 	}
 	s.runs.show(ctx, r)
 	return r, nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/deploy"
 )
 
@@ -145,8 +146,8 @@ func TestCheckSummaryOnApprovalCard(t *testing.T) {
 			h.clock.Advance(tt.advance)
 			req := h.deploy(alice, "shop-web", "production", tt.version)
 			card, _ := h.notifier.LastCard(req.ID)
-			if tt.want == "" && card.Info.CheckSummary != "" || !strings.HasPrefix(card.Info.CheckSummary, tt.want) {
-				t.Errorf("check summary = %q, want %q", card.Info.CheckSummary, tt.want)
+			if tt.want == "" && bot.RenderNote(card.Info.CheckSummary) != "" || !strings.HasPrefix(bot.RenderNote(card.Info.CheckSummary), tt.want) {
+				t.Errorf("check summary = %q, want %q", bot.RenderNote(card.Info.CheckSummary), tt.want)
 			}
 		})
 	}

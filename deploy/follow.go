@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -140,7 +139,7 @@ func (s *runs) followJob(ctx context.Context, r *Request) {
 		}
 		wait = s.PollInterval
 		for _, note := range upd.Notes {
-			s.thread(ctx, f.snapshot(), ":information_source: "+note)
+			s.thread(ctx, f.snapshot(), Note{Kind: NoteRunner, Text: note})
 		}
 		changed := f.apply(upd)
 		if upd.Cursor != "" && upd.Cursor != f.cursor || changed {
@@ -210,7 +209,7 @@ func (f *follower) apply(upd Update) bool {
 			// name is worth one milestone.
 			if ev.Play != "" && ev.Play != f.p.Play {
 				f.p.Play = ev.Play
-				f.milestone(":arrow_forward: Play: " + Literal(ev.Play))
+				f.milestone(Note{Kind: NotePlay, Title: ev.Play})
 			}
 		case "task_start":
 			f.p.Task = ev.Task
@@ -246,7 +245,7 @@ func (f *follower) apply(upd Update) bool {
 			f.p.Hosts[ev.Host] = hp
 			if f.p.Failure == nil {
 				f.p.Failure = &Failure{Host: ev.Host, Task: ev.Task, Message: ev.Message}
-				f.milestone(fmt.Sprintf(":x: %s %s at task %s: %s", Literal(ev.Host), hp.State, Literal(strconv.Quote(ev.Task)), Literal(oneLine(ev.Message, 200))))
+				f.milestone(Note{Kind: NoteHostFailed, Host: ev.Host, State: hp.State, Task: ev.Task, Reason: oneLine(ev.Message, 200)})
 			}
 		case "stats":
 			f.hostsDone(nil)
@@ -293,11 +292,11 @@ func (f *follower) hostsDone(only map[string]bool) {
 			hp.State = "changed"
 		}
 		f.p.Hosts[h] = hp
-		f.milestone(":white_check_mark: " + Literal(h) + " done")
+		f.milestone(Note{Kind: NoteHostDone, Host: h})
 	}
 }
 
-func (f *follower) milestone(text string) { f.p.Milestones = append(f.p.Milestones, text) }
+func (f *follower) milestone(n Note) { f.p.Milestones = append(f.p.Milestones, n) }
 
 // flush posts pending milestones, at most one post per ThreadEvery unless
 // force is set, and saves that they were posted.
@@ -309,7 +308,7 @@ func (f *follower) flush(ctx context.Context, force bool) {
 	if !force && !f.lastPost.IsZero() && now.Sub(f.lastPost) < f.s.ThreadEvery {
 		return
 	}
-	f.s.thread(ctx, f.req, strings.Join(f.p.Milestones, "\n"))
+	f.s.thread(ctx, f.req, Note{Kind: NoteMilestones, Lines: f.p.Milestones})
 	f.p.Milestones = nil
 	f.lastPost = now
 	if err := f.s.store.SetProgress(ctx, f.req.ID, f.cursor, f.p); err != nil {
@@ -344,21 +343,14 @@ func (s *runs) finish(ctx context.Context, f *follower, upd Update) {
 	if to == StatusFailed && f.p.Failure == nil && upd.Explanation != "" {
 		outcome += ": " + Literal(oneLine(upd.Explanation, 200))
 	}
-	icon := ":white_check_mark:"
-	switch to {
-	case StatusFailed:
-		icon = ":x:"
-	case StatusCanceled:
-		icon = ":no_entry_sign:"
-	}
 	// What Slack is owed is recorded with the final status, in one
 	// transaction, and delivered from the store: a crash after the commit
 	// cannot leave the card running or the digest and log unposted.
 	var owed []Owed
 	if len(f.p.Milestones) > 0 {
-		owed = append(owed, Owed{Kind: OwedThread, Text: strings.Join(f.p.Milestones, "\n")})
+		owed = append(owed, Owed{Kind: OwedThread, Note: Note{Kind: NoteMilestones, Lines: f.p.Milestones}})
 	}
-	owed = append(owed, Owed{Kind: OwedCard}, Owed{Kind: OwedThread, Text: icon + " " + outcome})
+	owed = append(owed, Owed{Kind: OwedCard}, Owed{Kind: OwedThread, Note: Note{Kind: NoteEnded, Status: to, Text: outcome}})
 	if to == StatusFailed {
 		// The output goes to a file on disk, not memory: it may be large.
 		var tail string
@@ -370,7 +362,7 @@ func (s *runs) finish(ctx context.Context, f *follower, upd Update) {
 			}
 			_ = out.Close()
 		}
-		owed = append(owed, Owed{Kind: OwedThread, Text: s.digest(r, f.p, upd.Explanation, tail)})
+		owed = append(owed, Owed{Kind: OwedThread, Note: s.digest(r, f.p, upd.Explanation, tail)})
 	}
 	owed = append(owed, Owed{Kind: OwedUpload})
 	if err := s.store.SetProgress(ctx, r.ID, f.cursor, f.p); err != nil {
@@ -404,20 +396,15 @@ func (s *runs) finish(ctx context.Context, f *follower, upd Update) {
 	}
 }
 
-// digest is the failure summary posted in the thread.
-func (s *runs) digest(r *Request, p Progress, explanation, output string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*Failure digest for #%d*\n", r.ID)
+// digest is the failure summary posted in the thread: the first failure
+// (its message cut to 500 characters), AWX's explanation (cut to 300) and
+// the last DigestLines lines of output.
+func (s *runs) digest(r *Request, p Progress, explanation, output string) Note {
+	n := Note{Kind: NoteDigest, Request: r.ID, Reason: oneLine(explanation, 300), Text: lastLines(output, s.DigestLines)}
 	if f := p.Failure; f != nil {
-		fmt.Fprintf(&b, "• Host: `%s`\n• Task: %s\n• Message: %s\n", Literal(f.Host), Literal(f.Task), Literal(oneLine(f.Message, 500)))
+		n.Failure = &Failure{Host: f.Host, Task: f.Task, Message: oneLine(f.Message, 500)}
 	}
-	if explanation != "" {
-		fmt.Fprintf(&b, "• AWX: %s\n", Literal(oneLine(explanation, 300)))
-	}
-	if tail := lastLines(output, s.DigestLines); tail != "" {
-		fmt.Fprintf(&b, "Last %d lines of output:\n```\n%s\n```", strings.Count(tail, "\n")+1, Literal(strings.ReplaceAll(tail, "```", "'''")))
-	}
-	return strings.TrimRight(b.String(), "\n")
+	return n
 }
 
 // logName is the file name of a request's uploaded output.
@@ -492,15 +479,15 @@ func checkOutcome(p Progress) string {
 
 // checkSummary finds a recent dry run of the same plan as req and
 // summarises it for req's approval card.
-func (s *runs) checkSummary(ctx context.Context, req *Request) string {
+func (s *runs) checkSummary(ctx context.Context, req *Request) Note {
 	if req.Check {
-		return ""
+		return Note{}
 	}
 	done, err := s.store.Requests(ctx, RequestFilter{App: req.App, Env: req.Env,
 		Statuses: []Status{StatusSucceeded, StatusFailed}, Limit: 50})
 	if err != nil {
 		s.reqLog(req).Warn().Err(err).Msg("find dry runs")
-		return ""
+		return Note{}
 	}
 	want := req.Plan
 	want.Check = false
@@ -515,7 +502,7 @@ func (s *runs) checkSummary(ctx context.Context, req *Request) string {
 		if p.Hash() != hash {
 			continue
 		}
-		return fmt.Sprintf("Dry run #%d by <@%s>, %s ago: %s", r.ID, r.RequestedBy, durationText(now.Sub(r.FinishedAt)), r.Outcome)
+		return Note{Kind: NoteCheckSummary, Request: r.ID, User: r.RequestedBy, Detail: durationText(now.Sub(r.FinishedAt)), Text: r.Outcome}
 	}
-	return ""
+	return Note{}
 }

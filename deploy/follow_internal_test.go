@@ -42,9 +42,9 @@ func TestHostsDoneBySerialBatch(t *testing.T) {
 			t.Fatalf("after %s: done = %v, want %v", st.name, got, st.want)
 		}
 	}
-	want := []string{":arrow_forward: Play: Prepare", ":arrow_forward: Play: Roll", ":white_check_mark: web1 done",
-		":white_check_mark: web2 done", ":arrow_forward: Play: Tidy", ":white_check_mark: web3 done"}
+	want := []Note{{Kind: NotePlay, Title: "Prepare"}, {Kind: NotePlay, Title: "Roll"}, {Kind: NoteHostDone, Host: "web1"},
+		{Kind: NoteHostDone, Host: "web2"}, {Kind: NotePlay, Title: "Tidy"}, {Kind: NoteHostDone, Host: "web3"}}
 	if !reflect.DeepEqual(f.p.Milestones, want) {
-		t.Errorf("milestones = %q\nwant %q", f.p.Milestones, want)
+		t.Errorf("milestones = %+v\nwant %+v", f.p.Milestones, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/deploy"
 )
 
@@ -22,8 +23,8 @@ func TestUserTextInertInDomainText(t *testing.T) {
 	want := "locked by <@" + dev + "> since 09:00 UTC: &lt;!subteam^S0LEADS|@leads&gt; &lt;!channel&gt; &lt;@U0EVIL&gt; &lt;https://evil.example|notes&gt; &amp; co"
 	req := h.deploy(dev, "shop-web", "staging", "1.0.1")
 	card, _ := h.notifier.LastCard(req.ID)
-	if card.Info.Blocker != want {
-		t.Errorf("blocker = %q\nwant      %q", card.Info.Blocker, want)
+	if bot.RenderNote(card.Info.Blocker) != want {
+		t.Errorf("blocker = %q\nwant      %q", bot.RenderNote(card.Info.Blocker), want)
 	}
 	_, err := h.svc.Lock(ctx, alice, "shop-web", "staging", "mine")
 	var de *deploy.Error

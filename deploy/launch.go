@@ -37,11 +37,11 @@ func (s *runs) launch(ctx context.Context, req *Request) {
 	cancel()
 	switch {
 	case err == nil:
-		s.markRunning(ctx, req, ref, "")
+		s.markRunning(ctx, req, ref, Note{})
 	case errors.Is(err, ErrOutcomeUnknown):
 		log.Warn().Err(err).Msg("launch outcome unknown; reconciling with AWX")
 		s.audit(ctx, req, "", "launch_unknown", "launch outcome unknown; reconciling with AWX")
-		s.thread(ctx, req, ":warning: I could not tell whether AWX started the job. I am asking AWX before doing anything else; it will not be launched twice.")
+		s.thread(ctx, req, Note{Kind: NoteLaunchUnknown})
 	default:
 		log.Error().Err(err).Msg("launch refused")
 		s.finishEarly(ctx, req, StatusLaunching, StatusFailed, "", "AWX did not start the job: "+launchReason(err))
@@ -115,7 +115,7 @@ func launchReason(err error) string {
 
 // markRunning records the job of a launching request and starts following
 // it; a cancel asked while it was launching is honoured now.
-func (s *runs) markRunning(ctx context.Context, req *Request, ref JobRef, note string) {
+func (s *runs) markRunning(ctx context.Context, req *Request, ref JobRef, note Note) {
 	r, err := s.store.Transition(ctx, req.ID, Change{From: StatusLaunching, To: StatusRunning, At: s.now(), Job: ref})
 	if err != nil {
 		// The job runs but is not recorded: the request stays in
@@ -125,7 +125,7 @@ func (s *runs) markRunning(ctx context.Context, req *Request, ref JobRef, note s
 	}
 	s.reqLog(r).Info().Msg("job launched")
 	s.show(ctx, r)
-	if note != "" {
+	if note.Kind != "" {
 		s.thread(ctx, r, note)
 	}
 	if r.CancelRequested {
@@ -142,7 +142,7 @@ func (s *runs) cancelJob(ctx context.Context, r *Request) {
 		return
 	} else if err != nil {
 		s.reqLog(r).Error().Err(err).Msg("cancel job")
-		s.thread(ctx, r, ":warning: AWX did not accept the cancel: "+launchReason(err))
+		s.thread(ctx, r, Note{Kind: NoteCancelRefused, Reason: launchReason(err)})
 		return
 	}
 	s.reqLog(r).Info().Str("slack_user", r.CanceledBy).Msg("job cancel sent")
@@ -152,17 +152,10 @@ func (s *runs) cancelJob(ctx context.Context, r *Request) {
 // it from → to with outcome, shows the final card, tells the thread, and
 // lets the next queued request start.
 func (s *runs) finishEarly(ctx context.Context, req *Request, from, to Status, actor, outcome string) (*Request, error) {
-	icon := ":x:"
-	switch to {
-	case StatusCanceled, StatusRejected:
-		icon = ":no_entry_sign:"
-	case StatusExpired:
-		icon = ":hourglass:"
-	}
 	// The final card and the note are owed in the same transaction as the
 	// status (see Change.Owed), then delivered.
 	r, err := s.store.Transition(ctx, req.ID, Change{From: from, To: to, At: s.now(), Actor: actor, Outcome: outcome,
-		Owed: []Owed{{Kind: OwedCard}, {Kind: OwedThread, Text: icon + " " + outcome}}})
+		Owed: []Owed{{Kind: OwedCard}, {Kind: OwedThread, Note: Note{Kind: NoteEnded, Status: to, Text: outcome}}}})
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +193,7 @@ func (s *runs) reconcileLaunching(ctx context.Context) error {
 		if found {
 			log.Info().Int64("awx_job_id", ref.ID).Msg("launched job found")
 			s.audit(ctx, r, "", "launch_reconciled", fmt.Sprintf("found AWX job %d", ref.ID))
-			s.markRunning(ctx, r, ref, fmt.Sprintf(":mag: AWX has job %d for this request; following it.", ref.ID))
+			s.markRunning(ctx, r, ref, Note{Kind: NoteJobFound, Job: ref.ID})
 			continue
 		}
 		if s.now().Sub(r.UpdatedAt) < s.LaunchGrace {

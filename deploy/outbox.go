@@ -14,7 +14,7 @@ type OwedKind string
 const (
 	// OwedCard shows the request's card as stored now.
 	OwedCard OwedKind = "card"
-	// OwedThread posts Owed.Text in the request's thread.
+	// OwedThread posts Owed.Note in the request's thread.
 	OwedThread OwedKind = "thread"
 	// OwedUpload uploads the output of the request's job in its thread.
 	OwedUpload OwedKind = "upload"
@@ -26,8 +26,8 @@ const (
 // call does not lose it.
 type Owed struct {
 	Kind OwedKind
-	// Text is the text of an OwedThread post.
-	Text string
+	// Note is what an OwedThread post tells (stored with EncodeNote).
+	Note Note
 }
 
 // OwedItem is an owed item as stored, claimed for delivery.
@@ -136,7 +136,7 @@ func (s *runs) deliverItem(ctx context.Context, it OwedItem) error {
 		}
 		return nil
 	case OwedThread:
-		return s.notifier.Thread(ctx, req, it.Text)
+		return s.notifier.Thread(ctx, req, it.Note)
 	case OwedUpload:
 		if req.Job.Zero() {
 			return nil

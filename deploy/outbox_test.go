@@ -2,11 +2,13 @@ package deploy_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/deploy"
 	"github.com/deploybot/deploybot/deploy/deploytest"
 	"github.com/deploybot/deploybot/storage"
@@ -30,11 +32,11 @@ type refuseThreads struct {
 	marker string
 }
 
-func (n refuseThreads) Thread(ctx context.Context, req *deploy.Request, text string) error {
-	if strings.Contains(text, n.marker) {
+func (n refuseThreads) Thread(ctx context.Context, req *deploy.Request, note deploy.Note) error {
+	if strings.Contains(bot.RenderNote(note), n.marker) {
 		return errors.New("chat.postMessage: internal_error")
 	}
-	return n.Notifier.Thread(ctx, req, text)
+	return n.Notifier.Thread(ctx, req, note)
 }
 
 // TestOutbox_FinalCardAfterCrash: the process dies after the final status
@@ -194,5 +196,45 @@ func TestOutbox_Pruned(t *testing.T) {
 	h.tick()
 	if len(cuts) != start+1 || !cuts[len(cuts)-1].Equal(h.clock.Now().Add(-24*time.Hour)) {
 		t.Fatalf("cuts = %v, want one more at now-24h (%v)", cuts, h.clock.Now().Add(-24*time.Hour))
+	}
+}
+
+// TestOutbox_UpgradeDeliversOldText: thread posts owed by an older
+// deploybot, stored as plain text, are delivered as they were after an
+// upgrade; the ones this version owes are stored as typed notes.
+func TestOutbox_UpgradeDeliversOldText(t *testing.T) {
+	h := newHarness(t)
+	h.runner.Script = deploytest.FailScript("stg-web-02.example.com", "Wait for the health check", "Status code was 503 and not [200]")
+	h.stop()
+	h.wrapStore = func(s deploy.Store) deploy.Store { return diesBeforeSlack{s} }
+	h.start()
+	req := h.deploy(dev, "shop-web", "staging", "1.4.3")
+	h.waitStatus(req.ID, deploy.StatusFailed)
+	h.stop()
+
+	raw, err := sql.Open("sqlite3", h.path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var typed, all int
+	if err := raw.QueryRow(`SELECT COUNT(*), COALESCE(SUM(CASE WHEN body LIKE 'note/1 {%' THEN 1 ELSE 0 END), 0)
+		FROM outbox WHERE request_id = ? AND kind = 'thread'`, req.ID).Scan(&all, &typed); err != nil {
+		t.Fatal(err)
+	}
+	if all == 0 || typed != all {
+		t.Fatalf("%d of %d owed thread posts stored as typed notes, want all", typed, all)
+	}
+	// What an older version stored: the text itself.
+	if _, err := raw.Exec(`UPDATE outbox SET body = 'older text ' || id WHERE request_id = ? AND kind = 'thread'`, req.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	h.wrapStore = nil
+	h.start()
+	h.tick()
+	thread := h.notifier.ThreadText(req.ID)
+	if n := strings.Count(thread, "older text "); n != all {
+		t.Errorf("the thread has %d of the %d older texts:\n%s", n, all, thread)
 	}
 }

@@ -99,13 +99,6 @@ type AuditStore interface {
 	AuditLog(ctx context.Context, requestID int64, limit int) ([]AuditEntry, error)
 }
 
-// DedupeStore remembers Slack envelope and action ids already handled, so
-// that a redelivery or a double click is applied once.
-type DedupeStore interface {
-	// FirstSeen records key and reports whether it had not been seen before.
-	FirstSeen(ctx context.Context, key string, at time.Time) (bool, error)
-}
-
 // OutboxStore keeps what the bot owes Slack (see Change.Owed) until it is
 // delivered.
 type OutboxStore interface {
@@ -130,7 +123,6 @@ type Store interface {
 	LockStore
 	ScheduleStore
 	AuditStore
-	DedupeStore
 	OutboxStore
 	ReplicaStore
 }
@@ -229,16 +221,17 @@ type Notifier interface {
 	// Card posts (when req.Message is empty) or updates the request card
 	// of req and returns where it is.
 	Card(ctx context.Context, req *Request, info CardInfo) (MessageRef, error)
-	// Thread posts text in the card's thread.
-	Thread(ctx context.Context, req *Request, text string) error
+	// Thread posts note in the card's thread, worded by the notifier.
+	Thread(ctx context.Context, req *Request, note Note) error
 	// Upload posts a file in the card's thread. content is read from its
 	// start on every attempt and is not kept after Upload returns, so a
 	// file on disk can be passed without loading it into memory.
 	Upload(ctx context.Context, req *Request, filename, title string, content io.ReadSeeker) error
 	// Ephemeral shows text to one user in a channel.
 	Ephemeral(ctx context.Context, channel, user, text string) error
-	// Announce posts text in a channel (schedule announcements).
-	Announce(ctx context.Context, channel, text string) (MessageRef, error)
+	// Announce posts note in a channel (a request's placeholder, schedule
+	// announcements), worded by the notifier.
+	Announce(ctx context.Context, channel string, note Note) (MessageRef, error)
 }
 
 // CardFlusher is a Notifier whose Card may only queue an update of a posted
@@ -253,9 +246,8 @@ type CardFlusher interface {
 type CardInfo struct {
 	// QueuePosition is the 1-based place of a queued request.
 	QueuePosition int
-	// Blocker says what a queued request waits for, e.g. "#12 (running)"
-	// or "locked by <@U1> since 14:02: hotfix freeze".
-	Blocker string
+	// Blocker says what a queued request waits for (a NoteWait… note).
+	Blocker Note
 	// ApprovalsMissing is how many more approvals a pending request needs.
 	ApprovalsMissing int
 	// Approvers are who may approve (user IDs and @handles).
@@ -263,8 +255,8 @@ type CardInfo struct {
 	// SelfApproval tells whether the requester may approve.
 	SelfApproval bool
 	// CheckSummary is the summary of a dry run of the same plan, shown on
-	// the approval card.
-	CheckSummary string
+	// the approval card (a NoteCheckSummary note; zero when none).
+	CheckSummary Note
 	// Note is one more line, e.g. "Expired at 18:30 without approval".
 	Note string
 	// Location is the time zone the card shows its times in (the

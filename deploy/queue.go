@@ -146,21 +146,21 @@ func (s *runs) refreshQueue(ctx context.Context, app, env string) {
 }
 
 // blocker says what a queued request waits for.
-func (s *runs) blocker(ctx context.Context, req *Request) string {
+func (s *runs) blocker(ctx context.Context, req *Request) Note {
 	if req.Check {
 		// A dry run waits only for the dry run before it.
 		active, err := s.store.Requests(ctx, RequestFilter{App: req.App, Env: req.Env, Statuses: []Status{StatusLaunching, StatusRunning}})
 		if err == nil {
 			for _, a := range active {
 				if a.Check && a.ID != req.ID {
-					return fmt.Sprintf("dry run #%d (%s, by <@%s>): one dry run per environment at a time", a.ID, strings.ToLower(a.Status.Label()), a.RequestedBy)
+					return Note{Kind: NoteWaitDryRun, Request: a.ID, Status: a.Status, User: a.RequestedBy}
 				}
 			}
 		}
-		return "its turn: it starts in a moment"
+		return Note{Kind: NoteWaitTurn}
 	}
 	if l, ok := s.lockOf(ctx, req.App, req.Env); ok {
-		return s.lockText(l)
+		return Note{Kind: NoteWaitLock, User: l.By, At: s.clockText(l.Since), Reason: l.Reason}
 	}
 	active, err := s.store.Requests(ctx, RequestFilter{App: req.App, Env: req.Env, Statuses: []Status{StatusLaunching, StatusRunning}})
 	if err == nil {
@@ -170,14 +170,14 @@ func (s *runs) blocker(ctx context.Context, req *Request) string {
 				if a.Kind == KindRollback {
 					what = "rollback"
 				}
-				return fmt.Sprintf("#%d (%s, %s by <@%s>)", a.ID, strings.ToLower(a.Status.Label()), what, a.RequestedBy)
+				return Note{Kind: NoteWaitRequest, Request: a.ID, Status: a.Status, Title: what, User: a.RequestedBy}
 			}
 		}
 	}
 	if pos, err := s.store.QueuePosition(ctx, req.ID); err == nil && pos <= 1 {
-		return "its turn: it starts in a moment"
+		return Note{Kind: NoteWaitTurn}
 	}
-	return "the requests ahead of it"
+	return Note{Kind: NoteWaitAhead}
 }
 
 // lockOf returns the manual lock on app env, if any.
@@ -193,14 +193,6 @@ func (s *runs) lockOf(ctx context.Context, app, env string) (Lock, bool) {
 		}
 	}
 	return Lock{}, false
-}
-
-func (s *runs) lockText(l Lock) string {
-	t := fmt.Sprintf("locked by <@%s> since %s", l.By, s.clockText(l.Since))
-	if l.Reason != "" {
-		t += ": " + Literal(l.Reason)
-	}
-	return t
 }
 
 // Lock holds app env: queued requests wait until Unlock. A release that

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/config"
 	"github.com/deploybot/deploybot/deploy"
 	"github.com/deploybot/deploybot/deploy/deploytest"
@@ -38,8 +39,8 @@ func TestQueueFIFO(t *testing.T) {
 			t.Fatalf("#%d = %s, want queued", id, r.Status)
 		}
 		card, _ := h.notifier.LastCard(id)
-		if card.Info.QueuePosition != i+1 || !strings.Contains(card.Info.Blocker, fmt.Sprintf("#%d (running, 1.0.1", ids[0])) {
-			t.Errorf("card of #%d: position %d, blocker %q; want position %d behind #%d", id, card.Info.QueuePosition, card.Info.Blocker, i+1, ids[0])
+		if card.Info.QueuePosition != i+1 || !strings.Contains(bot.RenderNote(card.Info.Blocker), fmt.Sprintf("#%d (running, 1.0.1", ids[0])) {
+			t.Errorf("card of #%d: position %d, blocker %q; want position %d behind #%d", id, card.Info.QueuePosition, bot.RenderNote(card.Info.Blocker), i+1, ids[0])
 		}
 	}
 	st, err := h.svc.Status(context.Background(), "shop-web", "staging")
@@ -58,7 +59,7 @@ func TestQueueFIFO(t *testing.T) {
 	h.waitStatus(ids[1], deploy.StatusRunning)
 	waitFor(t, func() bool {
 		card, _ := h.notifier.LastCard(ids[2])
-		return card.Info.QueuePosition == 1 && strings.Contains(card.Info.Blocker, fmt.Sprintf("#%d", ids[1]))
+		return card.Info.QueuePosition == 1 && strings.Contains(bot.RenderNote(card.Info.Blocker), fmt.Sprintf("#%d", ids[1]))
 	}, "#%d to move up to position 1", ids[2])
 
 	h.runner.Release(h.jobOf(ids[1]))
@@ -99,8 +100,8 @@ func TestManualLock(t *testing.T) {
 		t.Fatalf("request under a lock = %s", req.Status)
 	}
 	card, _ := h.notifier.LastCard(req.ID)
-	if card.Info.QueuePosition != 1 || !strings.Contains(card.Info.Blocker, "locked by <@"+dev+"> since 09:00 UTC: hotfix freeze") {
-		t.Errorf("queued card: position %d, blocker %q", card.Info.QueuePosition, card.Info.Blocker)
+	if card.Info.QueuePosition != 1 || !strings.Contains(bot.RenderNote(card.Info.Blocker), "locked by <@"+dev+"> since 09:00 UTC: hotfix freeze") {
+		t.Errorf("queued card: position %d, blocker %q", card.Info.QueuePosition, bot.RenderNote(card.Info.Blocker))
 	}
 	h.tick() // the Run loop does not start a held queue
 	if got := h.request(req.ID).Status; got != deploy.StatusQueued || h.runner.LaunchCount() != 0 {

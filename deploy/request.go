@@ -120,9 +120,10 @@ type Progress struct {
 	// LastCounter is the counter of the last job event applied; events at
 	// or below it are not applied again.
 	LastCounter int64 `json:"last_counter,omitempty"`
-	// Milestones are thread lines not posted yet (posts are coalesced);
-	// kept here so that a restart does not lose them.
-	Milestones []string `json:"milestones,omitempty"`
+	// Milestones are thread notes not posted yet (posts are coalesced);
+	// kept here so that a restart does not lose them. Progress stored
+	// before notes were typed holds them as text (see Note.UnmarshalJSON).
+	Milestones []Note `json:"milestones,omitempty"`
 }
 
 // HostProgress is one host's state in a run.

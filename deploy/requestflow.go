@@ -179,13 +179,13 @@ func (s *requests) submit(ctx context.Context, req *Request, env *Environment) (
 	// is recorded, let alone launched, unless a message could be posted
 	// in the channel first. That message becomes the card once the
 	// request has its id.
-	ref, err := s.notifier.Announce(ctx, req.Channel, placeholderText(req))
+	ref, err := s.notifier.Announce(ctx, req.Channel, placeholderNote(req))
 	if err != nil {
 		return nil, s.cannotPost(req, err)
 	}
 	req.Message = ref
 	if err := s.store.CreateRequest(ctx, req); err != nil {
-		if terr := s.notifier.Thread(context.WithoutCancel(ctx), req, "This request could not be recorded, so nothing will run. Please try again."); terr != nil {
+		if terr := s.notifier.Thread(context.WithoutCancel(ctx), req, Note{Kind: NoteNotRecorded}); terr != nil {
 			s.log.Warn().Err(terr).Msg("note an unrecorded request")
 		}
 		return nil, internal("create request", err)
@@ -238,8 +238,8 @@ func (s *requests) dryRunFree(ctx context.Context, app, env string) error {
 // passing failure.
 var ErrChannelUnavailable = errors.New("cannot post in this conversation")
 
-// placeholderText is the message a request's card replaces.
-func placeholderText(req *Request) string {
+// placeholderNote is the message a request's card replaces.
+func placeholderNote(req *Request) Note {
 	what := fmt.Sprintf("deploy %s %s to %s", req.App, req.Version, req.Env)
 	if req.Kind == KindRollback {
 		what = fmt.Sprintf("roll back %s in %s", req.App, req.Env)
@@ -247,7 +247,7 @@ func placeholderText(req *Request) string {
 	if req.Check {
 		what += " (dry run)"
 	}
-	return fmt.Sprintf("<@%s> asked to %s; preparing the request…", req.RequestedBy, what)
+	return Note{Kind: NotePreparing, User: req.RequestedBy, Title: what}
 }
 
 // cannotPost is the answer to a request whose card could not be posted:

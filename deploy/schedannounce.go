@@ -54,27 +54,27 @@ type ScheduleAnnouncement struct {
 	NextRuns []RunTime
 	// Request is the run's request, when there is one.
 	Request *Request
-	// Text is the announcement as Slack mrkdwn, complete on its own
-	// (without the next runs); the bot shows it and adds the buttons.
-	Text string
+	// Note is what the announcement tells, complete on its own (without
+	// the next runs); the bot words it and adds the buttons.
+	Note Note
 }
 
 // ScheduleNotifier is an optional Notifier capability: announcements with
-// buttons (see the Action… ids). A Notifier without it gets plain
-// Announce text.
+// buttons (see the Action… ids). A Notifier without it gets the note
+// with the next runs (see PlainNote) through Announce.
 type ScheduleNotifier interface {
 	// AnnounceSchedule posts a in channel and returns where it is.
 	AnnounceSchedule(ctx context.Context, channel string, a ScheduleAnnouncement) (MessageRef, error)
 }
 
-// PlainText is the announcement as text only, next runs included: what a
-// Notifier without ScheduleNotifier posts.
-func (a ScheduleAnnouncement) PlainText() string {
-	t := a.Text
+// PlainNote is the announcement as a note only, next runs included: what
+// a Notifier without ScheduleNotifier posts.
+func (a ScheduleAnnouncement) PlainNote() Note {
+	n := a.Note
 	if len(a.NextRuns) > 0 {
-		t += "\nNext runs: " + RunsText(a.NextRuns, a.Schedule.TZ)
+		n.NextRuns, n.TZ = a.NextRuns, a.Schedule.TZ
 	}
-	return t
+	return n
 }
 
 // RunsText lists runs in zone tz and in UTC, with their notes.
@@ -113,23 +113,11 @@ func (s *schedules) announce(ctx context.Context, a ScheduleAnnouncement) {
 	if sn, ok := s.notifier.(ScheduleNotifier); ok {
 		_, err = sn.AnnounceSchedule(ctx, ch, a)
 	} else {
-		_, err = s.notifier.Announce(ctx, ch, a.PlainText())
+		_, err = s.notifier.Announce(ctx, ch, a.PlainNote())
 	}
 	if err != nil {
 		s.log.Warn().Err(err).Int64("schedule_id", a.Schedule.ID).Str("kind", string(a.Kind)).Msg("announce schedule")
 	}
-}
-
-// cardLink links to a request's card: a Slack archive link where the card
-// is known, otherwise "#12 in #channel".
-func cardLink(r *Request) string {
-	if r.Message.Channel != "" && r.Message.TS != "" {
-		return fmt.Sprintf("<https://slack.com/archives/%s/p%s|#%d>", r.Message.Channel, strings.Replace(r.Message.TS, ".", "", 1), r.ID)
-	}
-	if r.Channel != "" {
-		return fmt.Sprintf("#%d in <#%s>", r.ID, r.Channel)
-	}
-	return fmt.Sprintf("#%d", r.ID)
 }
 
 // announcementKey names one announced upcoming run.

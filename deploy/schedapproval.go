@@ -68,15 +68,12 @@ func (s *schedules) ApproveSchedule(ctx context.Context, id int64, user string) 
 	s.auditSchedule(ctx, upd, user, "schedule_approved", fmt.Sprintf("plan %s; %d more needed", upd.PlanHash, max(missing, 0)))
 	s.log.Info().Int64("schedule_id", id).Str("slack_user", user).Int("missing", max(missing, 0)).Msg("schedule approved")
 	s.scheduleChanged(upd)
-	text := fmt.Sprintf(":heavy_check_mark: <@%s> approved schedule %s.", user, s.scheduleTitle(upd))
 	kind := AnnounceChanged
 	if missing > 0 {
 		kind = AnnounceApproval
-		text += fmt.Sprintf(" It needs %s more.", countOf(missing, "approval"))
-	} else {
-		text += " It is active."
 	}
-	s.announce(ctx, ScheduleAnnouncement{Kind: kind, Schedule: *upd, Text: text, NextRuns: s.NextRuns(upd, 3)})
+	s.announce(ctx, ScheduleAnnouncement{Kind: kind, Schedule: *upd, NextRuns: s.NextRuns(upd, 3),
+		Note: Note{Kind: NoteScheduleApproved, User: user, Schedule: upd.ID, Title: s.scheduleTitle(upd), Count: max(missing, 0)}})
 	return upd, nil
 }
 
@@ -117,11 +114,8 @@ func (s *schedules) RejectSchedule(ctx context.Context, id int64, user, reason s
 	reason = oneLine(reason, 300)
 	s.auditSchedule(ctx, upd, user, "schedule_rejected", reason)
 	s.scheduleChanged(upd)
-	text := fmt.Sprintf(":no_entry_sign: <@%s> rejected schedule %s.", user, s.scheduleTitle(upd))
-	if reason != "" {
-		text += " Reason: " + Literal(reason)
-	}
-	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: *upd, Text: text})
+	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: *upd,
+		Note: Note{Kind: NoteScheduleRejected, User: user, Schedule: upd.ID, Title: s.scheduleTitle(upd), Reason: reason}})
 	return upd, nil
 }
 

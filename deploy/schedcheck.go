@@ -87,8 +87,8 @@ func (s *schedules) deferRun(ctx context.Context, sch *Schedule, run RunTime, er
 	s.sched.mu.Unlock()
 	s.auditSchedule(ctx, sch, "", "schedule_run_deferred", d.key()+" "+ErrorMessage(err))
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceNotStarted, Schedule: *sch, Run: run,
-		Text: fmt.Sprintf(":warning: The run of %s at %s did not start: %s I will try again until %s; if I still cannot check by then, the run is skipped.",
-			s.scheduleTitle(sch), runText(run.At, sch.TZ), ErrorMessage(err), runText(d.Since.Add(s.RunGrace), sch.TZ))})
+		Note: Note{Kind: NoteRunDeferred, Schedule: sch.ID, Title: s.scheduleTitle(sch), At: runText(run.At, sch.TZ),
+			Reason: ErrorMessage(err), Until: runText(d.Since.Add(s.RunGrace), sch.TZ)}})
 }
 
 // endDeferred forgets a deferred run and records how it ended.
@@ -155,7 +155,7 @@ func (s *schedules) retryRun(ctx context.Context, d deferredRun, now time.Time) 
 		s.endDeferred(ctx, sch, d, "skipped: "+skip)
 		s.auditSchedule(ctx, sch, "", "schedule_run_skipped", d.At.UTC().Format(time.RFC3339)+": "+skip)
 		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceNotStarted, Schedule: *sch, Run: run,
-			Text: fmt.Sprintf(":fast_forward: The run of %s at %s was skipped: %s. Nothing ran.", s.scheduleTitle(sch), runText(d.At, sch.TZ), skip)})
+			Note: Note{Kind: NoteRunSkipped, Schedule: sch.ID, Title: s.scheduleTitle(sch), At: runText(d.At, sch.TZ), Reason: skip}})
 		return
 	}
 	req, err := s.startRun(ctx, sch, run)

@@ -92,7 +92,7 @@ func (s *schedules) trigger(ctx context.Context, id int64, scheduledFor time.Tim
 	if skip {
 		s.auditSchedule(ctx, upd, "", "schedule_run_skipped", scheduledFor.UTC().Format(time.RFC3339))
 		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceNotStarted, Schedule: *upd, Run: run,
-			Text: fmt.Sprintf(":fast_forward: The run of %s at %s was skipped, as asked.", s.scheduleTitle(upd), runText(scheduledFor, upd.TZ))})
+			Note: Note{Kind: NoteRunSkipped, Schedule: upd.ID, Title: s.scheduleTitle(upd), At: runText(scheduledFor, upd.TZ)}})
 		return nil, nil
 	}
 	req, err := s.startRun(ctx, upd, run)
@@ -117,7 +117,7 @@ func (s *schedules) startRun(ctx context.Context, sch *Schedule, run RunTime) (*
 		log.Warn().Err(err).Msg("scheduled run not started")
 		s.auditSchedule(ctx, sch, "", "schedule_run_failed", ErrorMessage(err))
 		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceNotStarted, Schedule: *sch, Run: run,
-			Text: fmt.Sprintf(":x: The run of %s at %s did not start: %s", s.scheduleTitle(sch), runText(run.At, sch.TZ), ErrorMessage(err))})
+			Note: Note{Kind: NoteRunNotStarted, Schedule: sch.ID, Title: s.scheduleTitle(sch), At: runText(run.At, sch.TZ), Reason: ErrorMessage(err)}})
 		return nil, err
 	}
 	req, err = s.startScheduled(ctx, req, why)
@@ -207,10 +207,8 @@ func (s *schedules) startScheduled(ctx context.Context, req *Request, why string
 		return nil, internal("create scheduled request", err)
 	}
 	s.runs.show(ctx, req)
-	if why != "" {
-		s.thread(ctx, req, fmt.Sprintf(":calendar: Started by schedule S%d. It needs approval because %s.", req.ScheduleID, why))
-	} else {
-		s.thread(ctx, req, fmt.Sprintf(":calendar: Started by schedule S%d.", req.ScheduleID))
+	s.thread(ctx, req, Note{Kind: NoteScheduleStart, Schedule: req.ScheduleID, Reason: why})
+	if why == "" {
 		s.runs.startNext(ctx, req.App, req.Env)
 	}
 	return s.requests.reload(ctx, req), nil
@@ -218,21 +216,17 @@ func (s *schedules) startScheduled(ctx context.Context, req *Request, why string
 
 // announceStart announces a run's request as it stands after the start.
 func (s *schedules) announceStart(ctx context.Context, sch *Schedule, run RunTime, req *Request, why string) {
-	link := cardLink(req)
-	var text string
+	note := Note{Kind: NoteRunStarted, Schedule: sch.ID, Title: s.scheduleTitle(sch), At: runText(run.At, sch.TZ),
+		Request: req.ID, Channel: req.Channel, Card: req.Message, Status: req.Status}
 	switch req.Status {
 	case StatusPendingApproval:
-		text = fmt.Sprintf(":raised_hand: The run of %s at %s waits for approval because %s: see %s.", s.scheduleTitle(sch), runText(run.At, sch.TZ), why, link)
+		note.Reason = why
 	case StatusQueued:
-		text = fmt.Sprintf(":hourglass_flowing_sand: The run of %s at %s is queued: the environment is busy (%s). It starts when it is free: see %s.",
-			s.scheduleTitle(sch), runText(run.At, sch.TZ), s.runs.blocker(ctx, req), link)
-	default:
-		text = fmt.Sprintf(":rocket: The run of %s at %s started: see %s.", s.scheduleTitle(sch), runText(run.At, sch.TZ), link)
+		wait := s.runs.blocker(ctx, req)
+		note.Wait = &wait
 	}
-	if !run.At.IsZero() && s.now().Sub(run.At) > 2*time.Minute {
-		text += " (catch-up of a run missed while deploybot was down)"
-	}
-	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceStarted, Schedule: *sch, Run: run, Request: req, Text: text})
+	note.CatchUp = !run.At.IsZero() && s.now().Sub(run.At) > 2*time.Minute
+	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceStarted, Schedule: *sch, Run: run, Request: req, Note: note})
 }
 
 // ScheduleTick does the periodic work of schedules: it retries the runs
@@ -271,11 +265,9 @@ func (s *schedules) ScheduleTick(ctx context.Context) {
 			continue
 		}
 		s.auditSchedule(ctx, sch, "", "schedule_upcoming", key)
-		text := fmt.Sprintf(":alarm_clock: %s starts in %s, at %s.", s.scheduleTitle(sch), durationText(runs[0].At.Sub(now).Round(time.Minute)), runText(runs[0].At, sch.TZ))
-		if runs[0].Note != "" {
-			text += " Note: " + runs[0].Note + "."
-		}
-		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceUpcoming, Schedule: *sch, Run: runs[0], Text: text})
+		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceUpcoming, Schedule: *sch, Run: runs[0],
+			Note: Note{Kind: NoteRunUpcoming, Schedule: sch.ID, Title: s.scheduleTitle(sch), Detail: durationText(runs[0].At.Sub(now).Round(time.Minute)),
+				At: runText(runs[0].At, sch.TZ), Text: runs[0].Note}})
 	}
 	s.announceResults(ctx, now)
 }
@@ -307,15 +299,9 @@ func (s *schedules) announceResults(ctx context.Context, now time.Time) {
 		}
 		s.audit(ctx, r, "", "schedule_result_announced", string(r.Status))
 		s.setResult(r.ID)
-		icon := map[Status]string{StatusSucceeded: ":white_check_mark:", StatusFailed: ":x:"}[r.Status]
-		if icon == "" {
-			icon = ":no_entry_sign:"
-		}
-		text := fmt.Sprintf("%s The run of %s ended: %s. %s", icon, s.scheduleTitle(sch), strings.ToLower(r.Status.Label()), cardLink(r))
-		if r.Outcome != "" {
-			text += " — " + oneLine(r.Outcome, 300)
-		}
-		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceFinished, Schedule: *sch, Request: r, Text: text})
+		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceFinished, Schedule: *sch, Request: r,
+			Note: Note{Kind: NoteRunEnded, Schedule: sch.ID, Title: s.scheduleTitle(sch), Status: r.Status,
+				Request: r.ID, Channel: r.Channel, Card: r.Message, Text: oneLine(r.Outcome, 300)}})
 	}
 }
 
@@ -415,24 +401,14 @@ func (s *schedules) RecoverSchedules(ctx context.Context) {
 // missed announces and records the missed runs of sch and, with run_once,
 // starts one catch-up run.
 func (s *schedules) missed(ctx context.Context, sch *Schedule, runs []RunTime, n int, last RunTime) {
-	var b strings.Builder
-	fmt.Fprintf(&b, ":warning: %s missed %s while deploybot was down: %s", s.scheduleTitle(sch), countOf(n, "run"), RunsText(runs, sch.TZ))
-	if n > len(runs) {
-		fmt.Fprintf(&b, " and %d more", n-len(runs))
-	}
-	b.WriteString(".")
 	catchUp := sch.MissedRuns == MissedRunOnce
-	if catchUp {
-		b.WriteString(" Its missed-run policy is run_once: one catch-up run starts now.")
-	} else {
-		b.WriteString(" Its missed-run policy is skip: they do not run; the next run is as planned.")
-	}
 	// Said by the process whose compare-and-set records the runs: when
 	// several replicas start at once, each finds the same missed runs.
 	say := func(sch *Schedule) {
 		s.auditSchedule(ctx, sch, "", "schedule_missed", fmt.Sprintf("%s, last %s", countOf(n, "run"), last.At.UTC().Format(time.RFC3339)))
 		s.log.Warn().Int64("schedule_id", sch.ID).Int("missed", n).Bool("catch_up", catchUp).Msg("missed scheduled runs")
-		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceMissed, Schedule: *sch, Run: last, Text: b.String()})
+		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceMissed, Schedule: *sch, Run: last,
+			Note: Note{Kind: NoteRunsMissed, Schedule: sch.ID, Title: s.scheduleTitle(sch), Count: n, Runs: runs, TZ: sch.TZ, CatchUp: catchUp}})
 	}
 	if catchUp {
 		if _, err := s.trigger(ctx, sch.ID, last.At, say); err != nil {

@@ -157,16 +157,12 @@ func (s *schedules) CreateSchedule(ctx context.Context, in ScheduleInput) (*Sche
 	s.log.Info().Int64("schedule_id", sch.ID).Str("app", sch.App).Str("env", sch.Env).Str("slack_user", in.User).
 		Str("spec", sch.Spec).Str("tz", tz).Str("status", string(sch.Status)).Msg("schedule created")
 	s.scheduleChanged(sch)
-	kind, text := AnnounceCreated, fmt.Sprintf(":calendar: <@%s> scheduled %s.", in.User, s.scheduleTitle(sch))
+	kind, note := AnnounceCreated, Note{Kind: NoteScheduleCreated, User: in.User, Schedule: sch.ID, Title: s.scheduleTitle(sch), Text: sch.Note}
 	if sch.Status == SchedulePendingApproval {
 		kind = AnnounceApproval
-		text = fmt.Sprintf(":calendar: <@%s> scheduled %s. It needs %s from %s before it runs. Approving it approves plan `%s`; a run whose plan differs asks again.",
-			in.User, s.scheduleTitle(sch), countOf(max(env.Approval.MinApprovals, 1), "approval"), strings.Join(mentions(env.Approval.Approvers), ", "), ShortHash(sch.PlanHash))
+		note.Kind, note.Count, note.Users, note.Detail = NoteScheduleNeedsApproval, max(env.Approval.MinApprovals, 1), env.Approval.Approvers, ShortHash(sch.PlanHash)
 	}
-	if sch.Note != "" {
-		text += " " + sch.Note
-	}
-	s.announce(ctx, ScheduleAnnouncement{Kind: kind, Schedule: *sch, Text: text, NextRuns: s.NextRuns(sch, 3)})
+	s.announce(ctx, ScheduleAnnouncement{Kind: kind, Schedule: *sch, Note: note, NextRuns: s.NextRuns(sch, 3)})
 	return sch, nil
 }
 
@@ -364,7 +360,7 @@ func (s *schedules) Unschedule(ctx context.Context, id int64, user string) (*Sch
 		return nil, err
 	}
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: *sch,
-		Text: fmt.Sprintf(":wastebasket: <@%s> deleted schedule %s.", user, s.scheduleTitle(sch))})
+		Note: Note{Kind: NoteScheduleDeleted, User: user, Schedule: sch.ID, Title: s.scheduleTitle(sch)}})
 	return sch, nil
 }
 
@@ -379,7 +375,7 @@ func (s *schedules) PauseSchedule(ctx context.Context, id int64, user string) (*
 		return nil, err
 	}
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: *sch,
-		Text: fmt.Sprintf(":double_vertical_bar: <@%s> paused schedule %s. `/deploy resume S%d` resumes it.", user, s.scheduleTitle(sch), sch.ID)})
+		Note: Note{Kind: NoteSchedulePaused, User: user, Schedule: sch.ID, Title: s.scheduleTitle(sch)}})
 	return sch, nil
 }
 
@@ -449,7 +445,7 @@ func (s *schedules) ResumeSchedule(ctx context.Context, id int64, user string) (
 		return nil, err
 	}
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: *sch, NextRuns: s.NextRuns(sch, 3),
-		Text: fmt.Sprintf(":arrow_forward: <@%s> resumed schedule %s.", user, s.scheduleTitle(sch))})
+		Note: Note{Kind: NoteScheduleResumed, User: user, Schedule: sch.ID, Title: s.scheduleTitle(sch)}})
 	return sch, nil
 }
 
@@ -477,7 +473,7 @@ func (s *schedules) SkipNextRun(ctx context.Context, id int64, user string) (*Sc
 		return nil, RunTime{}, err
 	}
 	s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceChanged, Schedule: *sch, Run: next,
-		Text: fmt.Sprintf(":fast_forward: <@%s> skipped the run of %s at %s.", user, s.scheduleTitle(sch), runText(next.At, sch.TZ))})
+		Note: Note{Kind: NoteRunSkippedBy, User: user, Schedule: sch.ID, Title: s.scheduleTitle(sch), At: runText(next.At, sch.TZ)}})
 	return sch, next, nil
 }
 

@@ -399,9 +399,9 @@ func (s *core) audit(ctx context.Context, req *Request, actor, action, detail st
 	}
 }
 
-// thread posts text in req's thread; failures are logged.
-func (s *core) thread(ctx context.Context, req *Request, text string) {
-	if err := s.notifier.Thread(ctx, req, text); err != nil {
+// thread posts note in req's thread; failures are logged.
+func (s *core) thread(ctx context.Context, req *Request, note Note) {
+	if err := s.notifier.Thread(ctx, req, note); err != nil {
 		s.reqLog(req).Warn().Err(err).Msg("post in thread")
 	}
 }

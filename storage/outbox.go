@@ -13,8 +13,12 @@ import (
 // in the caller's transaction, due at once.
 func insertOwed(ctx context.Context, tx *tx, id int64, owed []deploy.Owed) error {
 	for _, o := range owed {
+		var body string
+		if o.Kind == deploy.OwedThread {
+			body = deploy.EncodeNote(o.Note)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (request_id, kind, body, created_at, next_at)
-			VALUES (?, ?, ?, ?, ?)`, id, o.Kind, o.Text, millis(tx.now), millis(tx.now)); err != nil {
+			VALUES (?, ?, ?, ?, ?)`, id, o.Kind, body, millis(tx.now), millis(tx.now)); err != nil {
 			return fmt.Errorf("record what is owed to Slack: %w", err)
 		}
 	}
@@ -56,11 +60,13 @@ func (db *DB) ClaimOwed(ctx context.Context, owner string, requestID int64, now 
 		for rows.Next() {
 			var (
 				it      deploy.OwedItem
+				body    string
 				created sql.NullInt64
 			)
-			if err := rows.Scan(&it.ID, &it.RequestID, &it.Kind, &it.Text, &it.Attempts, &created); err != nil {
+			if err := rows.Scan(&it.ID, &it.RequestID, &it.Kind, &body, &it.Attempts, &created); err != nil {
 				return err
 			}
+			it.Note = owedNote(it.Kind, body)
 			it.CreatedAt = fromMillis(created)
 			items = append(items, it)
 		}
@@ -134,4 +140,18 @@ func (db *DB) PruneOwed(ctx context.Context, before time.Time) (int64, error) {
 		return 0, fmt.Errorf("prune delivered outbox rows: %w", err)
 	}
 	return n, nil
+}
+
+// owedNote reads the note of an owed thread post from its body. A body
+// written before notes were typed is plain text and is posted as it is; so
+// is a body that does not decode, rather than never delivered.
+func owedNote(kind deploy.OwedKind, body string) deploy.Note {
+	if kind != deploy.OwedThread {
+		return deploy.Note{}
+	}
+	n, err := deploy.DecodeNote(body)
+	if err != nil {
+		return deploy.Note{Kind: deploy.NoteText, Text: body}
+	}
+	return n
 }

@@ -22,7 +22,7 @@ func finishWithOwed(t *testing.T, db interface {
 	t.Helper()
 	req := MustCreate(t, db, newRequest("shop-web", env), deploy.StatusRunning)
 	if _, err := db.Transition(context.Background(), req.ID, deploy.Change{From: deploy.StatusRunning, To: deploy.StatusFailed,
-		Outcome: "failed", Owed: []deploy.Owed{{Kind: deploy.OwedCard}, {Kind: deploy.OwedThread, Text: ":x: failed"}, {Kind: deploy.OwedUpload}}}); err != nil {
+		Outcome: "failed", Owed: []deploy.Owed{{Kind: deploy.OwedCard}, {Kind: deploy.OwedThread, Note: deploy.Note{Kind: deploy.NoteText, Text: ":x: failed"}}, {Kind: deploy.OwedUpload}}}); err != nil {
 		t.Fatal(err)
 	}
 	return req
@@ -32,7 +32,7 @@ func finishWithOwed(t *testing.T, db interface {
 func kinds(items []deploy.OwedItem) []string {
 	var out []string
 	for _, it := range items {
-		out = append(out, string(it.Kind)+":"+it.Text)
+		out = append(out, string(it.Kind)+":"+it.Note.Text)
 	}
 	return out
 }
@@ -248,7 +248,7 @@ func TestOutbox_OwedWithTheApproval(t *testing.T) {
 		db, clk := b.open(t)
 		req := MustCreate(t, db, newRequest("shop-web", "production"), deploy.StatusPendingApproval)
 		note := func(r *deploy.Request) []deploy.Owed {
-			return []deploy.Owed{{Kind: deploy.OwedThread, Text: fmt.Sprintf("%d approvals, %s", len(r.Approvals), r.Status)}}
+			return []deploy.Owed{{Kind: deploy.OwedThread, Note: deploy.Note{Kind: deploy.NoteText, Text: fmt.Sprintf("%d approvals, %s", len(r.Approvals), r.Status)}}}
 		}
 		if _, err := db.AddApproval(ctx, req.ID, deploy.Approval{User: "U_A1", PlanHash: req.PlanHash, Needed: 2, Owed: note}); err != nil {
 			t.Fatal(err)
@@ -299,6 +299,41 @@ func TestOutbox_Prune(t *testing.T) {
 		}
 		if n, err := db.PruneOwed(ctx, clk.Now().Add(time.Hour)); err != nil || n != 3 {
 			t.Errorf("pruning everything settled: %d rows, %v; want the young release's 3", n, err)
+		}
+	})
+}
+
+// TestOutbox_NotesStoredTypedOldTextDelivered: a thread note is stored as
+// a typed note and read back the same; a row written before notes were
+// typed (plain text in the body) is still delivered, as its text.
+func TestOutbox_NotesStoredTypedOldTextDelivered(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		db, clk := b.open(t)
+		req := MustCreate(t, db, newRequest("shop-web", "staging"), deploy.StatusRunning)
+		typed := deploy.Note{Kind: deploy.NoteMilestones, Lines: []deploy.Note{{Kind: deploy.NotePlay, Title: "Roll <out>"}, {Kind: deploy.NoteHostDone, Host: "web1"}}}
+		if _, err := db.Transition(ctx, req.ID, deploy.Change{From: deploy.StatusRunning, To: deploy.StatusFailed, Outcome: "failed",
+			Owed: []deploy.Owed{{Kind: deploy.OwedThread, Note: typed}, {Kind: deploy.OwedThread, Note: deploy.Note{Kind: deploy.NoteEnded, Status: deploy.StatusFailed, Text: "failed"}}}}); err != nil {
+			t.Fatal(err)
+		}
+		raw := rawSQL(t, db)
+		var lastID int64
+		if err := raw.QueryRowContext(ctx, `SELECT MAX(id) FROM outbox`).Scan(&lastID); err != nil {
+			t.Fatal(err)
+		}
+		// The body as an older version wrote it.
+		if _, err := raw.ExecContext(ctx, fmt.Sprintf(`UPDATE outbox SET body = ':x: failed the old way' WHERE id = %d`, lastID)); err != nil {
+			t.Fatal(err)
+		}
+		items := mustClaim(t, db, "a", req.ID, clk.Now())
+		if len(items) != 2 {
+			t.Fatalf("claimed %d items, want 2", len(items))
+		}
+		if !reflect.DeepEqual(items[0].Note, typed) {
+			t.Errorf("typed note read back as %+v, want %+v", items[0].Note, typed)
+		}
+		if want := (deploy.Note{Kind: deploy.NoteText, Text: ":x: failed the old way"}); !reflect.DeepEqual(items[1].Note, want) {
+			t.Errorf("old row read as %+v, want %+v", items[1].Note, want)
 		}
 	})
 }

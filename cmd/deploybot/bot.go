@@ -227,7 +227,7 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		b.SetConfig, watch.SetConfig, state.SetConfig,
 	}, pauseOrphans: svc.PauseOrphanedSchedules, counts: newReloadCounter(reg), firstSeen: db.FirstSeen,
 		announce: func(ctx context.Context, channel, text string) error {
-			_, err := gw.Announce(ctx, channel, text)
+			_, err := gw.Announce(ctx, channel, deploy.Note{Kind: deploy.NoteText, Text: text})
 			return err
 		}}
 	mux := newHTTPHandler(h, reg)

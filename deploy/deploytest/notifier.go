@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/deploy"
 )
 
@@ -17,10 +18,12 @@ type CardCall struct {
 	Info deploy.CardInfo
 }
 
-// ThreadPost is one Notifier.Thread call.
+// ThreadPost is one Notifier.Thread call: the note and its text as the
+// bot words it (bot.RenderNote).
 type ThreadPost struct {
 	RequestID int64
 	Message   deploy.MessageRef
+	Note      deploy.Note
 	Text      string
 }
 
@@ -93,13 +96,13 @@ func (n *Notifier) Card(_ context.Context, req *deploy.Request, info deploy.Card
 }
 
 // Thread records a thread post.
-func (n *Notifier) Thread(_ context.Context, req *deploy.Request, text string) error {
+func (n *Notifier) Thread(_ context.Context, req *deploy.Request, note deploy.Note) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.Err != nil {
 		return n.Err
 	}
-	n.threads = append(n.threads, ThreadPost{RequestID: req.ID, Message: req.Message, Text: text})
+	n.threads = append(n.threads, ThreadPost{RequestID: req.ID, Message: req.Message, Note: note, Text: bot.RenderNote(note)})
 	return nil
 }
 
@@ -129,15 +132,15 @@ func (n *Notifier) Ephemeral(_ context.Context, channel, user, text string) erro
 	return n.Err
 }
 
-// Announce records an announcement.
-func (n *Notifier) Announce(_ context.Context, channel, text string) (deploy.MessageRef, error) {
+// Announce records an announcement as the bot words it.
+func (n *Notifier) Announce(_ context.Context, channel string, note deploy.Note) (deploy.MessageRef, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.refused[channel]; err != nil {
 		return deploy.MessageRef{}, err
 	}
 	n.next++
-	n.announces = append(n.announces, text)
+	n.announces = append(n.announces, bot.RenderNote(note))
 	return deploy.MessageRef{Channel: channel, TS: fmt.Sprintf("1700000000.%06d", n.next)}, n.Err
 }
 

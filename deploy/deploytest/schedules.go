@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/deploybot/deploybot/bot"
 	"github.com/deploybot/deploybot/deploy"
 )
 
@@ -15,10 +16,12 @@ func (n *Notifier) Announces() []string {
 	return append([]string(nil), n.announces...)
 }
 
-// Announcement is one ScheduleNotifier.AnnounceSchedule call.
+// Announcement is one ScheduleNotifier.AnnounceSchedule call, with its
+// note as the bot words it (bot.RenderNote).
 type Announcement struct {
 	Channel string
 	deploy.ScheduleAnnouncement
+	Text string
 }
 
 // ScheduleNotifier is a Notifier that also records schedule
@@ -41,7 +44,7 @@ func (n *ScheduleNotifier) AnnounceSchedule(_ context.Context, channel string, a
 	n.smu.Lock()
 	defer n.smu.Unlock()
 	n.ts++
-	n.list = append(n.list, Announcement{Channel: channel, ScheduleAnnouncement: a})
+	n.list = append(n.list, Announcement{Channel: channel, ScheduleAnnouncement: a, Text: bot.RenderNote(a.Note)})
 	return deploy.MessageRef{Channel: channel, TS: fmt.Sprintf("1800000000.%06d", n.ts)}, nil
 }
 

@@ -7,9 +7,19 @@ import (
 	"time"
 )
 
+// DedupeStore is the dedupe port of the bot (bot.DedupeStore): a store
+// that the bot also uses to drop redelivered envelopes implements it.
+type DedupeStore interface {
+	FirstSeen(ctx context.Context, key string, at time.Time) (bool, error)
+}
+
 func testFirstSeen(t *testing.T, be Backend) {
 	ctx := context.Background()
-	db, clk := be.open(t, Options{DedupeTTL: time.Hour})
+	store, clk := be.open(t, Options{DedupeTTL: time.Hour})
+	db, ok := store.(DedupeStore)
+	if !ok {
+		t.Fatalf("%T does not implement FirstSeen, which the bot needs to drop redelivered envelopes", store)
+	}
 
 	seen := func(key string, at time.Time) bool {
 		t.Helper()
