@@ -198,6 +198,12 @@ func TestHelmChart(t *testing.T) {
 	if got := dig(env["DEPLOYBOT_DB"], "value"); got != "/data/deploybot.db" {
 		t.Errorf("DEPLOYBOT_DB = %v, want /data/deploybot.db on the volume", got)
 	}
+	if got := dig(env["DEPLOYBOT_REPLICA"], "valueFrom", "fieldRef", "fieldPath"); got != "metadata.name" {
+		t.Errorf("DEPLOYBOT_REPLICA from %v, want the pod's name (metadata.name)", got)
+	}
+	if len(objs["PodDisruptionBudget"]) != 0 || dig(pod, "affinity") != nil {
+		t.Errorf("one replica on SQLite renders a PodDisruptionBudget or an affinity: %v %v", objs["PodDisruptionBudget"], dig(pod, "affinity"))
+	}
 	if len(objs["PersistentVolumeClaim"]) != 1 {
 		t.Errorf("want one PersistentVolumeClaim for /data, got %d", len(objs["PersistentVolumeClaim"]))
 	}
@@ -305,6 +311,85 @@ func TestHelmChartPostgres(t *testing.T) {
 	}
 }
 
+// TestHelmChartReplicas: on PostgreSQL several replicas render (the case
+// the chart refused before replicas shared a database): upgrades roll a new
+// pod in before an old one stops, each pod names itself after its pod
+// through DEPLOYBOT_REPLICA, a PodDisruptionBudget keeps one running when
+// asked for, the pods prefer different nodes, and nothing claims a volume.
+// With one replica there is no budget (it would block every node drain) and
+// no spreading.
+func TestHelmChartReplicas(t *testing.T) {
+	values := chartValues(t, map[string]any{
+		"database":            map[string]any{"urlSecret": map[string]any{"name": "deploybot-db"}},
+		"podDisruptionBudget": map[string]any{"enabled": true},
+	})
+	if out, err := runHelm(t, "lint", "--strict", chartDir, "-f", values, "--set", "replicaCount=3"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	objs := manifests(t, values, "replicaCount=3")
+	dep := objs["Deployment"][0]
+	if got := dig(dep, "spec", "replicas"); got != 3 {
+		t.Errorf("replicas = %v, want 3", got)
+	}
+	if got := dig(dep, "spec", "strategy", "type"); got != "RollingUpdate" {
+		t.Errorf("strategy = %v, want RollingUpdate on PostgreSQL", got)
+	}
+	if got, want := fmt.Sprint(dig(dep, "spec", "strategy", "rollingUpdate")), "map[maxSurge:1 maxUnavailable:0]"; got != want {
+		t.Errorf("rollingUpdate = %s, want %s: a new pod is ready before an old one stops", got, want)
+	}
+	pod := dig(dep, "spec", "template", "spec")
+	var replica any
+	for _, e := range dig(pod, "containers", 0, "env").([]any) {
+		if dig(e, "name") == "DEPLOYBOT_REPLICA" {
+			replica = e
+		}
+	}
+	if dig(replica, "valueFrom", "fieldRef", "fieldPath") != "metadata.name" || dig(replica, "value") != nil {
+		t.Errorf("DEPLOYBOT_REPLICA = %v, want the pod's name through the downward API (fieldRef metadata.name)", replica)
+	}
+	if n := len(objs["PersistentVolumeClaim"]); n != 0 {
+		t.Errorf("PostgreSQL replicas claim %d volumes, want none", n)
+	}
+	for _, v := range dig(pod, "volumes").([]any) {
+		if dig(v, "persistentVolumeClaim") != nil {
+			t.Errorf("the pods use a claim on a PostgreSQL install: %v", v)
+		}
+	}
+	if len(objs["PodDisruptionBudget"]) != 1 {
+		t.Fatalf("want one PodDisruptionBudget, got %d", len(objs["PodDisruptionBudget"]))
+	}
+	pdb := objs["PodDisruptionBudget"][0]
+	if dig(pdb, "spec", "minAvailable") != 1 || fmt.Sprint(dig(pdb, "spec", "selector", "matchLabels")) != fmt.Sprint(dig(dep, "spec", "selector", "matchLabels")) {
+		t.Errorf("PodDisruptionBudget spec = %v, want minAvailable 1 over the Deployment's pods", dig(pdb, "spec"))
+	}
+	term := dig(pod, "affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution", 0, "podAffinityTerm")
+	if dig(term, "topologyKey") != "kubernetes.io/hostname" || fmt.Sprint(dig(term, "labelSelector", "matchLabels")) != fmt.Sprint(dig(dep, "spec", "selector", "matchLabels")) {
+		t.Errorf("affinity = %v, want a preferred anti-affinity spreading the pods over nodes", dig(pod, "affinity"))
+	}
+	if dig(pod, "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution") != nil {
+		t.Errorf("the anti-affinity is required: replicas would not schedule on a one-node cluster")
+	}
+
+	// The operator's own affinity wins.
+	own := manifests(t, values, "replicaCount=3", "affinity.nodeAffinity.foo=bar")["Deployment"][0]
+	if got := fmt.Sprint(dig(own, "spec", "template", "spec", "affinity")); got != "map[nodeAffinity:map[foo:bar]]" {
+		t.Errorf("with affinity set, the pod's affinity = %s, want the operator's alone", got)
+	}
+
+	// One replica: no budget, no spreading, but still a rolling update
+	// and the replica's name.
+	one := manifests(t, values)
+	if n := len(one["PodDisruptionBudget"]); n != 0 {
+		t.Errorf("one replica renders %d PodDisruptionBudgets, want none: minAvailable 1 of 1 blocks every drain", n)
+	}
+	if a := dig(one["Deployment"][0], "spec", "template", "spec", "affinity"); a != nil {
+		t.Errorf("one replica has affinity %v, want none", a)
+	}
+	if got := dig(one["Deployment"][0], "spec", "strategy", "type"); got != "RollingUpdate" {
+		t.Errorf("strategy = %v, want RollingUpdate on PostgreSQL", got)
+	}
+}
+
 // TestHelmChartRefuses shows the installs the chart refuses, each with a
 // message that says what to set.
 func TestHelmChartRefuses(t *testing.T) {
@@ -314,8 +399,7 @@ func TestHelmChartRefuses(t *testing.T) {
 		set   []string
 		want  string
 	}{
-		{"two replicas on SQLite", nil, []string{"replicaCount=2"}, "runs as one replica"},
-		{"two replicas on PostgreSQL", map[string]any{"database": map[string]any{"urlSecret": map[string]any{"name": "deploybot-db"}}}, []string{"replicaCount=2"}, "several bots on one PostgreSQL database are not supported yet"},
+		{"two replicas on SQLite", nil, []string{"replicaCount=2"}, "on SQLite deploybot keeps its state in one file, so it runs as one replica; set replicaCount to 1, or keep the state in PostgreSQL (database.urlSecret.name)"},
 		{"a database secret without a key", map[string]any{"database": map[string]any{"urlSecret": map[string]any{"name": "deploybot-db", "key": ""}}}, nil, "database.urlSecret.key is empty"},
 		{"no AWX URL", map[string]any{"awx": map[string]any{"url": ""}}, nil, "awx.url is empty"},
 		{"no configuration", map[string]any{"config": map[string]any{}}, nil, "config is empty"},
