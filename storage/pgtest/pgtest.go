@@ -104,16 +104,53 @@ func (s *Server) EmptyURL(t testing.TB) string {
 func (s *Server) create(t testing.TB, from string) string {
 	t.Helper()
 	s.Require(t)
+	url, err := s.createDB(context.Background(), from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// ErrNotInstalled is the error Start wraps when PostgreSQL is not
+// installed.
+var ErrNotInstalled = errors.New("PostgreSQL is not installed (scripts/install-test-deps.sh installs Debian's postgresql package)")
+
+// Start starts a server outside of a test, for a program that needs a
+// throwaway PostgreSQL (cmd/sandbox). Without PostgreSQL the error wraps
+// ErrNotInstalled. Call Stop when done.
+func Start() (*Server, error) {
+	s := &Server{}
+	s.once.Do(func() { s.skip, s.startErr = s.start() })
+	if s.startErr != nil {
+		if s.skip {
+			return nil, fmt.Errorf("%w: %v", ErrNotInstalled, s.startErr)
+		}
+		return nil, fmt.Errorf("PostgreSQL server: %w", s.startErr)
+	}
+	return s, nil
+}
+
+// NewDatabase returns the URL of a new, empty database on a server from
+// Start.
+func (s *Server) NewDatabase(ctx context.Context) (string, error) {
+	if s.admin == nil {
+		return "", errors.New("the PostgreSQL server is not running")
+	}
+	return s.createDB(ctx, "template0")
+}
+
+// createDB creates a database copied from the database from.
+func (s *Server) createDB(ctx context.Context, from string) (string, error) {
 	// Two CREATE DATABASE from one template at once can fail with "source
 	// database is being accessed by other users": one at a time.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.n++
 	name := fmt.Sprintf("test_%d", s.n)
-	if _, err := s.admin.ExecContext(context.Background(), `CREATE DATABASE `+name+` TEMPLATE `+from); err != nil {
-		t.Fatalf("create test database: %v", err)
+	if _, err := s.admin.ExecContext(ctx, `CREATE DATABASE `+name+` TEMPLATE `+from); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
-	return s.url(name)
+	return s.url(name), nil
 }
 
 // Stop stops the server, if it was started, and removes its directory.

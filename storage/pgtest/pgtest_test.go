@@ -3,6 +3,7 @@ package pgtest_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"testing"
 
@@ -45,5 +46,38 @@ func TestServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Log(id, s, bb)
+	}
+}
+
+// TestStart: a program outside of tests starts its own server, gets an
+// empty database on it, and Stop stops the server.
+func TestStart(t *testing.T) {
+	s, err := pgtest.Start()
+	if errors.Is(err, pgtest.ErrNotInstalled) && os.Getenv("CI") != "true" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	u, err := s.NewDatabase(ctx)
+	if err != nil {
+		s.Stop()
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", u)
+	if err != nil {
+		s.Stop()
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (x int)`); err != nil {
+		t.Errorf("the new database: %v", err)
+	}
+	db.Close()
+	s.Stop()
+	db, _ = sql.Open("pgx", u)
+	defer db.Close()
+	if err := db.PingContext(ctx); err == nil {
+		t.Errorf("the server still answers after Stop")
 	}
 }
