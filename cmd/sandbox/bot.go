@@ -35,6 +35,7 @@ type botProcess struct {
 	err     error         // its exit, once done
 	logPath string
 	addr    string // health and metrics
+	name    string // DEPLOYBOT_REPLICA, with several replicas
 }
 
 // startBot starts the binary with env added to the sandbox's own

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	logLevel := fs.String("log-level", "debug", "the bot's LOG_LEVEL")
 	as := fs.String("as", "alice", "the user you start as")
 	quiet := fs.Duration("quiet", 700*time.Millisecond, "after a command, print what the bot does until it is quiet this long")
+	replicas := fs.Int("replicas", 1, "how many bots to run; above 1 they share a PostgreSQL database the sandbox starts (Debian's postgresql: make deps installs it)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sandbox [flags]\n\nRuns deploybot against a fake Slack and a fake AWX; type help at the prompt.\n\nFlags:")
 		fs.PrintDefaults()
@@ -46,6 +48,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return nil
 		}
 		return err
+	}
+	if *replicas < 1 {
+		return fmt.Errorf("--replicas %d: run at least one bot", *replicas)
 	}
 
 	dir := *dirFlag
@@ -112,15 +117,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 	}
-	logPath := filepath.Join(dir, "deploybot.log")
-	bot, err := startBot(ctx, bin, logPath, map[string]string{
+	db := filepath.Join(dir, "deploybot.db")
+	if *replicas > 1 {
+		fmt.Fprintf(stdout, "starting PostgreSQL for %d replicas…\n", *replicas)
+		pg, url, err := startPostgres(ctx, *replicas)
+		if err != nil {
+			return err
+		}
+		defer pg.Stop()
+		db = url
+	}
+	bots, err := startReplicas(ctx, bin, dir, *replicas, map[string]string{
 		"SLACK_APP_TOKEN":  slack.AppToken,
 		"SLACK_BOT_TOKEN":  slack.BotToken,
 		"SLACK_API_URL":    slack.APIURL(),
 		"AWX_URL":          awx.URL,
 		"AWX_TOKEN":        awx.Token,
 		"DEPLOYBOT_CONFIG": cfgPath,
-		"DEPLOYBOT_DB":     filepath.Join(dir, "deploybot.db"),
+		"DEPLOYBOT_DB":     db,
 		"LOG_LEVEL":        *logLevel,
 		"LOG_FORMAT":       "json",
 	})
@@ -128,23 +142,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	defer func() {
-		if serr := bot.stop(20 * time.Second); serr != nil && err == nil {
+		if serr := stopReplicas(bots, 20*time.Second); serr != nil && err == nil {
 			err = serr
 		}
 	}()
 
+	logPath, note := bots[0].logPath, ""
+	if len(bots) > 1 {
+		var b strings.Builder
+		for i, bot := range bots {
+			if i > 0 {
+				b.WriteString("\n           ")
+			}
+			fmt.Fprintf(&b, "%s: %s (http://%s)", bot.name, bot.logPath, bot.addr)
+		}
+		logPath = b.String()
+		note = fmt.Sprintf("%d replicas share one PostgreSQL database; the fake Slack hands each command and\nclick to one of them. Type replicas to see which handled what.\n", len(bots))
+	}
 	fmt.Fprintf(stdout, `deploybot is running against a fake Slack and a fake AWX.
   config   %s (from %s)
   bot log  %s
   fakes    Slack %s, AWX %s, builds %s
 Versions containing "fail" fail their health check on one host; versions containing
 "missing" do not exist on the build server. Type help for the commands, quit to stop.
-`, cfgPath, *example, logPath, slack.URL, awx.URL, builds.URL)
+%s`, cfgPath, *example, logPath, slack.URL, awx.URL, builds.URL, note)
 	if !*keep && *dirFlag == "" {
 		fmt.Fprintln(stdout, "(the directory is removed when you quit; --keep keeps it)")
 	}
 
 	r := newREPL(slack, awx, stdout)
+	r.bots = bots
 	r.quiet = *quiet
 	if err := r.as(*as); err != nil {
 		return err

@@ -29,7 +29,7 @@ var prebuilt struct {
 func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Exit(func() int {
-		if os.Getenv("DEPLOYBOT_BIN") == "" && !testing.Short() && selected("TestSandboxScript") {
+		if os.Getenv("DEPLOYBOT_BIN") == "" && !testing.Short() && (selected("TestSandboxScript") || selected("TestSandboxReplicas")) {
 			dir, err := os.MkdirTemp("", "deploybot-sandbox-test-")
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)

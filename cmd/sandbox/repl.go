@@ -33,6 +33,7 @@ const replHelp = `Commands (one a line):
   jobs                    the job launches the fake AWX received, with their extra vars
   wait <id> <status>      wait (up to a minute) until card #id shows a status, e.g. wait 2 succeeded
   users                   who is who, and the user groups
+  replicas                each bot: its log, the leases it holds, what it did to which request
   help, quit
 What the bot does (new cards, card updates, thread replies, messages only you see)
 is printed as it happens.`
@@ -41,6 +42,7 @@ is printed as it happens.`
 type repl struct {
 	slack *slacktest.Server
 	awx   *awxtest.Server
+	bots  []*botProcess
 	out   io.Writer
 	names names
 	echo  bool // print each command after the prompt (input not a terminal)
@@ -219,6 +221,8 @@ func (r *repl) do(ctx context.Context, line string) bool {
 		fmt.Fprintln(r.out, replHelp)
 	case "users":
 		r.users()
+	case "replicas":
+		r.replicas(ctx)
 	case "as":
 		err = r.as(rest)
 	case "channel":

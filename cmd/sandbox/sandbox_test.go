@@ -3,14 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deploybot/deploybot/deploy/deploytest"
+	"github.com/deploybot/deploybot/storage/pgtest"
 )
 
 // syncBuffer is a buffer a logger and the test can share.
@@ -138,7 +141,30 @@ func TestSandboxScript(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s\nstdout:\n%s\nbot log:\n%s", err, errOut.String(), out.String(), tail(filepath.Join(dir, "deploybot.log"), 40))
 	}
-	text := out.String()
+	checkAnswers(t, out.String(), script)
+
+	log, err := os.ReadFile(filepath.Join(dir, "deploybot.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"xoxb-", "xapp-1-"} {
+		if bytes.Contains(log, []byte(secret)) {
+			t.Errorf("the bot log holds a token (%s…)", secret)
+		}
+	}
+	if !bytes.Contains(log, []byte("deploybot stopped")) {
+		t.Errorf("the bot did not stop cleanly; its log ends with:\n%s", tail(filepath.Join(dir, "deploybot.log"), 10))
+	}
+}
+
+// checkAnswers checks the sandbox's output for a script: every command
+// echoed after a prompt, and each answer (up to the next prompt) holding
+// what it must and not what it must not.
+func checkAnswers(t *testing.T, text string, script []struct {
+	line string
+	want []string
+}) {
+	t.Helper()
 	rest := text
 	for i, s := range script {
 		at := strings.Index(rest, "> "+s.line+"\n")
@@ -163,17 +189,85 @@ func TestSandboxScript(t *testing.T) {
 	if t.Failed() {
 		t.Logf("whole output:\n%s", text)
 	}
+}
 
-	log, err := os.ReadFile(filepath.Join(dir, "deploybot.log"))
-	if err != nil {
-		t.Fatal(err)
+// TestSandboxReplicas runs the sandbox with two bots on the PostgreSQL
+// server it starts: commands and clicks reach either bot (the fake Slack
+// hands each envelope to one socket), a release requested on one and
+// approved on either runs to its final card, and each bot names itself
+// and the leases it holds. Without PostgreSQL it is skipped, or fails
+// under CI=true.
+func TestSandboxReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the deploybot binary and PostgreSQL")
 	}
-	for _, secret := range []string{"xoxb-", "xapp-1-"} {
-		if bytes.Contains(log, []byte(secret)) {
-			t.Errorf("the bot log holds a token (%s…)", secret)
+	if _, err := pgtest.BinDir(); err != nil {
+		msg := fmt.Sprintf("PostgreSQL is not installed (%v); scripts/install-test-deps.sh installs it", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	bin := deploybotBinary(t)
+	script := []struct {
+		line string
+		want []string
+	}{
+		{"/deploy shop-web staging 1.4.2", []string{"new card #1", "#1 shop-web 1.4.2 → staging"}},
+		{"wait 1 succeeded", []string{"✅ Deployed 1.4.2 on 2 hosts", "card #1 is now: Succeeded"}},
+		{"/deploy shop-web production 1.4.2", []string{"new card #2", "Waiting for approval"}},
+		{"as bob", nil},
+		{"click approve 2", []string{"Approved by @bob"}},
+		{"wait 2 succeeded", []string{"✅ Deployed 1.4.2 on 3 hosts", "card #2 is now: Succeeded"}},
+		{"/deploy history shop-web", []string{"*#2* shop-web 1.4.2 → production · Succeeded", "*#1* shop-web 1.4.2 → staging · Succeeded"}},
+		{"replicas", []string{"sandbox-1  http://127.0.0.1:", "sandbox-2  http://127.0.0.1:", "leases: ok (", "job launched"}},
+		{"quit", []string{"stopping deploybot"}},
+	}
+	var in strings.Builder
+	for _, s := range script {
+		in.WriteString(s.line + "\n")
+	}
+	dir := t.TempDir()
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	err := run(ctx, []string{"sandbox", "--bot", bin, "--dir", dir, "--step", "50ms", "--quiet", "300ms", "--replicas", "2"},
+		func(string) string { return "" }, strings.NewReader(in.String()), &out, &errOut)
+	logs := []string{filepath.Join(dir, "deploybot-1.log"), filepath.Join(dir, "deploybot-2.log")}
+	if err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s\nstdout:\n%s\nlogs:\n%s\n%s", err, errOut.String(), out.String(), tail(logs[0], 30), tail(logs[1], 30))
+	}
+	text := out.String()
+	checkAnswers(t, text, script)
+	if !strings.Contains(text, "2 replicas share one PostgreSQL database") {
+		t.Errorf("the banner does not say the replicas share a database:\n%s", text)
+	}
+
+	// Each bot logged under its own name, on PostgreSQL, and stopped
+	// cleanly; between them they launched and followed both jobs.
+	finished := map[int64]bool{}
+	for i, path := range logs {
+		log, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(`"replica":"sandbox-%d"`, i+1); !bytes.Contains(log, []byte(want)) {
+			t.Errorf("%s: no line with %s", path, want)
+		}
+		if !bytes.Contains(log, []byte("deploybot stopped")) {
+			t.Errorf("%s: the bot did not stop cleanly; its log ends with:\n%s", path, tail(path, 10))
+		}
+		acts, err := activity(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, msgs := range acts {
+			if slices.Contains(msgs, "job finished") {
+				finished[id] = true
+			}
 		}
 	}
-	if !bytes.Contains(log, []byte("deploybot stopped")) {
-		t.Errorf("the bot did not stop cleanly; its log ends with:\n%s", tail(filepath.Join(dir, "deploybot.log"), 10))
+	if !finished[1] || !finished[2] {
+		t.Errorf("jobs followed to the end by the replicas: %v, want #1 and #2", finished)
 	}
 }
