@@ -1,5 +1,6 @@
 # deploybot: three targets do all the set-up on a fresh machine.
 #   make sandbox  build the bot and run it against a fake Slack and a fake AWX (no accounts needed)
+#                 (make sandbox-replicas: two bots on a PostgreSQL database, after make deps)
 #   make test     install what the tests need when missing, then run the whole suite
 #   make run      build and run the bot against a real workspace (settings from the environment)
 
@@ -19,9 +20,15 @@ build:
 
 # The real bot against the fake Slack and fake AWX, with a prompt to type
 # /deploy commands as the example config's users (see the README).
-.PHONY: sandbox
+# ARGS passes flags: make sandbox ARGS='--replicas 3'.
+.PHONY: sandbox sandbox-replicas
 sandbox: build
-	$(GO) run ./cmd/sandbox --bot bin/deploybot
+	$(GO) run ./cmd/sandbox --bot bin/deploybot $(ARGS)
+
+# Two bots sharing one PostgreSQL database (a throwaway server the sandbox
+# starts: Debian's postgresql, which make deps installs), as replicas.
+sandbox-replicas: build
+	$(GO) run ./cmd/sandbox --bot bin/deploybot --replicas 2 $(ARGS)
 
 # The container image, its version stamped from git through build
 # arguments (the build context needs no .git).
