@@ -163,3 +163,15 @@ func TestSandboxConfig(t *testing.T) {
 		t.Error("a config without the example's artifact host was accepted")
 	}
 }
+
+// TestReplicasFlag: a count below one is refused before anything starts.
+func TestReplicasFlag(t *testing.T) {
+	for _, n := range []string{"0", "-2"} {
+		var out, errOut strings.Builder
+		err := run(t.Context(), []string{"sandbox", "--bot", "/nonexistent", "--dir", t.TempDir(), "--replicas", n},
+			func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "--replicas "+n+": run at least one bot") {
+			t.Errorf("--replicas %s: err = %v, want a refusal that says to run at least one", n, err)
+		}
+	}
+}
