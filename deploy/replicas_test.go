@@ -210,6 +210,8 @@ func TestReplicas_RequestedOnOneApprovedOnAnother(t *testing.T) {
 	if f := c.following(req.ID); len(f) != 1 {
 		t.Fatalf("followed by %v, want one replica", f)
 	}
+	waitFor(t, func() bool { return c.finalCards(req.ID) >= 1 }, "the final card of #%d", req.ID)
+	c.tick()
 	if n := c.finalCards(req.ID); n != 1 {
 		t.Fatalf("%d final cards, want 1", n)
 	}
@@ -254,6 +256,8 @@ func TestReplicas_FollowerKilled(t *testing.T) {
 	if n := c.runner.LaunchCount(); n != 1 {
 		t.Fatalf("%d launches, want 1", n)
 	}
+	waitFor(t, func() bool { return c.finalCards(req.ID) >= 1 }, "the final card of #%d", req.ID)
+	c.tick()
 	if n := c.finalCards(req.ID); n != 1 {
 		t.Fatalf("%d final cards, want 1", n)
 	}
