@@ -2,10 +2,12 @@ package deploy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +42,30 @@ type replica struct {
 	logs syncBuffer
 	stop func(release bool)
 	dead bool
+}
+
+// mortalStore is a replica's store that, once its process is dead, takes
+// no more lease changes: a process killed with kill -9 neither renews nor
+// releases what it held.
+type mortalStore struct {
+	deploy.Store
+	dead *atomic.Bool
+}
+
+var errDead = errors.New("the process was killed")
+
+func (m mortalStore) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (deploy.Lease, bool, error) {
+	if m.dead.Load() {
+		return deploy.Lease{}, false, errDead
+	}
+	return m.Store.AcquireLease(ctx, name, holder, now, ttl)
+}
+
+func (m mortalStore) ReleaseLease(ctx context.Context, name, holder string) error {
+	if m.dead.Load() {
+		return errDead
+	}
+	return m.Store.ReleaseLease(ctx, name, holder)
 }
 
 func newCluster(t *testing.T, n int) *cluster {
@@ -77,7 +103,8 @@ func (c *cluster) start(name string) *replica {
 	if err := r.db.Open(context.Background()); err != nil {
 		c.t.Fatal(err)
 	}
-	r.svc = deploy.NewService(c.cfg.Catalog(), r.db, c.runner, c.sn, c.dir, c.clock,
+	dead := &atomic.Bool{}
+	r.svc = deploy.NewService(c.cfg.Catalog(), mortalStore{Store: r.db, dead: dead}, c.runner, c.sn, c.dir, c.clock,
 		zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(c.t), &r.logs)).With().Str("replica", name).Logger())
 	r.svc.Replica = name
 	r.svc.PollInterval = time.Millisecond
@@ -90,18 +117,15 @@ func (c *cluster) start(name string) *replica {
 	r.stop = func(release bool) {
 		once.Do(func() {
 			if !release {
-				// kill -9: nothing more reaches the database, so
-				// nothing is released.
-				r.db.Close()
+				// kill -9: nothing is released.
+				dead.Store(true)
 			}
 			cancel()
 			if err := <-done; err != nil {
 				c.t.Errorf("%s: Run: %v", name, err)
 			}
-			if release {
-				if err := r.db.Close(); err != nil {
-					c.t.Errorf("%s: close db: %v", name, err)
-				}
+			if err := r.db.Close(); err != nil {
+				c.t.Errorf("%s: close db: %v", name, err)
 			}
 		})
 	}
