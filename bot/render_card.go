@@ -355,7 +355,7 @@ func resultText(req *deploy.Request, loc *time.Location) string {
 	if !req.FinishedAt.IsZero() {
 		b.WriteString(" " + zoneTime(req.FinishedAt, loc))
 		if !req.StartedAt.IsZero() && req.FinishedAt.After(req.StartedAt) {
-			b.WriteString(" after " + durationText(req.FinishedAt.Sub(req.StartedAt)))
+			b.WriteString(" after " + deploy.DurationText(req.FinishedAt.Sub(req.StartedAt)))
 		}
 	}
 	if req.CanceledBy != "" && req.Status == deploy.StatusCanceled {
@@ -441,18 +441,6 @@ func isSlackID(s string) bool {
 		}
 	}
 	return true
-}
-
-// durationText is d for people: "45s", "2m", "5m31s", "1h2m".
-func durationText(d time.Duration) string {
-	s := d.Round(time.Second).String() // "45s", "1m30s", "2m0s", "1h0m0s"
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s") // "2m", "1h5m", "1h0m"
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m") // "1h"
-	}
-	return s
 }
 
 // zoneTime shows t in loc, the configured time zone, with the UTC time in

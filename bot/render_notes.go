@@ -27,12 +27,12 @@ func noteText(n deploy.Note) string {
 	case deploy.NoteApproved:
 		t := fmt.Sprintf(":heavy_check_mark: Approved by <@%s>", n.User)
 		if n.Count > 0 {
-			t += fmt.Sprintf("; %s more needed", countOf(n.Count, "approval"))
+			t += fmt.Sprintf("; %s more needed", deploy.CountOf(n.Count, "approval"))
 		}
 		return t
 	case deploy.NoteReminder:
 		return fmt.Sprintf(":alarm_clock: #%d still needs %s and expires at %s. Approvers: %s.",
-			n.Request, countOf(n.Count, "approval"), n.At, strings.Join(mentions(n.Users), ", "))
+			n.Request, deploy.CountOf(n.Count, "approval"), n.At, strings.Join(mentions(n.Users), ", "))
 	case deploy.NoteCancelRefused:
 		if n.User != "" {
 			return fmt.Sprintf(":warning: <@%s> asked to cancel, but AWX did not accept the cancel: %s", n.User, n.Reason)
@@ -95,11 +95,11 @@ func noteText(n deploy.Note) string {
 		return withNote(fmt.Sprintf(":calendar: <@%s> scheduled %s.", n.User, n.Title), n.Text)
 	case deploy.NoteScheduleNeedsApproval:
 		return withNote(fmt.Sprintf(":calendar: <@%s> scheduled %s. It needs %s from %s before it runs. Approving it approves plan `%s`; a run whose plan differs asks again.",
-			n.User, n.Title, countOf(n.Count, "approval"), strings.Join(mentions(n.Users), ", "), n.Detail), n.Text)
+			n.User, n.Title, deploy.CountOf(n.Count, "approval"), strings.Join(mentions(n.Users), ", "), n.Detail), n.Text)
 	case deploy.NoteScheduleApproved:
 		t := fmt.Sprintf(":heavy_check_mark: <@%s> approved schedule %s.", n.User, n.Title)
 		if n.Count > 0 {
-			return t + fmt.Sprintf(" It needs %s more.", countOf(n.Count, "approval"))
+			return t + fmt.Sprintf(" It needs %s more.", deploy.CountOf(n.Count, "approval"))
 		}
 		return t + " It is active."
 	case deploy.NoteScheduleRejected:
@@ -166,7 +166,7 @@ func noteText(n deploy.Note) string {
 		return t
 	case deploy.NoteRunsMissed:
 		var b strings.Builder
-		fmt.Fprintf(&b, ":warning: %s missed %s while deploybot was down: %s", n.Title, countOf(n.Count, "run"), deploy.RunsText(n.Runs, n.TZ))
+		fmt.Fprintf(&b, ":warning: %s missed %s while deploybot was down: %s", n.Title, deploy.CountOf(n.Count, "run"), deploy.RunsText(n.Runs, n.TZ))
 		if n.Count > len(n.Runs) {
 			fmt.Fprintf(&b, " and %d more", n.Count-len(n.Runs))
 		}
@@ -244,12 +244,4 @@ func mentions(list []string) []string {
 		}
 	}
 	return out
-}
-
-// countOf says n things in words: "1 host", "2 hosts".
-func countOf(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
 }

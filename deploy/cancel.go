@@ -95,7 +95,7 @@ func (s *requests) SendLog(ctx context.Context, id int64, user string) (*Request
 			where = fmt.Sprintf("the thread of its card in <#%s>", req.Message.Channel)
 		}
 		return nil, Errorf(ECONFLICT, "The output of #%d was posted %s ago as %s in %s: open that file. A fresh copy can be asked for a minute after the last one.",
-			id, durationText(max(now.Sub(at), time.Second)), logName(req), where)
+			id, DurationText(max(now.Sub(at), time.Second)), logName(req), where)
 	}
 	sent := false
 	defer func() {

@@ -502,7 +502,7 @@ func (s *runs) checkSummary(ctx context.Context, req *Request) Note {
 		if p.Hash() != hash {
 			continue
 		}
-		return Note{Kind: NoteCheckSummary, Request: r.ID, User: r.RequestedBy, Detail: durationText(now.Sub(r.FinishedAt)), Text: r.Outcome}
+		return Note{Kind: NoteCheckSummary, Request: r.ID, User: r.RequestedBy, Detail: DurationText(now.Sub(r.FinishedAt)), Text: r.Outcome}
 	}
 	return Note{}
 }

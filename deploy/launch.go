@@ -216,7 +216,7 @@ func outcomeText(r *Request, to Status, p Progress, canceledBy string, d time.Du
 	}
 	took := ""
 	if d >= time.Second {
-		took = " in " + durationText(d)
+		took = " in " + DurationText(d)
 	}
 	what := "Deployed " + r.Version
 	if r.Kind == KindRollback {
@@ -227,7 +227,7 @@ func outcomeText(r *Request, to Status, p Progress, canceledBy string, d time.Du
 		if r.Check {
 			return checkOutcome(p)
 		}
-		return fmt.Sprintf("%s on %s", what, countOf(hosts, "host")) + took
+		return fmt.Sprintf("%s on %s", what, CountOf(hosts, "host")) + took
 	case StatusCanceled:
 		if canceledBy != "" {
 			return fmt.Sprintf("Canceled by <@%s>", canceledBy)

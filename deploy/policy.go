@@ -103,7 +103,7 @@ func (pol ApprovalPolicy) mayApprove(b ballot, who Identity) error {
 		distinct[u] = true
 	}
 	if distinct[who.User] {
-		return Errorf(ECONFLICT, "You have already approved %s; it needs %s more from other approvers.", b.name, countOf(pol.missing(len(distinct)), "approval"))
+		return Errorf(ECONFLICT, "You have already approved %s; it needs %s more from other approvers.", b.name, CountOf(pol.missing(len(distinct)), "approval"))
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (s *schedules) approvalHolds(ctx context.Context, sch *Schedule, pol Approv
 	if len(valid) >= need {
 		return "", nil
 	}
-	why := fmt.Sprintf("its approval no longer holds under the current policy of %s: it needs %s and %d of its approvals still count", sch.Env, countOf(need, "approval"), len(valid))
+	why := fmt.Sprintf("its approval no longer holds under the current policy of %s: it needs %s and %d of its approvals still count", sch.Env, CountOf(need, "approval"), len(valid))
 	if len(lost) > 0 {
 		why += " (" + strings.Join(lost, "; ") + ")"
 	}
@@ -148,7 +148,7 @@ func (s *schedules) retryRun(ctx context.Context, d deferredRun, now time.Time) 
 	case sch.LastRunAt.After(d.At):
 		skip = "a later run of the schedule was due"
 	case now.Sub(d.Since) > s.RunGrace:
-		skip = fmt.Sprintf("the rights it needs could not be checked within %s of its time", durationText(s.RunGrace))
+		skip = fmt.Sprintf("the rights it needs could not be checked within %s of its time", DurationText(s.RunGrace))
 	}
 	if skip != "" {
 		log.Warn().Str("reason", skip).Msg("deferred scheduled run skipped")

@@ -266,7 +266,7 @@ func (s *schedules) ScheduleTick(ctx context.Context) {
 		}
 		s.auditSchedule(ctx, sch, "", "schedule_upcoming", key)
 		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceUpcoming, Schedule: *sch, Run: runs[0],
-			Note: Note{Kind: NoteRunUpcoming, Schedule: sch.ID, Title: s.scheduleTitle(sch), Detail: durationText(runs[0].At.Sub(now).Round(time.Minute)),
+			Note: Note{Kind: NoteRunUpcoming, Schedule: sch.ID, Title: s.scheduleTitle(sch), Detail: DurationText(runs[0].At.Sub(now).Round(time.Minute)),
 				At: runText(runs[0].At, sch.TZ), Text: runs[0].Note}})
 	}
 	s.announceResults(ctx, now)
@@ -405,7 +405,7 @@ func (s *schedules) missed(ctx context.Context, sch *Schedule, runs []RunTime, n
 	// Said by the process whose compare-and-set records the runs: when
 	// several replicas start at once, each finds the same missed runs.
 	say := func(sch *Schedule) {
-		s.auditSchedule(ctx, sch, "", "schedule_missed", fmt.Sprintf("%s, last %s", countOf(n, "run"), last.At.UTC().Format(time.RFC3339)))
+		s.auditSchedule(ctx, sch, "", "schedule_missed", fmt.Sprintf("%s, last %s", CountOf(n, "run"), last.At.UTC().Format(time.RFC3339)))
 		s.log.Warn().Int64("schedule_id", sch.ID).Int("missed", n).Bool("catch_up", catchUp).Msg("missed scheduled runs")
 		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceMissed, Schedule: *sch, Run: last,
 			Note: Note{Kind: NoteRunsMissed, Schedule: sch.ID, Title: s.scheduleTitle(sch), Count: n, Runs: runs, TZ: sch.TZ, CatchUp: catchUp}})

@@ -474,18 +474,6 @@ func (s *core) clockText(t time.Time) string {
 	return local.Format("15:04 MST") + " (" + t.UTC().Format("15:04 UTC") + ")"
 }
 
-// durationText formats d for people.
-func durationText(d time.Duration) string {
-	s := d.Round(time.Second).String() // "45s", "1m30s", "2m0s", "1h0m0s"
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s") // "2m", "1h5m", "1h0m"
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m") // "1h"
-	}
-	return s
-}
-
 // internal wraps an internal error with context; the user sees "Internal
 // error." and the log has the details.
 func internal(what string, err error) error {

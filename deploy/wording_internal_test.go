@@ -11,8 +11,8 @@ func TestWording(t *testing.T) {
 		want string
 	}{{0, "0 hosts"}, {1, "1 host"}, {2, "2 hosts"}}
 	for _, c := range counts {
-		if got := countOf(c.n, "host"); got != c.want {
-			t.Errorf("countOf(%d) = %q, want %q", c.n, got, c.want)
+		if got := CountOf(c.n, "host"); got != c.want {
+			t.Errorf("CountOf(%d) = %q, want %q", c.n, got, c.want)
 		}
 	}
 	durations := []struct {
@@ -27,8 +27,8 @@ func TestWording(t *testing.T) {
 		{time.Hour + 30*time.Second, "1h0m30s"},
 	}
 	for _, c := range durations {
-		if got := durationText(c.d); got != c.want {
-			t.Errorf("durationText(%v) = %q, want %q", c.d, got, c.want)
+		if got := DurationText(c.d); got != c.want {
+			t.Errorf("DurationText(%v) = %q, want %q", c.d, got, c.want)
 		}
 	}
 }
