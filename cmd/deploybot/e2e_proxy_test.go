@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -34,6 +37,11 @@ type proxyRule struct {
 	dropAnswer bool
 	// delay holds the request back before it reaches AWX.
 	delay time.Duration
+	// held gets each matching request as it arrives; it then waits until
+	// release is closed and reaches AWX even if the bot hung up meanwhile
+	// (as a request already on its way to AWX when the bot died).
+	held    chan<- struct{}
+	release <-chan struct{}
 }
 
 func newAWXProxy(t testing.TB, target string) *awxProxy {
@@ -67,6 +75,13 @@ func (p *awxProxy) DropAnswers(n int, method, prefix string) {
 // Delay holds the next n matching requests back by d before they reach AWX.
 func (p *awxProxy) Delay(n int, method, prefix string, d time.Duration) {
 	p.add(&proxyRule{n: n, method: method, prefix: prefix, delay: d})
+}
+
+// Hold holds the next n matching requests back until release is closed,
+// telling held of each as it arrives; then they reach AWX whether or not
+// the bot still waits for the answer.
+func (p *awxProxy) Hold(n int, method, prefix string, held chan<- struct{}, release <-chan struct{}) {
+	p.add(&proxyRule{n: n, method: method, prefix: prefix, held: held, release: release})
 }
 
 // Revoke makes every later request carry a token AWX refuses, as when the
@@ -119,6 +134,17 @@ func (p *awxProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rule == nil {
 		p.rp.ServeHTTP(w, r)
 		return
+	}
+	if rule.release != nil {
+		// Read the body first: the bot may be gone when it is sent on.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rule.held <- struct{}{}
+		<-rule.release
+		r = r.WithContext(context.WithoutCancel(r.Context()))
 	}
 	if rule.delay > 0 {
 		t := time.NewTimer(rule.delay)

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Exit(func() int {
 		if os.Getenv("DEPLOYBOT_BIN") == "" && (selected("test.run", "TestBuildScript") || selected("test.run", "TestStoryReloadReported") ||
-			selected("test.bench", "BenchmarkLoad")) {
+			selected("test.run", "TestStoryReplicas") || selected("test.bench", "BenchmarkLoad") || selected("test.bench", "BenchmarkReplicas")) {
 			dir, err := os.MkdirTemp("", "deploybot-test-")
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
