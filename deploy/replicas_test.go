@@ -456,3 +456,40 @@ func TestReplicas_ExpiryAndRemindersOnce(t *testing.T) {
 		t.Fatalf("periodic lease held by %q after %s died, want another replica", h, holder)
 	}
 }
+
+// TestReplicas_ScheduledRunOneCard: while the replica that fired a
+// schedule's run posts the card of its request, another replica's
+// periodic pass starts the queued request. The request keeps one card,
+// which reaches its final state: no second card, and none left showing
+// "Queued".
+func TestReplicas_ScheduledRunOneCard(t *testing.T) {
+	c := newCluster(t, 2)
+	ctx := context.Background()
+	sch, err := c.reps[0].svc.CreateSchedule(ctx, deploy.ScheduleInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2", Cron: "0 6 * * *"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := c.reps[0].svc.NextRuns(sch, 1)[0]
+	c.clock.Set(run.At)
+	var once sync.Once
+	c.sn.BeforeCard(func(req *deploy.Request) {
+		if req.ScheduleID == sch.ID && req.Status == deploy.StatusQueued {
+			once.Do(func() { c.reps[1].svc.Tick(ctx) })
+		}
+	})
+	req, err := c.reps[0].svc.TriggerSchedule(ctx, sch.ID, run.At)
+	if err != nil || req == nil {
+		t.Fatalf("TriggerSchedule = %v, %v", req, err)
+	}
+	c.waitStatus(req.ID, deploy.StatusSucceeded)
+	if n := c.runner.LaunchCount(); n != 1 {
+		t.Errorf("%d launches, want 1", n)
+	}
+	last := map[string]deploy.Status{}
+	for _, call := range c.sn.Cards(req.ID) {
+		last[call.Req.Message.TS] = call.Req.Status
+	}
+	if len(last) != 1 {
+		t.Errorf("request #%d has %d cards (last states by message: %v), want 1", req.ID, len(last), last)
+	}
+}

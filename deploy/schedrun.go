@@ -203,6 +203,15 @@ func (s *schedules) startScheduled(ctx context.Context, req *Request, why string
 			req.ExpiresAt = s.now().Add(env.Approval.ExpiresAfter)
 		}
 	}
+	// The card's message is posted before the request is stored, as for a
+	// request typed in Slack (submit): another replica's periodic pass may
+	// start the queued request at once, and must update this card rather
+	// than post a second one.
+	if ref, err := s.notifier.Announce(ctx, req.Channel, placeholderText(req)); err != nil {
+		s.log.Warn().Err(err).Int64("schedule_id", req.ScheduleID).Msg("post the card of a scheduled run")
+	} else {
+		req.Message = ref
+	}
 	if err := s.store.CreateRequest(ctx, req); err != nil {
 		return nil, internal("create scheduled request", err)
 	}

@@ -51,6 +51,7 @@ type Notifier struct {
 	ephemerals []Ephemeral
 	announces  []string
 	refused    map[string]error // channel -> error of every new post there
+	beforeCard func(req *deploy.Request)
 	// Err, when set, is returned by every call.
 	Err error
 }
@@ -71,11 +72,25 @@ func (n *Notifier) RefusePosts(channel string, err error) {
 	n.refused[channel] = err
 }
 
+// BeforeCard makes every later Card call f first, outside the recorder's
+// lock (f may act on the service meanwhile, as another replica would).
+func (n *Notifier) BeforeCard(f func(req *deploy.Request)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.beforeCard = f
+}
+
 // NewNotifier returns an empty recorder.
 func NewNotifier() *Notifier { return &Notifier{} }
 
 // Card records the card and returns its message reference.
 func (n *Notifier) Card(_ context.Context, req *deploy.Request, info deploy.CardInfo) (deploy.MessageRef, error) {
+	n.mu.Lock()
+	before := n.beforeCard
+	n.mu.Unlock()
+	if before != nil {
+		before(req)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.Err != nil {
