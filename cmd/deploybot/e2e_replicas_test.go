@@ -51,9 +51,17 @@ func (r *replica) url(path string) string { return "http://" + r.env["DEPLOYBOT_
 // None is started.
 func newReplicas(t testing.TB, n int, bin string, ttl time.Duration) *replicas {
 	t.Helper()
-	s := newStack(t)
+	return newReplicasOf(t, newStack(t), n, bin, ttl)
+}
+
+// newReplicasOf is newReplicas over the stack s (its config and fakes);
+// ttl 0 keeps the bot's default.
+func newReplicasOf(t testing.TB, s *stack, n int, bin string, ttl time.Duration) *replicas {
+	t.Helper()
 	s.env["DEPLOYBOT_DB"] = pg.URL(t)
-	s.env["DEPLOYBOT_LEASE_TTL"] = ttl.String()
+	if ttl > 0 {
+		s.env["DEPLOYBOT_LEASE_TTL"] = ttl.String()
+	}
 	s.logs = &syncBuffer{} // every replica's log lines, each naming its replica
 	rs := &replicas{stack: s, bin: bin}
 	for i := range n {
