@@ -260,21 +260,51 @@ func holds(line, name string) bool {
 	return false
 }
 
-// finals counts the writes that showed card's final state label: the
-// updates of the card that turned it to label from another state.
+// finals counts the writes to Slack that showed card's final state
+// label.
 func (rs *replicas) finals(card slacktest.Message, label string) int {
-	n, was := 0, false
+	n := 0
 	for _, c := range rs.slack.Calls("") {
-		if (c.Method != "chat.update" && c.Method != "chat.postMessage") || c.Args.Get("ts") != card.TS || c.Status != http.StatusOK {
-			continue
-		}
-		is := strings.HasSuffix(c.Args.Get("text"), ": "+label)
-		if is && !was {
+		if (c.Method == "chat.update" || c.Method == "chat.postMessage") && c.Args.Get("ts") == card.TS &&
+			c.Status == http.StatusOK && strings.HasSuffix(c.Args.Get("text"), ": "+label) {
 			n++
 		}
-		was = is
 	}
 	return n
+}
+
+// endedOnce checks what the users of a release that ended with label see
+// once it is over: its card written in its final state once, each line
+// of its thread and its output file once (two followers would each post
+// them).
+func (rs *replicas) endedOnce(t *testing.T, id int64, card slacktest.Message, label string) {
+	t.Helper()
+	if n := rs.finals(card, label); n != 1 {
+		t.Errorf("request #%d: the card was written %q %d times, want once", id, label, n)
+	}
+	rs.await(fmt.Sprintf("the output of request #%d", id), func() bool {
+		for _, u := range rs.slack.Uploads() {
+			if u.ThreadTS == card.TS && u.Completed {
+				return true
+			}
+		}
+		return false
+	})
+	uploads := 0
+	for _, u := range rs.slack.Uploads() {
+		if u.ThreadTS == card.TS {
+			uploads++
+		}
+	}
+	if uploads != 1 {
+		t.Errorf("request #%d: %d output uploads, want 1", id, uploads)
+	}
+	seen := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(rs.threadText(card)), "\n") {
+		if seen[line]++; seen[line] == 2 {
+			t.Errorf("request #%d: this line is twice in the thread: %q\n%s", id, line, rs.threadText(card))
+		}
+	}
 }
 
 // launchesFor counts the AWX launches carrying request id.
@@ -345,9 +375,7 @@ func (rs *replicas) approveLoop(t *testing.T, click func(card slacktest.Message)
 		if n := rs.launchesFor(id); n != 1 {
 			t.Errorf("request #%d: %d launches, want 1", id, n)
 		}
-		if n := rs.finals(cards[i], "Succeeded"); n != 1 {
-			t.Errorf("request #%d: the card turned Succeeded %d times, want once", id, n)
-		}
+		rs.endedOnce(t, id, cards[i], "Succeeded")
 	}
 	if n, want := rs.jobLaunchingWrites(), len(ids); n != want {
 		t.Errorf("%d job launching POSTs to AWX for %d requests", n, want)
@@ -428,9 +456,7 @@ func storyReplicasRestartAll(t *testing.T) {
 		if n := rs.launchesFor(c.id); n != 1 {
 			t.Errorf("request #%d: %d launches, want 1", c.id, n)
 		}
-		if n := rs.finals(c.card, "Succeeded"); n != 1 {
-			t.Errorf("request #%d: the card turned Succeeded %d times, want once", c.id, n)
-		}
+		rs.endedOnce(t, c.id, c.card, "Succeeded")
 	}
 	if n := rs.jobLaunchingWrites(); n != 2 {
 		t.Errorf("%d job launching POSTs to AWX, want 2", n)
@@ -461,9 +487,7 @@ func storyReplicasKillFollower(t *testing.T) {
 	if n := rs.jobLaunchingWrites(); n != 1 {
 		t.Errorf("%d job launching POSTs to AWX, want 1", n)
 	}
-	if n := rs.finals(card, "Succeeded"); n != 1 {
-		t.Errorf("the card turned Succeeded %d times, want once", n)
-	}
+	rs.endedOnce(t, id, card, "Succeeded")
 }
 
 // storyReplicasKillLaunching: the replica launching a job is killed
@@ -497,9 +521,7 @@ func storyReplicasKillLaunching(t *testing.T) {
 	if n := rs.jobLaunchingWrites(); n != 1 {
 		t.Errorf("%d job launching POSTs to AWX, want 1", n)
 	}
-	if n := rs.finals(card, "Succeeded"); n != 1 {
-		t.Errorf("the card turned Succeeded %d times, want once", n)
-	}
+	rs.endedOnce(t, id, card, "Succeeded")
 }
 
 // storyReplicasCron: three schedules firing every minute, with all three
