@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -144,7 +145,15 @@ func (p *awxProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rule.held <- struct{}{}
 		<-rule.release
-		r = r.WithContext(context.WithoutCancel(r.Context()))
+		// Sent on whatever became of the bot: through a recorder, as
+		// the proxy would cancel the request once the bot's connection
+		// is seen closed.
+		rec := httptest.NewRecorder()
+		p.rp.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return
 	}
 	if rule.delay > 0 {
 		t := time.NewTimer(rule.delay)
