@@ -501,7 +501,7 @@ func storyReplicasKillLaunching(t *testing.T) {
 	rs.proxy.Hold(1, http.MethodPost, "/api/v2/job_templates/", held, release)
 	rs.startAll()
 	rs.slash(alice, "shop-web staging 1.4.2")
-	id, card := rs.newCard(0)
+	id, _ := rs.newCard(0)
 	select {
 	case <-held:
 	case <-rs.ctx().Done():
@@ -514,7 +514,7 @@ func storyReplicasKillLaunching(t *testing.T) {
 	close(release) // AWX gets the launch of the dead replica
 	rs.await("AWX to create the job", func() bool { l := rs.awx.Launches(); return len(l) > 0 && l[0].Job != 0 })
 
-	card = rs.card(id, "Succeeded")
+	card := rs.card(id, "Succeeded")
 	if !strings.Contains(rs.threadText(card), "following it") {
 		t.Errorf("the thread does not say the job was found:\n%s", rs.threadText(card))
 	}
