@@ -207,7 +207,7 @@ func (s *schedules) startScheduled(ctx context.Context, req *Request, why string
 	// request typed in Slack (submit): another replica's periodic pass may
 	// start the queued request at once, and must update this card rather
 	// than post a second one.
-	if ref, err := s.notifier.Announce(ctx, req.Channel, placeholderText(req)); err != nil {
+	if ref, err := s.notifier.Announce(ctx, req.Channel, placeholderNote(req)); err != nil {
 		s.log.Warn().Err(err).Int64("schedule_id", req.ScheduleID).Msg("post the card of a scheduled run")
 	} else {
 		req.Message = ref
