@@ -493,3 +493,40 @@ func TestReplicas_ScheduledRunOneCard(t *testing.T) {
 		t.Errorf("request #%d has %d cards (last states by message: %v), want 1", req.ID, len(last), last)
 	}
 }
+
+// TestReplicas_SchedulerSeesOthersSchedules: a schedule created (or
+// resumed) through one replica gets a cron entry on every replica, and
+// loses it on every replica when paused, so that its runs still fire when
+// the replica that took the command is gone.
+func TestReplicas_SchedulerSeesOthersSchedules(t *testing.T) {
+	c := newCluster(t, 2)
+	ctx := context.Background()
+	var scheds []*deploy.Scheduler
+	for _, r := range c.reps {
+		sc := deploy.NewScheduler(r.svc, zerolog.New(zerolog.NewTestWriter(t)))
+		sc.Every = 10 * time.Millisecond
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- sc.Run(runCtx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: scheduler: %v", r.name, err)
+			}
+		})
+		scheds = append(scheds, sc)
+	}
+	sch, err := c.reps[0].svc.CreateSchedule(ctx, deploy.ScheduleInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2", Cron: "0 6 * * *"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "a cron entry on the replica that did not create the schedule", func() bool { return scheds[1].Entries() == 1 })
+	if _, err := c.reps[0].svc.PauseSchedule(ctx, sch.ID, dev); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "the paused schedule's entry gone on the other replica", func() bool { return scheds[1].Entries() == 0 })
+	if _, err := c.reps[1].svc.ResumeSchedule(ctx, sch.ID, dev); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "a cron entry again on the first replica after a resume on the second", func() bool { return scheds[0].Entries() == 1 })
+}

@@ -79,7 +79,48 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			sc.resync(ctx)
 			sc.svc.ScheduleTick(ctx)
+		}
+	}
+}
+
+// resync gives cron an entry for every active schedule in the store and
+// removes those of schedules no longer active: replicas sharing a store
+// learn of schedules created, approved, resumed or paused through another
+// replica (the hook tells only the Service that made the change). An
+// entry that is right is left alone, so that no due run is lost to a
+// removal.
+func (sc *Scheduler) resync(ctx context.Context) {
+	list, err := sc.svc.store.Schedules(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			sc.log.Warn().Err(err).Msg("list schedules for cron")
+		}
+		return
+	}
+	active := map[int64]bool{}
+	var change []*Schedule
+	sc.mu.Lock()
+	for _, s := range list {
+		_, has := sc.entries[s.ID]
+		if s.Status == ScheduleActive {
+			active[s.ID] = true
+		}
+		if has != (s.Status == ScheduleActive) {
+			change = append(change, s)
+		}
+	}
+	for id, eid := range sc.entries {
+		if !active[id] && sc.cron != nil {
+			sc.cron.Remove(eid)
+			delete(sc.entries, id)
+		}
+	}
+	sc.mu.Unlock()
+	for _, s := range change {
+		if s.Status == ScheduleActive {
+			sc.sync(s)
 		}
 	}
 }
