@@ -227,6 +227,10 @@ func TestReplicas_RequestedOnOneApprovedOnAnother(t *testing.T) {
 	}
 	c.tick()
 	c.waitStatus(req.ID, deploy.StatusSucceeded)
+	// The follower delivers the final card and lets the lease go just
+	// after the final status is stored.
+	lease := "request/" + fmt.Sprint(req.ID)
+	waitFor(t, func() bool { return c.holder(lease) == "" }, "the lease of finished #%d released", req.ID)
 	c.tick()
 	if n := c.runner.LaunchCount(); n != 1 {
 		t.Fatalf("%d launches, want 1", n)
@@ -529,4 +533,91 @@ func TestReplicas_SchedulerSeesOthersSchedules(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll(t, 5*time.Second, "a cron entry again on the first replica after a resume on the second", func() bool { return scheds[0].Entries() == 1 })
+}
+
+// TestReplicas_DeferredRunRetriedOnce: a scheduled run deferred because
+// Slack could not check the rights is retried by the holder of the
+// schedules lease. When that retry is slow (the Slack lookup hangs) for
+// longer than the lease's TTL, the holder still holds the lease (it
+// renews it while it works), so no other replica retries the same run:
+// one request, not two.
+func TestReplicas_DeferredRunRetriedOnce(t *testing.T) {
+	c := newCluster(t, 2)
+	const ttl = 90 * time.Millisecond
+	for _, r := range c.reps {
+		r.svc.LeaseTTL = ttl // of the fake clock; renewed every ttl/3 of real time
+	}
+	ctx := context.Background()
+	sch, err := c.reps[0].svc.CreateSchedule(ctx, deploy.ScheduleInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2", Cron: "0 6 * * *"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := c.reps[0].svc.NextRuns(sch, 1)[0]
+	c.clock.Set(run.At)
+	c.dir.Err = errSlackDown
+	if _, err := c.reps[0].svc.TriggerSchedule(ctx, sch.ID, run.At); err == nil {
+		t.Fatal("the run started while Slack could not check the rights")
+	}
+	c.clock.Advance(31 * time.Second) // a retry is due
+
+	// Slack answers again, but the first lookup of the retry hangs.
+	c.dir.Err = nil
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c.dir.Hook = func() {
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			close(entered)
+			<-release
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.reps[0].svc.ScheduleTick(ctx)
+	}()
+	<-entered
+	// The retry lasts several TTLs; the holder is alive all along.
+	for range 5 {
+		c.clock.Advance(ttl / 2)
+		now := c.clock.Now()
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) && !renewedBy(t, c.reps[1].db, now, "schedules", "replica-1", ttl/3) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	c.reps[1].svc.ScheduleTick(ctx)
+	close(release)
+	<-done
+
+	reqs, err := c.reps[1].db.Requests(ctx, deploy.RequestFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range reqs {
+		if r.ScheduleID == sch.ID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d requests for the deferred run, want 1", n)
+	}
+}
+
+// renewedBy reports whether lease name is held by holder at now for at
+// least left more.
+func renewedBy(t *testing.T, db *storage.DB, now time.Time, name, holder string, left time.Duration) bool {
+	t.Helper()
+	all, err := db.Leases(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range all {
+		if l.Name == name {
+			return l.Holder == holder && !l.Expires.Before(now.Add(left))
+		}
+	}
+	return false
 }

@@ -112,6 +112,9 @@ func (s *schedules) retryDeferred(ctx context.Context, now time.Time) {
 	s.sched.mu.Unlock()
 	sort.Slice(runs, func(i, j int) bool { return runs[i].At.Before(runs[j].At) })
 	for _, d := range runs {
+		if ctx.Err() != nil {
+			return // the schedules lease was lost: its new holder retries
+		}
 		if now.Sub(d.Tried) < deferredRetryEvery && now.Sub(d.Since) <= s.RunGrace {
 			continue
 		}
@@ -157,6 +160,9 @@ func (s *schedules) retryRun(ctx context.Context, d deferredRun, now time.Time) 
 		s.announce(ctx, ScheduleAnnouncement{Kind: AnnounceNotStarted, Schedule: *sch, Run: run,
 			Note: Note{Kind: NoteRunSkipped, Schedule: sch.ID, Title: s.scheduleTitle(sch), At: runText(d.At, sch.TZ), Reason: skip}})
 		return
+	}
+	if ctx.Err() != nil {
+		return // the schedules lease was lost while its checks were made
 	}
 	req, err := s.startRun(ctx, sch, run)
 	switch {

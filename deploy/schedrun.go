@@ -250,9 +250,16 @@ func (s *schedules) announceStart(ctx context.Context, sch *Schedule, run RunTim
 // nothing another replica did (or a previous holder left) is repeated or
 // forgotten.
 func (s *schedules) ScheduleTick(ctx context.Context) {
-	if _, ok := s.hold(ctx, schedulesLease); !ok {
+	l, ok := s.hold(ctx, schedulesLease)
+	if !ok {
 		return
 	}
+	// Renewed while the pass lasts: a slow Slack call must not hand the
+	// work to another replica halfway (both would retry the same run). A
+	// pass whose lease is lost all the same stops.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer s.keep(ctx, schedulesLease, l, cancel)()
 	s.loadAnnounced(ctx)
 	now := s.now()
 	s.retryDeferred(ctx, now)
@@ -262,6 +269,9 @@ func (s *schedules) ScheduleTick(ctx context.Context) {
 		return
 	}
 	for _, sch := range list {
+		if ctx.Err() != nil {
+			return // the lease was lost: its new holder announces
+		}
 		if sch.Status != ScheduleActive {
 			continue
 		}

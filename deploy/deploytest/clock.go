@@ -44,7 +44,10 @@ type Directory struct {
 	// Members maps a user ID to the @handles of the groups it belongs to.
 	Members map[string][]string
 	// Err, when set, is returned by every call.
-	Err   error
+	Err error
+	// Hook, when set, is called at the start of every call, outside the
+	// directory's lock (a test may block there: a slow Slack).
+	Hook  func()
 	calls int
 }
 
@@ -55,6 +58,12 @@ func NewDirectory(members map[string][]string) *Directory {
 
 // Groups returns which of handles user belongs to.
 func (d *Directory) Groups(_ context.Context, user string, handles []string) ([]string, error) {
+	d.mu.Lock()
+	hook := d.Hook
+	d.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls++
