@@ -73,8 +73,12 @@ func (s *runs) deliverOwed(ctx context.Context, id int64) {
 			return
 		}
 		failed := map[int64]bool{} // requests with a failed item in this batch
+		claimed := s.now()
 		for _, it := range items {
-			if failed[it.RequestID] {
+			// An item is started only while half its claim is left: once
+			// the claim runs out (a slow Slack), another deliverer may
+			// claim it, and both would post it.
+			if failed[it.RequestID] || s.now().Sub(claimed) > s.OwedLease/2 {
 				s.settleOwed(ctx, it, OwedResult{Release: true})
 				continue
 			}

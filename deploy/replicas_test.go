@@ -621,3 +621,65 @@ func renewedBy(t *testing.T, db *storage.DB, now time.Time, name, holder string,
 	}
 	return false
 }
+
+// TestReplicas_OwedDeliveredOnce: a replica delivering what a request
+// owes Slack is held up by a slow Slack call for longer than its claim
+// on the items (OwedLease); another replica claims them and delivers
+// them. The first one then leaves the rest to it: only the note in flight
+// when Slack hung may be posted twice (delivery is at least once), no
+// other.
+func TestReplicas_OwedDeliveredOnce(t *testing.T) {
+	c := newCluster(t, 2)
+	c.runner.HoldJobs = true
+	ctx := context.Background()
+	req, err := c.reps[0].svc.RequestDeploy(ctx, deploy.DeployInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitStatus(req.ID, deploy.StatusRunning)
+	// Slack is down when the job ends: the final card and notes stay owed.
+	c.sn.Notifier.Err = fmt.Errorf("slack down")
+	c.runner.Release(c.request(req.ID).Job.ID)
+	c.waitStatus(req.ID, deploy.StatusSucceeded)
+	lease := "request/" + fmt.Sprint(req.ID)
+	waitFor(t, func() bool { return c.holder(lease) == "" }, "the follower of #%d to end", req.ID)
+	before := len(c.sn.Threads(req.ID))
+
+	// Slack is back, but the first call of replica-1's delivery hangs.
+	c.sn.Notifier.Err = nil
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c.sn.Notifier.SetHook(func(string) {
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			close(entered)
+			<-release
+		}
+	})
+	c.clock.Advance(time.Minute) // the retry is due
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.reps[0].svc.Tick(ctx)
+	}()
+	<-entered
+	c.clock.Advance(3 * time.Minute) // past the claim's lease
+	c.reps[1].svc.Tick(ctx)
+	close(release)
+	<-done
+
+	seen := map[string]int{}
+	var twice []string
+	for _, line := range c.sn.Threads(req.ID)[before:] {
+		if seen[line]++; seen[line] == 2 {
+			twice = append(twice, line)
+		}
+	}
+	if len(seen) < 2 {
+		t.Fatalf("%d notes delivered, want the milestones and the outcome", len(seen))
+	}
+	if len(twice) > 1 {
+		t.Fatalf("posted twice in the thread of #%d besides the note in flight: %q", req.ID, twice[1:])
+	}
+}

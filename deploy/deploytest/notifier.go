@@ -54,6 +54,26 @@ type Notifier struct {
 	beforeCard func(req *deploy.Request)
 	// Err, when set, is returned by every call.
 	Err error
+	// Hook, when set, is called at the start of every Card and Thread
+	// call with the call's name, outside the recorder's lock (a test may
+	// block there: a slow Slack).
+	Hook func(call string)
+}
+
+// SetHook sets Hook.
+func (n *Notifier) SetHook(h func(call string)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.Hook = h
+}
+
+func (n *Notifier) hook(call string) {
+	n.mu.Lock()
+	h := n.Hook
+	n.mu.Unlock()
+	if h != nil {
+		h(call)
+	}
 }
 
 // RefusePosts makes every new message in channel (a card's first post, an
@@ -85,6 +105,7 @@ func NewNotifier() *Notifier { return &Notifier{} }
 
 // Card records the card and returns its message reference.
 func (n *Notifier) Card(_ context.Context, req *deploy.Request, info deploy.CardInfo) (deploy.MessageRef, error) {
+	n.hook("card")
 	n.mu.Lock()
 	before := n.beforeCard
 	n.mu.Unlock()
@@ -112,6 +133,7 @@ func (n *Notifier) Card(_ context.Context, req *deploy.Request, info deploy.Card
 
 // Thread records a thread post.
 func (n *Notifier) Thread(_ context.Context, req *deploy.Request, note deploy.Note) error {
+	n.hook("thread")
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.Err != nil {
