@@ -109,10 +109,15 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("open database %s: %w", storage.Redact(o.DBPath), err)
 	}
 	defer db.Close()
+	var claim *nameClaim
 	if storage.IsPostgresURL(o.DBPath) {
 		// Slack's limits are per app and channel: replicas take turns
 		// through the database.
 		tun.Slack.SharedPacing = db
+		// One live process per replica name.
+		if claim, err = claimReplicaName(ctx, db, replica, o.LeaseTTL, time.Now, sleepCtx, log); err != nil {
+			return err
+		}
 	}
 
 	reg := newRegistry()
@@ -253,6 +258,9 @@ func runBotWith(ctx context.Context, args []string, getenv func(string) string, 
 		return guardDatabase(ctx, db.Ping, tun.DBCheck, log)
 	})
 	g.Go("reload", rl.Run)
+	if claim != nil {
+		g.Go("replica name", claim.run)
+	}
 	g.Go("deploy", svc.Run)
 	g.Go("scheduler", sched.Run)
 	g.Go("slack", b.Run)

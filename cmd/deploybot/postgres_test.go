@@ -122,3 +122,57 @@ func TestRunOnPostgres(t *testing.T) {
 		t.Errorf("the start-up log does not name the database without its password:\n%s", logs.String())
 	}
 }
+
+// TestRunOnPostgres_SameReplicaNameRefused: a second bot given the
+// --replica name of a live one on the same database is refused (after
+// waiting at most the lease TTL, as for a killed predecessor), with what
+// to do; two processes under one name would both hold every lease of it.
+func TestRunOnPostgres_SameReplicaNameRefused(t *testing.T) {
+	url := pg.URL(t)
+	dead := "http://" + freeAddr(t)
+	env := map[string]string{
+		"SLACK_APP_TOKEN":     testAppToken,
+		"SLACK_BOT_TOKEN":     testBotToken,
+		"SLACK_API_URL":       dead + "/api/",
+		"AWX_URL":             dead,
+		"AWX_TOKEN":           testAWXToken,
+		"DEPLOYBOT_CONFIG":    "../../deploybot.example.yaml",
+		"DEPLOYBOT_DB":        url,
+		"DEPLOYBOT_REPLICA":   "twin",
+		"DEPLOYBOT_LEASE_TTL": "3s",
+	}
+	getenv := func(addr string) func(string) string {
+		return func(k string) string {
+			if k == "DEPLOYBOT_HTTP_ADDR" {
+				return addr
+			}
+			return env[k]
+		}
+	}
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	httpAddr := freeAddr(t)
+	go func() { done <- runBotWith(ctx, nil, getenv(httpAddr), &logs, defaultTunables()) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitHTTP(t, "http://"+httpAddr+"/readyz", func(_ int, body string) bool {
+		return strings.Contains(body, "database: ok")
+	})
+
+	// Bounded, so that a second bot that is not refused ends the test.
+	var logs2 syncBuffer
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	err := runBotWith(ctx2, nil, getenv(freeAddr(t)), &logs2, defaultTunables())
+	if err == nil || !strings.Contains(err.Error(), "--replica") {
+		t.Fatalf("second bot named twin: err = %v, want a refusal naming --replica\n%s", err, logs2.String())
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the first bot stopped: %v", err)
+	default:
+	}
+}

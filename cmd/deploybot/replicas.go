@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"os"
@@ -97,4 +99,98 @@ func registerLeaseMetrics(reg prometheus.Registerer, svc interface {
 		}
 		return float64(len(held))
 	}))
+}
+
+// nameLeases is what claimReplicaName needs of the database.
+type nameLeases interface {
+	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (deploy.Lease, bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
+// nameClaim is this process's claim on its replica name (claimReplicaName).
+type nameClaim struct {
+	db     nameLeases
+	name   string // the replica name
+	holder string // the name and a random token of this process
+	ttl    time.Duration
+	now    func() time.Time
+	l      deploy.Lease
+	log    zerolog.Logger
+}
+
+// claimReplicaName makes this process the only live one named name on a
+// shared database. Leases are held under the replica name, so two
+// processes given one --replica would both hold every lease of it: both
+// follow the same jobs and retry the same scheduled runs. The claim is the
+// lease "replica/<name>", held under the name and a random token. When a
+// process of that name holds it (a previous process killed less than the
+// TTL ago, or another process running now), this one waits for the claim
+// to expire, once; a claim still renewed then belongs to a live process,
+// and this one refuses to start. wait sleeps (it is time.Sleep under ctx
+// outside the tests).
+func claimReplicaName(ctx context.Context, db nameLeases, name string, ttl time.Duration, now func() time.Time,
+	wait func(context.Context, time.Duration) error, log zerolog.Logger) (*nameClaim, error) {
+	var tok [8]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, fmt.Errorf("claim replica name %q: %w", name, err)
+	}
+	c := &nameClaim{db: db, name: name, holder: name + " " + hex.EncodeToString(tok[:]), ttl: ttl, now: now, log: log}
+	for tries := 0; ; tries++ {
+		l, ok, err := db.AcquireLease(ctx, "replica/"+name, c.holder, now(), ttl)
+		if err != nil {
+			return nil, fmt.Errorf("claim replica name %q: %w", name, err)
+		}
+		if ok {
+			c.l = l
+			return c, nil
+		}
+		if tries > 0 {
+			return nil, fmt.Errorf("another deploybot process runs as replica %q on this database (it renewed its claim to the name until %s): "+
+				"give each process its own --replica (DEPLOYBOT_REPLICA), or leave it unset for a unique default", name, l.Expires.UTC().Format(time.RFC3339))
+		}
+		d := l.Expires.Sub(now()) + 10*time.Millisecond
+		log.Warn().Time("until", l.Expires).Msg("another process holds this replica name (a previous one killed less than the lease TTL ago, or one running now); waiting for its claim to expire")
+		if err := wait(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// run renews the claim every third of its TTL until ctx ends, then
+// releases it. It fails when another process took the name over (this
+// one stalled past the TTL): both would do the same work, so this one
+// stops.
+func (c *nameClaim) run(ctx context.Context) error {
+	t := time.NewTicker(max(c.ttl/3, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := c.db.ReleaseLease(context.WithoutCancel(ctx), "replica/"+c.name, c.holder); err != nil {
+				c.log.Warn().Err(err).Msg("release the replica name")
+			}
+			return nil
+		case <-t.C:
+		}
+		l, ok, err := c.db.AcquireLease(ctx, "replica/"+c.name, c.holder, c.now(), c.ttl)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			c.log.Warn().Err(err).Msg("renew the claim to the replica name; trying again")
+		case !ok || l.Token != c.l.Token:
+			return fmt.Errorf("another deploybot process took over replica name %q while this one could not renew its claim; stopping so that its work is not done twice", c.name)
+		}
+	}
+}
+
+// sleepCtx waits d, or until ctx ends (its error then).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
