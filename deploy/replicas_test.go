@@ -638,7 +638,7 @@ func TestReplicas_OwedDeliveredOnce(t *testing.T) {
 	}
 	c.waitStatus(req.ID, deploy.StatusRunning)
 	// Slack is down when the job ends: the final card and notes stay owed.
-	c.sn.Notifier.Err = fmt.Errorf("slack down")
+	c.sn.Notifier.SetErr(fmt.Errorf("slack down"))
 	c.runner.Release(c.request(req.ID).Job.ID)
 	c.waitStatus(req.ID, deploy.StatusSucceeded)
 	lease := "request/" + fmt.Sprint(req.ID)
@@ -646,7 +646,7 @@ func TestReplicas_OwedDeliveredOnce(t *testing.T) {
 	before := len(c.sn.Threads(req.ID))
 
 	// Slack is back, but the first call of replica-1's delivery hangs.
-	c.sn.Notifier.Err = nil
+	c.sn.Notifier.SetErr(nil)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	c.sn.Notifier.SetHook(func(string) {
@@ -681,5 +681,37 @@ func TestReplicas_OwedDeliveredOnce(t *testing.T) {
 	}
 	if len(twice) > 1 {
 		t.Fatalf("posted twice in the thread of #%d besides the note in flight: %q", req.ID, twice[1:])
+	}
+}
+
+// TestReplicas_StartingReplicaLeavesDueRunToCron: a replica starts just
+// after a run fell due, while the others are up and one of their crons is
+// about to fire it. The starting replica's recovery must not record the
+// run as missed (with the skip policy that would skip it): the run starts
+// once and is not announced as missed.
+func TestReplicas_StartingReplicaLeavesDueRunToCron(t *testing.T) {
+	c := newCluster(t, 2)
+	ctx := context.Background()
+	sch, err := c.reps[0].svc.CreateSchedule(ctx, deploy.ScheduleInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2", Cron: "0 6 * * *", Missed: deploy.MissedSkip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := c.reps[0].svc.NextRuns(sch, 1)[0]
+	c.clock.Set(run.At.Add(-time.Second))
+	c.tick() // the replicas are up
+	c.clock.Set(run.At.Add(500 * time.Millisecond))
+	late := c.start("replica-3") // a rolling restart, say
+	c.reps = append(c.reps, late)
+	late.svc.RecoverSchedules(ctx)
+	if _, err := c.reps[0].svc.TriggerSchedule(ctx, sch.ID, run.At); err != nil { // replica-1's cron
+		t.Fatal(err)
+	}
+	if n := c.runner.LaunchCount(); n != 1 {
+		t.Errorf("%d launches of the run due as replica-3 started, want 1", n)
+	}
+	for _, k := range c.sn.Kinds(sch.ID) {
+		if k == deploy.AnnounceMissed {
+			t.Errorf("the run was announced as missed while replicas were up")
+		}
 	}
 }

@@ -60,6 +60,13 @@ type Notifier struct {
 	Hook func(call string)
 }
 
+// SetErr sets Err while calls may be made.
+func (n *Notifier) SetErr(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.Err = err
+}
+
 // SetHook sets Hook.
 func (n *Notifier) SetHook(h func(call string)) {
 	n.mu.Lock()
