@@ -390,6 +390,7 @@ func (s *schedules) RecoverSchedules(ctx context.Context) {
 		return
 	}
 	now := s.now()
+	others := s.othersUp(ctx, now)
 	for _, sch := range list {
 		if sch.Status != ScheduleActive {
 			continue
@@ -407,6 +408,16 @@ func (s *schedules) RecoverSchedules(ctx context.Context) {
 		if n == 0 {
 			continue
 		}
+		if others && n == 1 && now.Sub(runs[0].At) < dueJustNow {
+			// Other replicas are up: their cron fires this run now, and
+			// it was not missed. It is started as cron starts it (the
+			// schedule's compare-and-set picks one replica), never
+			// recorded as missed, which would skip it.
+			if _, err := s.TriggerSchedule(ctx, sch.ID, runs[0].At); err != nil {
+				s.log.Warn().Err(err).Int64("schedule_id", sch.ID).Msg("scheduled run")
+			}
+			continue
+		}
 		last := runs[len(runs)-1]
 		if n > len(runs) {
 			// Between keeps the first ones; the catch-up is the latest.
@@ -415,6 +426,27 @@ func (s *schedules) RecoverSchedules(ctx context.Context) {
 		}
 		s.missed(ctx, sch, runs, n, last)
 	}
+}
+
+// dueJustNow is how recent a run is that a replica starting beside
+// running ones leaves to their cron rather than count as missed.
+const dueJustNow = time.Minute
+
+// othersUp reports whether another replica sharing the store is up: one
+// of them holds the periodic or the schedules lease, which they renew
+// every few seconds.
+func (s *schedules) othersUp(ctx context.Context, now time.Time) bool {
+	all, err := s.store.Leases(ctx, now)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("list leases")
+		return false
+	}
+	for _, l := range all {
+		if (l.Name == periodicLease || l.Name == schedulesLease) && l.Holder != s.Replica {
+			return true
+		}
+	}
+	return false
 }
 
 // missed announces and records the missed runs of sch and, with run_once,
