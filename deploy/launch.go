@@ -32,6 +32,19 @@ func (s *runs) launch(ctx context.Context, req *Request) {
 	}
 	req = stored
 	s.show(ctx, req)
+	// Showing the card may take long (a slow Slack). Meanwhile another
+	// replica may have decided the request, if this one's lease lapsed
+	// (a stall, or the database out of its reach): only a request still
+	// launching is sent to AWX. One that cannot be read stays launching,
+	// and reconcileLaunching ends it once AWX is asked.
+	if cur, err := s.store.Request(ctx, req.ID); err != nil || cur.Status != StatusLaunching {
+		ev := log.Warn().Err(err)
+		if cur != nil {
+			ev = ev.Str("status", string(cur.Status))
+		}
+		ev.Msg("launch not sent: the request is no longer launching here")
+		return
+	}
 	lctx, cancel := context.WithTimeout(ctx, s.LaunchTimeout)
 	ref, err := s.runner.Launch(lctx, req)
 	cancel()

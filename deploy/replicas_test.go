@@ -715,3 +715,43 @@ func TestReplicas_StartingReplicaLeavesDueRunToCron(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicas_StalledLauncherDoesNotLaunchDecidedRequest: the replica
+// launching a request stalls before it calls AWX (its leases lapse: a
+// network partition from the database, say) for longer than the launch
+// grace. Another replica takes the request over, finds no job in AWX and
+// fails it ("nothing ran"). When the stalled replica resumes, it must not
+// launch the job of a request recorded as failed.
+func TestReplicas_StalledLauncherDoesNotLaunchDecidedRequest(t *testing.T) {
+	c := newCluster(t, 2)
+	ctx := context.Background()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c.sn.Notifier.SetHook(func(call string) {
+		if call != "card" || c.request(1).Status != deploy.StatusLaunching {
+			return
+		}
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := c.reps[0].svc.RequestDeploy(ctx, deploy.DeployInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2"}); err != nil {
+			t.Error(err)
+		}
+	}()
+	<-entered // replica-1 shows the launching card, then stalls
+	c.clock.Advance(2 * time.Minute)
+	c.reps[1].svc.Tick(ctx)
+	if got := c.request(1).Status; got != deploy.StatusFailed {
+		t.Fatalf("status %s after the take-over, want failed", got)
+	}
+	close(release)
+	<-done
+	if n := c.runner.LaunchCount(); n != 0 {
+		t.Fatalf("%d launches of a request recorded as failed with nothing run, want 0", n)
+	}
+}
