@@ -26,14 +26,17 @@ type Scheduler struct {
 	ctx     context.Context // Run's context, for the jobs
 	cron    *cron.Cron
 	entries map[int64]cron.EntryID
-	running sync.WaitGroup
+	// badTiming remembers, per schedule, the revision (plus one) whose
+	// timing could not be read, so that resync logs it once.
+	badTiming map[int64]int64
+	running   sync.WaitGroup
 }
 
 // NewScheduler returns a scheduler for svc. It does no I/O.
 func NewScheduler(svc *Service, log zerolog.Logger) *Scheduler {
 	return &Scheduler{
 		svc: svc, log: log.With().Str("component", "scheduler").Logger(),
-		Every: 5 * time.Second, entries: map[int64]cron.EntryID{},
+		Every: 5 * time.Second, entries: map[int64]cron.EntryID{}, badTiming: map[int64]int64{},
 	}
 }
 
@@ -119,9 +122,20 @@ func (sc *Scheduler) resync(ctx context.Context) {
 	}
 	sc.mu.Unlock()
 	for _, s := range change {
-		if s.Status == ScheduleActive {
-			sc.sync(s)
+		if s.Status != ScheduleActive {
+			continue
 		}
+		if _, err := sc.svc.Timing(s); err != nil {
+			// sync logs it, once per revision of the schedule.
+			sc.mu.Lock()
+			told := sc.badTiming[s.ID] == s.Rev+1
+			sc.badTiming[s.ID] = s.Rev + 1
+			sc.mu.Unlock()
+			if told {
+				continue
+			}
+		}
+		sc.sync(s)
 	}
 }
 
