@@ -755,3 +755,25 @@ func TestReplicas_StalledLauncherDoesNotLaunchDecidedRequest(t *testing.T) {
 		t.Fatalf("%d launches of a request recorded as failed with nothing run, want 0", n)
 	}
 }
+
+// TestReplicas_StoppedReplicaLetsPeriodicWorkGo: a replica stopped
+// gracefully releases the periodic lease, so that approval expiry and
+// reminders go on at once on another replica instead of after the TTL.
+func TestReplicas_StoppedReplicaLetsPeriodicWorkGo(t *testing.T) {
+	c := newCluster(t, 2)
+	c.tick()
+	holder := c.holder("periodic")
+	if holder == "" {
+		t.Fatal("nobody holds the periodic lease")
+	}
+	for i, r := range c.reps {
+		if r.name == holder {
+			r.stop(true)
+			c.reps[i].dead = true
+		}
+	}
+	c.tick()
+	if h := c.holder("periodic"); h == "" || h == holder {
+		t.Fatalf("periodic lease held by %q right after %s stopped, want the other replica", h, holder)
+	}
+}

@@ -58,6 +58,8 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		sc.svc.setScheduleHook(nil)
 		<-c.Stop().Done()
 		sc.running.Wait()
+		// Announcements and retries go on at once on another replica.
+		sc.svc.letGo(ctx, schedulesLease)
 		sc.mu.Lock()
 		sc.cron, sc.ctx = nil, nil
 		sc.entries = map[int64]cron.EntryID{}

@@ -213,6 +213,8 @@ func (s *Service) Run(ctx context.Context) error {
 		s.runCtx = nil
 		s.mu.Unlock()
 		s.wg.Wait()
+		// Expiry and reminders go on at once on another replica.
+		s.letGo(ctx, periodicLease)
 	}()
 
 	s.rerender(ctx)
