@@ -61,7 +61,11 @@ func (s *requests) Cancel(ctx context.Context, id int64, user string) (*Request,
 	case StatusLaunching:
 		s.thread(ctx, r, Note{Kind: NoteCancelWhileLaunching, User: user})
 	}
-	s.runs.show(ctx, r)
+	// The card of a launching or running request is written by whoever
+	// launches and follows it (the holder of its lease, perhaps another
+	// replica), up to its final state; a card written from here could
+	// reach Slack after that final one and show the release running
+	// again. The thread says what the cancel did.
 	return r, nil
 }
 

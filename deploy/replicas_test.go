@@ -182,10 +182,13 @@ func (c *cluster) holder(name string) string {
 }
 
 // finalCards counts the cards of request id shown succeeded.
-func (c *cluster) finalCards(id int64) int {
+func (c *cluster) finalCards(id int64) int { return c.finalCardsOf(id, deploy.StatusSucceeded) }
+
+// finalCardsOf counts the cards of request id shown in status st.
+func (c *cluster) finalCardsOf(id int64, st deploy.Status) int {
 	n := 0
 	for _, card := range c.sn.Cards(id) {
-		if card.Req.Status == deploy.StatusSucceeded {
+		if card.Req.Status == st {
 			n++
 		}
 	}
@@ -476,7 +479,7 @@ func TestReplicas_ScheduledRunOneCard(t *testing.T) {
 	run := c.reps[0].svc.NextRuns(sch, 1)[0]
 	c.clock.Set(run.At)
 	var once sync.Once
-	c.sn.BeforeCard(func(req *deploy.Request) {
+	c.sn.BeforeCard(func(_ context.Context, req *deploy.Request) {
 		if req.ScheduleID == sch.ID && req.Status == deploy.StatusQueued {
 			once.Do(func() { c.reps[1].svc.Tick(ctx) })
 		}
@@ -775,5 +778,40 @@ func TestReplicas_StoppedReplicaLetsPeriodicWorkGo(t *testing.T) {
 	c.tick()
 	if h := c.holder("periodic"); h == "" || h == holder {
 		t.Fatalf("periodic lease held by %q right after %s stopped, want the other replica", h, holder)
+	}
+}
+
+// TestReplicas_CancelThroughAnotherLeavesTheFinalCard: a running release
+// followed by one replica is canceled through another. The card is the
+// follower's to write: a card written by the canceling replica, delayed
+// on its way to Slack past the final one, would leave the card showing
+// the release running, its buttons live, after it ended.
+func TestReplicas_CancelThroughAnotherLeavesTheFinalCard(t *testing.T) {
+	c := newCluster(t, 2)
+	c.runner.HoldJobs = true
+	ctx := context.Background()
+	req, err := c.reps[0].svc.RequestDeploy(ctx, deploy.DeployInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitStatus(req.ID, deploy.StatusRunning)
+	waitFor(t, func() bool { return len(c.following(req.ID)) == 1 }, "a follower")
+	type canceling struct{}
+	c.sn.BeforeCard(func(ctx context.Context, r *deploy.Request) {
+		if r.ID == req.ID && ctx.Value(canceling{}) != nil {
+			// This write is slow to reach Slack: the job ends and its
+			// final card is written first.
+			waitFor(t, func() bool { return c.finalCardsOf(req.ID, deploy.StatusCanceled) == 1 }, "the final card of #%d", req.ID)
+		}
+	})
+	if _, err := c.reps[1].svc.Cancel(context.WithValue(ctx, canceling{}, true), req.ID, dev); err != nil {
+		t.Fatal(err)
+	}
+	c.waitStatus(req.ID, deploy.StatusCanceled)
+	waitFor(t, func() bool { return c.finalCardsOf(req.ID, deploy.StatusCanceled) == 1 }, "the final card of #%d", req.ID)
+	c.tick()
+	cards := c.sn.Cards(req.ID)
+	if last := cards[len(cards)-1].Req.Status; last != deploy.StatusCanceled {
+		t.Fatalf("the card of #%d was last written %s, after its final state", req.ID, last)
 	}
 }

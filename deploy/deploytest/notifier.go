@@ -51,7 +51,7 @@ type Notifier struct {
 	ephemerals []Ephemeral
 	announces  []string
 	refused    map[string]error // channel -> error of every new post there
-	beforeCard func(req *deploy.Request)
+	beforeCard func(ctx context.Context, req *deploy.Request)
 	// Err, when set, is returned by every call.
 	Err error
 	// Hook, when set, is called at the start of every Card and Thread
@@ -99,9 +99,10 @@ func (n *Notifier) RefusePosts(channel string, err error) {
 	n.refused[channel] = err
 }
 
-// BeforeCard makes every later Card call f first, outside the recorder's
-// lock (f may act on the service meanwhile, as another replica would).
-func (n *Notifier) BeforeCard(f func(req *deploy.Request)) {
+// BeforeCard makes every later Card call f first, with the call's context,
+// outside the recorder's lock (f may act on the service meanwhile, as
+// another replica would).
+func (n *Notifier) BeforeCard(f func(ctx context.Context, req *deploy.Request)) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.beforeCard = f
@@ -111,13 +112,13 @@ func (n *Notifier) BeforeCard(f func(req *deploy.Request)) {
 func NewNotifier() *Notifier { return &Notifier{} }
 
 // Card records the card and returns its message reference.
-func (n *Notifier) Card(_ context.Context, req *deploy.Request, info deploy.CardInfo) (deploy.MessageRef, error) {
+func (n *Notifier) Card(ctx context.Context, req *deploy.Request, info deploy.CardInfo) (deploy.MessageRef, error) {
 	n.hook("card")
 	n.mu.Lock()
 	before := n.beforeCard
 	n.mu.Unlock()
 	if before != nil {
-		before(req)
+		before(ctx, req)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
