@@ -58,15 +58,9 @@ func (p *pacer) turn(key string, interval time.Duration, burst int) time.Duratio
 // wait waits for key's next turn, or until ctx ends.
 func (p *pacer) wait(ctx context.Context, key string, interval time.Duration, burst int) error {
 	if p.shared != nil {
-		now := p.now()
-		slot, err := p.shared.ReserveSlot(ctx, "slack/"+key, now, interval+interval/20)
+		d, err := p.sharedTurn(ctx, key, interval)
 		if err == nil {
-			p.mu.Lock()
-			if pushed := p.pushed[key]; pushed.After(slot) {
-				slot = pushed
-			}
-			p.mu.Unlock()
-			if d := slot.Sub(now); d > 0 {
+			if d > 0 {
 				return sleep(ctx, d)
 			}
 			return nil
@@ -84,15 +78,45 @@ func (p *pacer) wait(ctx context.Context, key string, interval time.Duration, bu
 	return nil
 }
 
+// sharedTurn reserves key's next turn among the processes sharing the
+// reservations and returns how long to wait for it.
+func (p *pacer) sharedTurn(ctx context.Context, key string, interval time.Duration) (time.Duration, error) {
+	now := p.now()
+	slot, err := p.shared.ReserveSlot(ctx, sharedKey(key), now, interval+interval/20)
+	if err != nil {
+		return 0, err
+	}
+	p.mu.Lock()
+	if pushed := p.pushed[key]; pushed.After(slot) {
+		slot = pushed
+	}
+	p.mu.Unlock()
+	return max(slot.Sub(now), 0), nil
+}
+
+// sharedKey is key among the shared reservations.
+func sharedKey(key string) string { return "slack/" + key }
+
 // pushBack delays the next writes of key by d from now (after a 429).
+// With shared reservations, the other processes wait too: Slack's
+// Retry-After is for the app, not for the process that was told.
 func (p *pacer) pushBack(key string, d time.Duration) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	t := p.now().Add(d)
 	if p.next[key].Before(t) {
 		p.next[key] = t
 	}
 	if p.pushed[key].Before(t) {
 		p.pushed[key] = t
+	}
+	p.mu.Unlock()
+	if p.shared != nil {
+		// A reservation at t with no interval: the next turn of any
+		// process comes after it.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, err := p.shared.ReserveSlot(ctx, sharedKey(key), t, 0); err != nil && p.onSharedError != nil {
+			p.onSharedError(err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/deploybot/deploybot/deploy"
 	"github.com/deploybot/deploybot/storage"
@@ -63,5 +64,39 @@ func TestSharedPacingAcrossReplicas(t *testing.T) {
 				t.Fatalf("%d × 429 with shared pacing, want 0", got)
 			}
 		})
+	}
+}
+
+// TestSharedPushBack: Slack's Retry-After after a 429 holds for the app,
+// so every replica sharing the reservations waits it out, not only the
+// one Slack told.
+func TestSharedPushBack(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "deploybot.db")
+	t0 := time.Date(2026, 12, 6, 18, 0, 0, 0, time.UTC)
+	now := func() time.Time { return t0 }
+	var pacers []*pacer
+	for range 2 {
+		db := storage.NewDB(path)
+		if err := db.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		p := newPacer(now)
+		p.shared = db
+		pacers = append(pacers, p)
+	}
+	ctx := testCtx(t)
+	const key, interval = "channel:C1", time.Second
+	if d, err := pacers[0].sharedTurn(ctx, key, interval); err != nil || d != 0 {
+		t.Fatalf("first turn: wait %s, %v; want none", d, err)
+	}
+	pacers[0].pushBack(key, 30*time.Second) // Slack answered 429, Retry-After: 30
+	d, err := pacers[1].sharedTurn(ctx, key, interval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d < 30*time.Second {
+		t.Fatalf("the other replica's next turn is in %s, before the 30 s Slack asked the app to wait", d)
 	}
 }
