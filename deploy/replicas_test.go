@@ -181,6 +181,20 @@ func (c *cluster) holder(name string) string {
 	return ""
 }
 
+// heldRelease asks for a staging release through the first replica, its
+// job held running, and waits until one replica follows it.
+func (c *cluster) heldRelease(ctx context.Context) *deploy.Request {
+	c.t.Helper()
+	c.runner.HoldJobs = true
+	req, err := c.reps[0].svc.RequestDeploy(ctx, deploy.DeployInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2"})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.waitStatus(req.ID, deploy.StatusRunning)
+	waitFor(c.t, func() bool { return len(c.following(req.ID)) == 1 }, "a follower of #%d", req.ID)
+	return req
+}
+
 // finalCards counts the cards of request id shown succeeded.
 func (c *cluster) finalCards(id int64) int { return c.finalCardsOf(id, deploy.StatusSucceeded) }
 
@@ -256,14 +270,8 @@ func TestReplicas_RequestedOnOneApprovedOnAnother(t *testing.T) {
 // launched again, and the card reaches its final state once.
 func TestReplicas_FollowerKilled(t *testing.T) {
 	c := newCluster(t, 3)
-	c.runner.HoldJobs = true
 	ctx := context.Background()
-	req, err := c.reps[0].svc.RequestDeploy(ctx, deploy.DeployInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.waitStatus(req.ID, deploy.StatusRunning)
-	waitFor(t, func() bool { return len(c.following(req.ID)) == 1 }, "a follower")
+	req := c.heldRelease(ctx)
 	first := c.following(req.ID)[0]
 	victim := -1
 	for i, r := range c.reps {
@@ -788,14 +796,8 @@ func TestReplicas_StoppedReplicaLetsPeriodicWorkGo(t *testing.T) {
 // the release running, its buttons live, after it ended.
 func TestReplicas_CancelThroughAnotherLeavesTheFinalCard(t *testing.T) {
 	c := newCluster(t, 2)
-	c.runner.HoldJobs = true
 	ctx := context.Background()
-	req, err := c.reps[0].svc.RequestDeploy(ctx, deploy.DeployInput{User: dev, Channel: chan1, App: "shop-web", Env: "staging", Version: "1.4.2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.waitStatus(req.ID, deploy.StatusRunning)
-	waitFor(t, func() bool { return len(c.following(req.ID)) == 1 }, "a follower")
+	req := c.heldRelease(ctx)
 	type canceling struct{}
 	c.sn.BeforeCard(func(ctx context.Context, r *deploy.Request) {
 		if r.ID == req.ID && ctx.Value(canceling{}) != nil {
