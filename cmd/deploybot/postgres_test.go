@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,18 +46,8 @@ func TestRunOnPostgres(t *testing.T) {
 			return env[k]
 		}
 	}
-	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	httpAddr := freeAddr(t)
-	go func() {
-		done <- runBotWith(ctx, nil, getenv(httpAddr), &logs, defaultTunables())
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	_, body := waitHTTP(t, "http://"+httpAddr+"/readyz", func(_ int, body string) bool {
+	first := startTestBot(t, getenv)
+	_, body := waitHTTP(t, "http://"+first.addr+"/readyz", func(_ int, body string) bool {
 		return strings.Contains(body, "database: ok")
 	})
 	if !strings.Contains(body, "database: ok") {
@@ -64,27 +55,17 @@ func TestRunOnPostgres(t *testing.T) {
 	}
 
 	// A second bot on the same database runs as a second replica.
-	var logs2 syncBuffer
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan error, 1)
-	httpAddr2 := freeAddr(t)
-	go func() {
-		done2 <- runBotWith(ctx2, nil, getenv(httpAddr2), &logs2, defaultTunables())
-	}()
-	t.Cleanup(func() {
-		cancel2()
-		<-done2
-	})
-	_, body2 := waitHTTP(t, "http://"+httpAddr2+"/readyz", func(_ int, body string) bool {
+	second := startTestBot(t, getenv)
+	_, body2 := waitHTTP(t, "http://"+second.addr+"/readyz", func(_ int, body string) bool {
 		return strings.Contains(body, "database: ok") && strings.Contains(body, "leases: ok (")
 	})
-	_, body1 := waitHTTP(t, "http://"+httpAddr+"/readyz", func(_ int, body string) bool {
+	_, body1 := waitHTTP(t, "http://"+first.addr+"/readyz", func(_ int, body string) bool {
 		return strings.Contains(body, "leases: ok (")
 	})
 	if n := strings.Count(body1+body2, "periodic"); n != 1 {
 		t.Fatalf("the periodic lease is held %d times across the replicas, want once:\n%s\n%s", n, body1, body2)
 	}
-	for i, l := range []*syncBuffer{&logs, &logs2} {
+	for i, l := range []*syncBuffer{&first.logs, &second.logs} {
 		if !strings.Contains(l.String(), `"replica":"`) {
 			t.Errorf("replica %d's log lines do not name the replica:\n%s", i+1, l.String())
 		}
@@ -109,17 +90,15 @@ func TestRunOnPostgres(t *testing.T) {
 		t.Errorf("audit export from the URL:\n%s", out.String())
 	}
 
-	cancel()
-	if err := <-done; err != nil {
+	if err := first.stop(); err != nil {
 		t.Errorf("run after cancel = %v, want nil", err)
 	}
-	done <- nil
-	all := logs.String() + logs2.String()
+	all := first.logs.String() + second.logs.String()
 	if strings.Contains(all, password) {
 		t.Errorf("the database password appears in the logs or errors:\n%s", all)
 	}
-	if !strings.Contains(logs.String(), "postgres://postgres:xxxxx@") {
-		t.Errorf("the start-up log does not name the database without its password:\n%s", logs.String())
+	if !strings.Contains(first.logs.String(), "postgres://postgres:xxxxx@") {
+		t.Errorf("the start-up log does not name the database without its password:\n%s", first.logs.String())
 	}
 }
 
@@ -149,16 +128,8 @@ func TestRunOnPostgres_SameReplicaNameRefused(t *testing.T) {
 			return env[k]
 		}
 	}
-	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	httpAddr := freeAddr(t)
-	go func() { done <- runBotWith(ctx, nil, getenv(httpAddr), &logs, defaultTunables()) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	waitHTTP(t, "http://"+httpAddr+"/readyz", func(_ int, body string) bool {
+	first := startTestBot(t, getenv)
+	waitHTTP(t, "http://"+first.addr+"/readyz", func(_ int, body string) bool {
 		return strings.Contains(body, "database: ok")
 	})
 
@@ -170,9 +141,49 @@ func TestRunOnPostgres_SameReplicaNameRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--replica") {
 		t.Fatalf("second bot named twin: err = %v, want a refusal naming --replica\n%s", err, logs2.String())
 	}
+	if first.exited() {
+		t.Fatalf("the first bot stopped: %v", first.stop())
+	}
+}
+
+// testBot is a bot run in this test process by runBotWith.
+type testBot struct {
+	addr   string // its /healthz, /readyz and /metrics
+	logs   syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+// startTestBot runs a bot on a free address with the environment
+// getenv(address) until stop is called or the test ends.
+func startTestBot(t *testing.T, getenv func(addr string) func(string) string) *testBot {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &testBot{addr: freeAddr(t), cancel: cancel, done: make(chan error, 1)}
+	go func() { b.done <- runBotWith(ctx, nil, getenv(b.addr), &b.logs, defaultTunables()) }()
+	t.Cleanup(func() { _ = b.stop() })
+	return b
+}
+
+// stop stops the bot, if it still runs, and returns what runBotWith
+// returned.
+func (b *testBot) stop() error {
+	b.once.Do(func() {
+		b.cancel()
+		b.err = <-b.done
+	})
+	return b.err
+}
+
+// exited reports whether the bot has stopped by itself.
+func (b *testBot) exited() bool {
 	select {
-	case err := <-done:
-		t.Fatalf("the first bot stopped: %v", err)
+	case err := <-b.done:
+		b.done <- err // for stop
+		return true
 	default:
+		return false
 	}
 }
